@@ -1,0 +1,5 @@
+"""Map specifications, default packs, proposal and application of maps."""
+from .apply import apply, apply_object_map, get_path, matches_filter  # noqa: F401
+from .spec import (  # noqa: F401
+    CustomField, FieldRow, LookupRow, MapSpec, ObjectMap, ValueMap, available_packs, load_pack,
+)

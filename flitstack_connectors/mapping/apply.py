@@ -1,0 +1,170 @@
+"""Apply a map to source records: ``SourceRecord`` -> ``PlannedRecord``.
+
+Paths address values inside a record's data:
+
+- ``name``, ``client.id``: keys, dotted for nested dicts;
+- ``email_addresses[0].address``: an item of a list by position;
+- ``custom_field_values[custom_field.id=42].value``: the first item of a list
+  whose value at a sub-path equals the given text.
+
+A row that cannot be applied (a transform error, a required value missing, a
+value with no entry in a strict value map) adds a reason to the planned
+record's ``errors``; the loader records it as a ``fail`` line.  Reasons name
+the field and the problem, never the value.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable, Iterator
+
+from ..records import PlannedRecord, Ref, SourceRecord
+from .spec import LookupRow, MapSpec, ObjectMap
+from .transforms import TRANSFORMS, TransformError
+
+_SEGMENT = re.compile(r"([^.\[\]]+)|\[([^\]]*)\]")
+_MISSING = object()
+
+
+def _segments(path: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for m in _SEGMENT.finditer(path):
+        if m.group(1) is not None:
+            out.append(("key", m.group(1)))
+        else:
+            out.append(("index", m.group(2)))
+    return out
+
+
+_PATH_CACHE: dict[str, list[tuple[str, str]]] = {}
+
+
+def get_path(data: Any, path: str) -> Any:
+    """The value at ``path`` in ``data``, or ``None`` when any step is missing."""
+    segs = _PATH_CACHE.get(path)
+    if segs is None:
+        segs = _PATH_CACHE[path] = _segments(path)
+    cur = data
+    for kind, token in segs:
+        if cur is None:
+            return None
+        if kind == "key":
+            if not isinstance(cur, dict):
+                return None
+            cur = cur.get(token)
+        else:
+            if not isinstance(cur, list):
+                return None
+            if "=" in token:
+                sub, _, want = token.partition("=")
+                cur = next((item for item in cur if str(get_path(item, sub)) == want), None)
+            else:
+                try:
+                    cur = cur[int(token)]
+                except (ValueError, IndexError):
+                    return None
+    return cur
+
+
+def matches_filter(om: ObjectMap, record: SourceRecord) -> bool:
+    return all(get_path(record.data, path) == want for path, want in om.filter.items())
+
+
+def _row_value(row, data: dict[str, Any]) -> Any:
+    if row.sources:
+        return [get_path(data, p) for p in row.sources]
+    if row.source is None:
+        return None
+    return get_path(data, row.source)
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or (isinstance(value, list) and all(v in (None, "") for v in value))
+
+
+def apply_object_map(spec: MapSpec, om: ObjectMap, record: SourceRecord) -> PlannedRecord:
+    """The planned record for one source record under one object map."""
+    planned = PlannedRecord(
+        map_name=om.name, source_object=record.object, source_id=record.source_id,
+        model=om.target_model, row_number=record.row_number,
+    )
+    planned.errors.extend(record.problems)
+    planned.values.update(om.defaults)
+    data = record.data
+    for row in om.fields:
+        value = _row_value(row, data)
+        try:
+            if row.transform:
+                if _empty(value) and row.transform != "concat":
+                    value = None
+                else:
+                    value = TRANSFORMS[row.transform](value, **row.args)
+            elif isinstance(value, list) and row.sources:
+                value = " ".join(str(v) for v in value if not _empty(v)) or None
+        except TransformError as exc:
+            planned.errors.append(f"{row.target}: {exc}")
+            continue
+        if row.value_map:
+            vm = spec.value_maps[row.value_map]
+            found, mapped = vm.lookup(value)
+            if not found:
+                if vm.strict:
+                    planned.errors.append(
+                        f"{row.target}: source value has no entry in value map {row.value_map!r}")
+                    continue
+                mapped = None
+            value = mapped
+        if _empty(value):
+            value = row.default
+        if _empty(value):
+            if row.required:
+                planned.errors.append(f"{row.target}: required value is missing")
+            continue
+        planned.values[row.target] = value
+    for row in om.lookups:
+        _apply_lookup(spec, row, data, planned)
+    return planned
+
+
+def _ref_for(spec: MapSpec, row: LookupRow, raw: Any, planned: PlannedRecord) -> Ref | None:
+    if _empty(raw):
+        return None
+    if isinstance(raw, dict):
+        raw = raw.get("id", raw.get("name"))
+        if _empty(raw):
+            return None
+    key = str(raw).strip()
+    if row.value_map:
+        found, mapped = spec.value_maps[row.value_map].lookup(key)
+        if not found:
+            if spec.value_maps[row.value_map].strict:
+                planned.errors.append(f"{row.target}: source value has no entry in value map {row.value_map!r}")
+            return None
+        if _empty(mapped):
+            return None
+        key = str(mapped)
+    return Ref(kind=row.kind, object=row.object, key=key)
+
+
+def _apply_lookup(spec: MapSpec, row: LookupRow, data: dict[str, Any], planned: PlannedRecord) -> None:
+    raw = get_path(data, row.source)
+    if row.many:
+        items = raw if isinstance(raw, list) else ([] if _empty(raw) else [raw])
+        refs = [r for r in (_ref_for(spec, row, item, planned) for item in items) if r is not None]
+        planned.many_refs[row.target] = refs
+        if row.required and not refs:
+            planned.errors.append(f"{row.target}: required reference is missing")
+        return
+    ref = _ref_for(spec, row, raw, planned)
+    if ref is None:
+        if row.required:
+            planned.errors.append(f"{row.target}: required reference is missing")
+        return
+    planned.refs[row.target] = ref
+
+
+def apply(spec: MapSpec, records: Iterable[SourceRecord], map_name: str) -> Iterator[PlannedRecord]:
+    """Planned records of ``map_name`` for the records its filter selects."""
+    om = spec.object_map(map_name)
+    for record in records:
+        if matches_filter(om, record):
+            yield apply_object_map(spec, om, record)

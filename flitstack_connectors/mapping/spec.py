@@ -1,0 +1,250 @@
+"""The map specification: how the objects of one source land in a destination.
+
+A :class:`MapSpec` is plain data.  It round-trips through JSON, default maps
+ship as JSON packs (``packs/*.json``), and the Odoo addon stores the confirmed
+one with each run.  Validation that needs no destination happens here; checks
+against a destination's fields live in :mod:`.validate`.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..errors import MappingError
+
+Cardinality = Literal["1:1", "many:1", "1:many"]
+CustomFieldType = Literal[
+    "char", "text", "html", "integer", "float", "monetary", "date", "datetime",
+    "boolean", "selection", "many2one",
+]
+
+
+class FieldRow(BaseModel):
+    """One source value (or several, for ``concat``) written to one target field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: dotted path into the source record; ``a.b``, ``list[key=value].field``
+    source: Optional[str] = None
+    #: several paths, for transforms that combine values
+    sources: list[str] = Field(default_factory=list)
+    target: str
+    #: a name from :data:`flitstack_connectors.mapping.transforms.TRANSFORMS`
+    transform: Optional[str] = None
+    args: dict[str, Any] = Field(default_factory=dict)
+    #: name of a value map in :attr:`MapSpec.value_maps` applied after the transform
+    value_map: Optional[str] = None
+    default: Any = None
+    required: bool = False
+    #: proposal metadata, kept so that the admin sees why a row exists
+    confidence: Optional[float] = None
+    reason: Optional[str] = None
+
+
+class LookupRow(BaseModel):
+    """A reference written to a many2one (or many2many) target field."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source: str
+    target: str
+    #: ``record``: another migrated record; ``user``: source staff resolved to a
+    #: user; ``xmlid``/``name``: an existing destination record
+    kind: Literal["record", "user", "xmlid", "name"] = "record"
+    #: the referenced source object, for ``record`` lookups
+    object: Optional[str] = None
+    #: a value map turning the source value into the xmlid or name
+    value_map: Optional[str] = None
+    many: bool = False
+    required: bool = False
+    confidence: Optional[float] = None
+    reason: Optional[str] = None
+
+
+class ValueMap(BaseModel):
+    """Source values to destination values (status -> stage, picklist -> key)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    values: dict[str, Any] = Field(default_factory=dict)
+    #: used for a source value missing from ``values``; ``None`` leaves it unmapped
+    default: Any = None
+    #: an unmapped value with no default is an error on the record when strict
+    strict: bool = True
+    case_sensitive: bool = False
+
+    def lookup(self, value: Any) -> tuple[bool, Any]:
+        """``(found, mapped)`` for ``value``."""
+        if value is None or value == "":
+            return True, None
+        key = str(value)
+        if key in self.values:
+            return True, self.values[key]
+        if not self.case_sensitive:
+            folded = {k.casefold(): v for k, v in self.values.items()}
+            if key.casefold() in folded:
+                return True, folded[key.casefold()]
+        if self.default is not None:
+            return True, self.default
+        return False, None
+
+
+class CustomField(BaseModel):
+    """A custom field the map needs on the destination."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    name: str
+    label: str
+    type: CustomFieldType
+    #: ``[[key, label], ...]`` for selection fields
+    selection: list[tuple[str, str]] = Field(default_factory=list)
+    #: comodel for many2one
+    relation: Optional[str] = None
+    help: Optional[str] = None
+
+    @model_validator(mode="after")
+    def _check(self) -> "CustomField":
+        if not self.name.startswith("x_"):
+            raise ValueError(f"custom field {self.model}.{self.name}: the name must start with 'x_'")
+        if self.type == "selection" and not self.selection:
+            raise ValueError(f"custom field {self.model}.{self.name}: a selection field needs selection values")
+        if self.type == "many2one" and not self.relation:
+            raise ValueError(f"custom field {self.model}.{self.name}: a many2one field needs a relation model")
+        return self
+
+
+class ObjectMap(BaseModel):
+    """How the records of one source object (or a filtered part of it) land."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: unique name of this map inside the spec (``clio_company``)
+    name: str
+    source_object: str
+    target_model: str
+    cardinality: Cardinality = "1:1"
+    #: only records whose value at each path equals the given value
+    filter: dict[str, Any] = Field(default_factory=dict)
+    fields: list[FieldRow] = Field(default_factory=list)
+    lookups: list[LookupRow] = Field(default_factory=list)
+    #: constant values written on every record
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    #: for ``many:1`` maps: the path whose value groups records into one target
+    group_by: Optional[str] = None
+    #: extra object maps that must load before this one
+    after: list[str] = Field(default_factory=list)
+    description: str = ""
+    enabled: bool = True
+
+    def targets(self) -> list[str]:
+        return [r.target for r in self.fields] + [r.target for r in self.lookups] + list(self.defaults)
+
+
+class MapSpec(BaseModel):
+    """A whole map: object maps, value maps and the custom fields they need."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source_kind: str
+    destination: Literal["odoo", "dynamics"] = "odoo"
+    version: int = 1
+    objects: list[ObjectMap] = Field(default_factory=list)
+    value_maps: dict[str, ValueMap] = Field(default_factory=dict)
+    custom_fields: list[CustomField] = Field(default_factory=list)
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _check(self) -> "MapSpec":
+        from .transforms import TRANSFORMS
+
+        seen_maps: set[str] = set()
+        for om in self.objects:
+            if om.name in seen_maps:
+                raise ValueError(f"object map {om.name!r} appears twice")
+            seen_maps.add(om.name)
+            seen_targets: dict[str, str] = {}
+            rows = [(r.target, f"field row {r.source or r.sources} -> {r.target}") for r in om.fields]
+            rows += [(r.target, f"lookup row {r.source} -> {r.target}") for r in om.lookups]
+            rows += [(t, f"default -> {t}") for t in om.defaults]
+            for target, label in rows:
+                if target in seen_targets:
+                    raise ValueError(
+                        f"object map {om.name!r}: {label} writes {om.target_model}.{target}, "
+                        f"which {seen_targets[target]} already writes; keep one of them")
+                seen_targets[target] = label
+            for r in om.fields:
+                if r.transform and r.transform not in TRANSFORMS:
+                    raise ValueError(
+                        f"object map {om.name!r}, field row -> {r.target}: unknown transform "
+                        f"{r.transform!r}; choose one of {', '.join(sorted(TRANSFORMS))}")
+                if r.value_map and r.value_map not in self.value_maps:
+                    raise ValueError(f"object map {om.name!r}, field row -> {r.target}: unknown value map {r.value_map!r}")
+                if r.source is None and not r.sources and r.default is None:
+                    raise ValueError(f"object map {om.name!r}, field row -> {r.target}: give a source path or a default")
+            for r in om.lookups:
+                if r.kind == "record" and not r.object:
+                    raise ValueError(f"object map {om.name!r}, lookup row -> {r.target}: a record lookup names the source object it points at")
+                if r.value_map and r.value_map not in self.value_maps:
+                    raise ValueError(f"object map {om.name!r}, lookup row -> {r.target}: unknown value map {r.value_map!r}")
+            for dep in om.after:
+                if dep not in {o.name for o in self.objects}:
+                    raise ValueError(f"object map {om.name!r}: 'after' names unknown object map {dep!r}")
+        seen_cf: set[tuple[str, str]] = set()
+        for cf in self.custom_fields:
+            if (cf.model, cf.name) in seen_cf:
+                raise ValueError(f"custom field {cf.model}.{cf.name} is declared twice")
+            seen_cf.add((cf.model, cf.name))
+        return self
+
+    # -- access -----------------------------------------------------------
+    def object_map(self, name: str) -> ObjectMap:
+        for om in self.objects:
+            if om.name == name:
+                return om
+        raise KeyError(name)
+
+    def maps_for(self, source_object: str) -> list[ObjectMap]:
+        return [om for om in self.objects if om.source_object == source_object and om.enabled]
+
+    # -- JSON ---------------------------------------------------------------
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2, exclude_defaults=False)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "MapSpec":
+        try:
+            return cls.model_validate_json(text)
+        except ValueError as exc:
+            raise MappingError(f"Invalid map specification: {exc}") from None
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "MapSpec":
+        try:
+            return cls.model_validate(data)
+        except ValueError as exc:
+            raise MappingError(f"Invalid map specification: {exc}") from None
+
+
+PACKS_DIR = Path(__file__).with_name("packs")
+
+
+def load_pack(name: str) -> MapSpec:
+    """A default map shipped with the package: ``clio_odoo``, ``cliniko_odoo`` ..."""
+    path = PACKS_DIR / f"{name}.json"
+    if not path.exists():
+        available = ", ".join(sorted(p.stem for p in PACKS_DIR.glob("*.json")))
+        raise MappingError(f"No default map named {name!r}; available: {available}")
+    return MapSpec.from_json(path.read_text(encoding="utf-8"))
+
+
+def available_packs() -> list[str]:
+    return sorted(p.stem for p in PACKS_DIR.glob("*.json"))
+
+
+def dump(spec: MapSpec) -> dict[str, Any]:
+    return json.loads(spec.to_json())

@@ -1,0 +1,57 @@
+"""The contract every source implements."""
+from __future__ import annotations
+
+import importlib
+from datetime import datetime
+from typing import IO, Iterator, Optional
+
+from ..records import Attachment, ObjectInfo, SourceRecord
+
+
+class Source:
+    """A system we read from.
+
+    Subclasses set ``kind`` and implement :meth:`discover` and :meth:`read`.
+    ``read`` is a generator: records stream, memory does not grow with the
+    size of the account.
+    """
+
+    kind: str = ""
+    #: source objects in the order they must migrate (referenced ones first)
+    object_order: tuple[str, ...] = ()
+
+    def discover(self) -> list[ObjectInfo]:
+        """Objects with their fields and, where cheap, record counts."""
+        raise NotImplementedError
+
+    def read(self, object_name: str, since: Optional[datetime] = None) -> Iterator[SourceRecord]:
+        """Every record of ``object_name``; only those changed after ``since`` when given."""
+        raise NotImplementedError
+
+    def count(self, object_name: str) -> Optional[int]:
+        """Number of records of ``object_name`` when the source can tell cheaply."""
+        return None
+
+    def open_attachment(self, attachment: Attachment) -> IO[bytes]:
+        """A binary stream with the attachment's content."""
+        raise NotImplementedError(f"{self.kind} does not provide attachments")
+
+    def close(self) -> None:
+        """Release connections and files."""
+
+
+_KINDS = {
+    "clio": "flitstack_connectors.sources.clio:ClioSource",
+    "cliniko": "flitstack_connectors.sources.cliniko:ClinikoSource",
+    "clientjoy": "flitstack_connectors.sources.clientjoy:ClientjoySource",
+    "clinic_csv": "flitstack_connectors.sources.clinic_csv:ClinicCsvSource",
+}
+
+
+def source_class(kind: str) -> type[Source]:
+    """The Source class for a connection kind (``clio``, ``cliniko`` ...)."""
+    try:
+        module_name, class_name = _KINDS[kind].split(":")
+    except KeyError:
+        raise ValueError(f"Unknown source kind {kind!r}: choose one of {', '.join(sorted(_KINDS))}") from None
+    return getattr(importlib.import_module(module_name), class_name)
