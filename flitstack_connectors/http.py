@@ -25,6 +25,7 @@ attempt, never headers or query strings.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import random
 import threading
@@ -358,6 +359,44 @@ class NextUrlPaginator:
 
 
 # ---------------------------------------------------------------------------
+# Downloads
+
+
+class ResponseStream(io.RawIOBase):
+    """A streamed response body as a readable binary file (``read``,
+    ``readinto``, ``shutil.copyfileobj``); memory holds one chunk at a time.
+    Closing it closes the response."""
+
+    def __init__(self, response: httpx.Response, on_close: Optional[Callable[[], None]] = None):
+        super().__init__()
+        self.response = response
+        self._chunks = response.iter_bytes()
+        self._buffer = b""
+        self._on_close = on_close or response.close
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        while not self._buffer:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._buffer = chunk
+        n = min(len(buffer), len(self._buffer))
+        buffer[:n] = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            try:
+                self._on_close()
+            finally:
+                super().close()
+
+
+# ---------------------------------------------------------------------------
 # Client
 
 
@@ -471,6 +510,12 @@ class HttpClient:
             yield response
         finally:
             response.close()
+
+    def open(self, path_or_url: str, params: Optional[dict[str, Any]] = None) -> "ResponseStream":
+        """A streamed GET as a readable binary file object; close it when done."""
+        stack = contextlib.ExitStack()
+        response = stack.enter_context(self.stream(path_or_url, params))
+        return ResponseStream(response, stack.close)
 
     def close(self) -> None:
         self._client.close()
