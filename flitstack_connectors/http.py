@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 import httpx
 
 from .errors import (
-    AuthenticationError, ConfigurationError, PermissionDeniedError, RateLimitError,
+    AuthenticationError, ConfigurationError, FlitstackError, PermissionDeniedError, RateLimitError,
     SourceRequestError, SourceUnavailableError,
 )
 
@@ -240,7 +240,7 @@ class TokenStore:
         log.info("refreshing the access token: %s", why)
         try:
             new = self._refresher(self._token_set)  # type: ignore[misc]
-        except AuthenticationError:
+        except FlitstackError:
             raise
         except Exception as exc:
             log.warning("token refresh failed (%s)", type(exc).__name__)

@@ -1,0 +1,442 @@
+"""Clio Manage, read through its v4 API.
+
+Connecting (:class:`ClioOAuth`, OAuth 2.0 authorization code flow):
+
+1. send the admin to ``authorization_url(state)`` on the account's region
+   (app.clio.com, eu.app.clio.com, ca.app.clio.com, au.app.clio.com);
+2. Clio redirects back with ``code``; ``exchange_code(code)`` gives a
+   :class:`TokenSet`, which the caller stores (the Odoo connection record);
+3. a :class:`ClioSource` built on that token set refreshes it when it expires
+   or when Clio answers 401, and hands every new token set to
+   ``on_token_refresh`` so the caller can store it again;
+4. ``deauthorize(token_set)`` revokes the grant when the connection is removed.
+
+Reading (:class:`ClioSource`): every list endpoint is read with an explicit
+``fields`` list, ``order=id(asc)``, ``limit=200`` and cursor paging through
+``meta.paging.next``; ``updated_since`` selects changes for delta runs.  The
+shared :class:`~flitstack_connectors.http.HttpClient` keeps within Clio's 50
+requests per minute per token and waits out 429s and 5xx answers.
+"""
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import os
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator, Optional, Union
+from urllib.parse import urlsplit
+
+from ..errors import AuthenticationError, ConfigurationError, SourceUnavailableError
+from ..http import BearerAuth, HttpClient, NextUrlPaginator, RateLimiter, RetryPolicy, TokenSet, TokenStore
+from ..records import FieldInfo, ObjectInfo, SourceRecord
+from .base import Source
+
+log = logging.getLogger(__name__)
+
+__all__ = ["ClioOAuth", "ClioSource", "TokenSet", "REGION_HOSTS", "API_VERSION"]
+
+#: where each Clio data region lives
+REGION_HOSTS = {
+    "us": "https://app.clio.com",
+    "eu": "https://eu.app.clio.com",
+    "ca": "https://ca.app.clio.com",
+    "au": "https://au.app.clio.com",
+}
+#: the API minor version we read with (Clio's documented default)
+API_VERSION = "4.0.9"
+#: Clio's documented limit: 50 requests per minute per access token
+RATE_LIMIT = 50
+RATE_WINDOW = 60.0
+PAGE_SIZE = 200
+
+_CUSTOM_VALUE_FIELDS = ("custom_field_values{id,field_name,field_type,value,custom_field{id},"
+                        "picklist_option{id,option}}")
+
+#: the ``fields`` parameter per object: every value the default maps and the
+#: field list in discover() use, nested objects in braces
+FIELDS = {
+    "users": "id,etag,name,first_name,last_name,email,enabled,roles,subscription_type,created_at,updated_at",
+    "practice_areas": "id,etag,name,code,category,created_at,updated_at",
+    "custom_fields": ("id,etag,name,parent_type,field_type,displayed,deleted,required,display_order,"
+                      "created_at,updated_at,picklist_options{id,option,deleted_at}"),
+    "contacts": ("id,etag,name,first_name,middle_name,last_name,title,type,date_of_birth,created_at,"
+                 "updated_at,primary_email_address,primary_phone_number,company{id,name},"
+                 "email_addresses{address,name,primary},phone_numbers{number,name,primary},"
+                 "addresses{street,city,province,postal_code,country,name,primary}," + _CUSTOM_VALUE_FIELDS),
+    "matters": ("id,etag,number,display_number,description,status,open_date,close_date,pending_date,"
+                "billing_method,created_at,updated_at,client{id,name,type},practice_area{id,name},"
+                "responsible_attorney{id,name,email},originating_attorney{id,name,email}," + _CUSTOM_VALUE_FIELDS),
+}
+
+_LABELS = {"users": "Users", "practice_areas": "Practice areas", "custom_fields": "Custom fields",
+           "contacts": "Contacts", "matters": "Matters"}
+_DEPENDS_ON = {"matters": ["contacts", "practice_areas", "users"]}
+#: custom fields hang on contacts and matters: Clio's parent_type -> our object
+_PARENT_OBJECT = {"Contact": "contacts", "Matter": "matters"}
+
+
+def _f(name: str, label: str, type_: str = "char", **kw: Any) -> FieldInfo:
+    return FieldInfo(name=name, label=label, type=type_, **kw)
+
+
+_ADDRESS = "addresses[primary=True]"
+#: fields of each object, by the paths the maps read them with
+STANDARD_FIELDS: dict[str, list[FieldInfo]] = {
+    "users": [
+        _f("id", "ID", "integer", required=True), _f("name", "Name"), _f("first_name", "First name"),
+        _f("last_name", "Last name"), _f("email", "Email", "email"), _f("enabled", "Enabled", "boolean"),
+        _f("subscription_type", "Subscription type", "selection", selection=["Attorney", "NonAttorney"]),
+        _f("roles", "Roles", "json"), _f("created_at", "Created", "datetime"), _f("updated_at", "Updated", "datetime"),
+    ],
+    "practice_areas": [
+        _f("id", "ID", "integer", required=True), _f("name", "Name", required=True), _f("code", "Code"),
+        _f("category", "Category"), _f("created_at", "Created", "datetime"), _f("updated_at", "Updated", "datetime"),
+    ],
+    "custom_fields": [
+        _f("id", "ID", "integer", required=True), _f("name", "Name"),
+        _f("parent_type", "Applies to", "selection", selection=["Contact", "Matter"]),
+        _f("field_type", "Field type", "selection", selection=[
+            "checkbox", "contact", "currency", "date", "time", "email", "matter", "numeric", "picklist",
+            "text_area", "text_line", "url"]),
+        _f("required", "Required", "boolean"), _f("displayed", "Displayed", "boolean"),
+        _f("deleted", "Deleted", "boolean"), _f("picklist_options", "Picklist options", "json"),
+    ],
+    "contacts": [
+        _f("id", "ID", "integer", required=True),
+        _f("type", "Type", "selection", required=True, selection=["Company", "Person"]),
+        _f("name", "Name"), _f("first_name", "First name"), _f("middle_name", "Middle name"),
+        _f("last_name", "Last name"), _f("title", "Title"), _f("date_of_birth", "Date of birth", "date"),
+        _f("primary_email_address", "Primary email", "email"), _f("primary_phone_number", "Primary phone", "phone"),
+        _f("company.id", "Company", "many2one", relation="contacts"),
+        _f("email_addresses", "Email addresses", "json"), _f("phone_numbers", "Phone numbers", "json"),
+        _f(f"{_ADDRESS}.street", "Street"), _f(f"{_ADDRESS}.city", "City"),
+        _f(f"{_ADDRESS}.province", "State / province"), _f(f"{_ADDRESS}.postal_code", "Postal code"),
+        _f(f"{_ADDRESS}.country", "Country"),
+        _f("created_at", "Created", "datetime"), _f("updated_at", "Updated", "datetime"),
+    ],
+    "matters": [
+        _f("id", "ID", "integer", required=True), _f("number", "Number", "integer"),
+        _f("display_number", "Display number"), _f("description", "Description", "text"),
+        _f("status", "Status", "selection", selection=["Pending", "Open", "Closed"]),
+        _f("billing_method", "Billing method", "selection", selection=["flat", "contingency", "hourly"]),
+        _f("open_date", "Open date", "date"), _f("close_date", "Close date", "date"),
+        _f("pending_date", "Pending date", "date"),
+        _f("client.id", "Client", "many2one", relation="contacts"),
+        _f("practice_area.id", "Practice area", "many2one", relation="practice_areas"),
+        _f("responsible_attorney.id", "Responsible attorney", "many2one", relation="users"),
+        _f("originating_attorney.id", "Originating attorney", "many2one", relation="users"),
+        _f("created_at", "Created", "datetime"), _f("updated_at", "Updated", "datetime"),
+    ],
+}
+
+#: Clio custom field type -> our field type
+CUSTOM_FIELD_TYPES = {
+    "picklist": "selection", "date": "date", "numeric": "float", "currency": "monetary",
+    "checkbox": "boolean", "text_line": "char", "text_area": "text", "email": "email", "url": "char",
+    "time": "char", "contact": "many2one", "matter": "many2one",
+}
+_CUSTOM_RELATIONS = {"contact": "contacts", "matter": "matters"}
+
+
+def custom_field_path(custom_field_id: Union[int, str]) -> str:
+    """The path of a Clio custom field's value in a record's data (read by
+    :func:`flitstack_connectors.mapping.apply.get_path`)."""
+    return f"custom_field_values[custom_field.id={custom_field_id}].value"
+
+
+def clio_base_url(region: str = "us", base_url: Optional[str] = None) -> str:
+    """The Clio host for ``region``, or ``base_url`` when given (tests, proxies)."""
+    if base_url:
+        return base_url.rstrip("/")
+    try:
+        return REGION_HOSTS[region]
+    except KeyError:
+        raise ConfigurationError(
+            f"Unknown Clio region {region!r}: choose one of {', '.join(REGION_HOSTS)} "
+            f"(the host the account signs in on).") from None
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+_TRANSPORT_LOCK = threading.Lock()
+
+
+class _DropOAuthLibraryDebugRecords(logging.Filter):
+    """requests-oauthlib logs token request bodies and token responses (the
+    client secret, access and refresh tokens) at DEBUG: drop those records."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING
+
+
+logging.getLogger("requests_oauthlib.oauth2_session").addFilter(_DropOAuthLibraryDebugRecords())
+
+
+@contextlib.contextmanager
+def _allow_plain_http_to_loopback(url: str) -> Iterator[None]:
+    """oauthlib refuses plain http; allow it only for a loopback URL (the local
+    emulator), only for the duration of one token request."""
+    if not (url.startswith("http://") and _is_loopback(url)):
+        yield
+        return
+    with _TRANSPORT_LOCK:
+        previous = os.environ.get("OAUTHLIB_INSECURE_TRANSPORT")
+        os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
+        try:
+            yield
+        finally:
+            if previous is None:
+                os.environ.pop("OAUTHLIB_INSECURE_TRANSPORT", None)
+            else:
+                os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = previous
+
+
+class ClioOAuth:
+    """Clio's OAuth 2.0 authorization code flow for one registered application."""
+
+    def __init__(self, client_id: str, client_secret: str, redirect_uri: str, region: str = "us",
+                 base_url: Optional[str] = None, timeout: float = 30):
+        if not client_id or not client_secret:
+            raise ConfigurationError("The Clio connection needs the application's client id and client secret "
+                                     "(from the Clio developer portal).")
+        self.client_id = client_id
+        self._client_secret = client_secret
+        self.redirect_uri = redirect_uri
+        self.base_url = clio_base_url(region, base_url)
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"ClioOAuth(client_id={self.client_id!r}, base_url={self.base_url!r})"
+
+    def _session(self, token: Optional[dict[str, Any]] = None):
+        from requests_oauthlib import OAuth2Session
+
+        return OAuth2Session(self.client_id, redirect_uri=self.redirect_uri, token=token)
+
+    def authorization_url(self, state: str) -> str:
+        """Where to send the admin to approve access; ``state`` comes back with the code."""
+        with _allow_plain_http_to_loopback(self.base_url):
+            url, _ = self._session().authorization_url(f"{self.base_url}/oauth/authorize", state=state)
+        return url
+
+    def exchange_code(self, code: str) -> TokenSet:
+        """The token set for the ``code`` Clio sent to the redirect URI."""
+        return self._token_request("exchange the authorization code", lambda s, url: s.fetch_token(
+            url, code=code, client_secret=self._client_secret, include_client_id=True, timeout=self.timeout))
+
+    def refresh(self, token_set: TokenSet) -> TokenSet:
+        """A new access token for ``token_set`` (Clio keeps the refresh token)."""
+        if not token_set.refresh_token:
+            raise AuthenticationError("The Clio connection has no refresh token: reconnect the connection "
+                                      "to authorize it again.")
+        token = self._token_request("renew the access token", lambda s, url: s.refresh_token(
+            url, refresh_token=token_set.refresh_token, client_id=self.client_id,
+            client_secret=self._client_secret, timeout=self.timeout))
+        if token.refresh_token is None:
+            token = TokenSet(token.access_token, token_set.refresh_token, token.expires_at, token.token_type)
+        return token
+
+    def deauthorize(self, token_set: TokenSet) -> None:
+        """Revoke the grant behind ``token_set`` (when the connection is removed)."""
+        import requests
+
+        try:
+            response = requests.post(
+                f"{self.base_url}/oauth/deauthorize", data={"token": token_set.access_token},
+                headers={"Authorization": f"Bearer {token_set.access_token}"}, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise SourceUnavailableError(
+                f"Could not reach Clio to revoke the connection ({type(exc).__name__}); "
+                f"try again, or revoke the application in Clio under Settings > Apps.") from None
+        if response.status_code >= 400:
+            raise AuthenticationError(
+                f"Clio refused to revoke the connection (HTTP {response.status_code}); the access may "
+                f"already be revoked: check Clio under Settings > Apps.")
+
+    def _token_request(self, what: str, call: Callable[[Any, str], dict[str, Any]]) -> TokenSet:
+        import requests
+        from oauthlib.oauth2 import OAuth2Error
+
+        url = f"{self.base_url}/oauth/token"
+        try:
+            with _allow_plain_http_to_loopback(url):
+                token = call(self._session(), url)
+        except OAuth2Error as exc:
+            log.warning("Clio token endpoint refused to %s (%s)", what, exc.error)
+            raise AuthenticationError(
+                f"Clio refused to {what} ({exc.error}): reconnect the connection to authorize it again.") from None
+        except requests.RequestException as exc:
+            raise SourceUnavailableError(
+                f"Could not reach Clio to {what} ({type(exc).__name__}): check the network and try again.") from None
+        expires_at = token.get("expires_at")
+        if expires_at is None and token.get("expires_in") is not None:
+            expires_at = time.time() + float(token["expires_in"])
+        return TokenSet(access_token=token["access_token"], refresh_token=token.get("refresh_token"),
+                        expires_at=float(expires_at) if expires_at is not None else None,
+                        token_type=str(token.get("token_type") or "Bearer"))
+
+
+def _parse_timestamp(value: Any) -> Optional[datetime]:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _since_param(since: datetime) -> str:
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=timezone.utc)
+    return since.isoformat(timespec="seconds")
+
+
+class ClioSource(Source):
+    """Reads a Clio account with a stored :class:`TokenSet`.
+
+    ``oauth`` (a :class:`ClioOAuth`) lets the source renew expired tokens;
+    ``on_token_refresh(token_set)`` receives each renewed set for storage.
+    """
+
+    kind = "clio"
+    object_order = ("users", "practice_areas", "custom_fields", "contacts", "matters")
+
+    def __init__(self, token_set: Union[TokenSet, dict[str, Any]], *, oauth: Optional[ClioOAuth] = None,
+                 region: str = "us", base_url: Optional[str] = None,
+                 on_token_refresh: Optional[Callable[[TokenSet], None]] = None,
+                 api_version: str = API_VERSION, page_size: int = PAGE_SIZE,
+                 rate_limit: int = RATE_LIMIT, rate_window: float = RATE_WINDOW,
+                 rate_limiter: Optional[RateLimiter] = None, retry: RetryPolicy = RetryPolicy(),
+                 sleep: Callable[[float], None] = time.sleep, timeout: float = 30):
+        if isinstance(token_set, dict):
+            token_set = TokenSet.from_dict(token_set)
+        if not 1 <= page_size <= PAGE_SIZE:
+            raise ConfigurationError(f"Clio pages hold 1 to {PAGE_SIZE} records; page_size={page_size} is out of range.")
+        host = clio_base_url(region, base_url or (oauth.base_url if oauth else None))
+        self.base_url = host
+        self.page_size = page_size
+        self.tokens = TokenStore(token_set, refresher=oauth.refresh if oauth else None,
+                                 on_refresh=on_token_refresh, source_name="Clio")
+        self.rate_limiter = rate_limiter or RateLimiter(rate_limit, rate_window, sleep=sleep)
+        self.http = HttpClient(
+            f"{host}/api/v4", auth=BearerAuth(self.tokens), rate_limiter=self.rate_limiter, retry=retry,
+            headers={"X-API-VERSION": api_version, "Accept": "application/json",
+                     "User-Agent": "FlitStack-Migration"},
+            timeout=timeout, sleep=sleep, source_name="Clio",
+            reconnect_hint="reconnect the Clio connection to authorize it again",
+        )
+        self._paginator = NextUrlPaginator(("meta", "paging", "next"))
+        self._picklist_labels: Optional[dict[int, str]] = None
+        #: pages read, per object, for diagnostics
+        self.pages_read: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        return f"ClioSource(base_url={self.base_url!r})"
+
+    # -- Source -------------------------------------------------------------
+    def read(self, object_name: str, since: Optional[datetime] = None) -> Iterator[SourceRecord]:
+        """Every record of ``object_name`` in id order, page by page; with ``since``
+        only those Clio reports as updated after it."""
+        params = self._list_params(object_name)
+        if since is not None:
+            params["updated_since"] = _since_param(since)
+        for page in self._paginator.pages(self.http, f"{object_name}.json", params):
+            self.pages_read[object_name] = self.pages_read.get(object_name, 0) + 1
+            for item in page.get("data") or []:
+                yield self._record(object_name, item)
+
+    def count(self, object_name: str) -> Optional[int]:
+        """``meta.records`` of a one-record page, or None when Clio does not say."""
+        self._list_params(object_name)
+        page = self.http.get_json(f"{object_name}.json", {"fields": "id", "limit": 1, "order": "id(asc)"})
+        records = (page.get("meta") or {}).get("records")
+        return int(records) if isinstance(records, (int, float)) else None
+
+    def discover(self) -> list[ObjectInfo]:
+        """The five objects with their standard fields, one field per Clio custom
+        field of contacts and matters, and record counts."""
+        custom: dict[str, list[FieldInfo]] = {"contacts": [], "matters": []}
+        for record in self.read("custom_fields"):
+            cf = record.data
+            target = _PARENT_OBJECT.get(cf.get("parent_type"))
+            if target is None or cf.get("deleted") or record.problems:
+                continue
+            ftype = cf.get("field_type")
+            options = [o.get("option") for o in cf.get("picklist_options") or []
+                       if o.get("option") and not o.get("deleted_at")]
+            custom[target].append(FieldInfo(
+                name=custom_field_path(cf["id"]), label=cf.get("name") or f"Custom field {cf['id']}",
+                type=CUSTOM_FIELD_TYPES.get(ftype, "char"), required=bool(cf.get("required")),
+                selection=options if ftype == "picklist" else [],
+                relation=_CUSTOM_RELATIONS.get(ftype), custom_id=str(cf["id"]),
+            ))
+        return [
+            ObjectInfo(name=name, label=_LABELS[name], count=self.count(name),
+                       fields=STANDARD_FIELDS[name] + custom.get(name, []),
+                       depends_on=list(_DEPENDS_ON.get(name, [])))
+            for name in self.object_order
+        ]
+
+    def check_connection(self) -> dict[str, Any]:
+        """The connected Clio user (``id``, ``name``, ``email``); raises when the
+        connection does not work."""
+        return self.http.get_json("users/who_am_i.json", {"fields": "id,name,email"}).get("data") or {}
+
+    def close(self) -> None:
+        self.http.close()
+
+    # -- helpers ------------------------------------------------------------
+    def _list_params(self, object_name: str) -> dict[str, Any]:
+        if object_name not in FIELDS:
+            raise ConfigurationError(
+                f"Clio has no object {object_name!r} here: choose one of {', '.join(self.object_order)}.")
+        return {"fields": FIELDS[object_name], "limit": self.page_size, "order": "id(asc)"}
+
+    def _record(self, object_name: str, item: dict[str, Any]) -> SourceRecord:
+        problems: list[str] = []
+        raw_id = item.get("id")
+        if raw_id is None or raw_id == "":
+            problems.append(f"Clio returned a {object_name} record without an id")
+        updated_at = None
+        try:
+            updated_at = _parse_timestamp(item.get("updated_at"))
+        except ValueError:
+            problems.append("updated_at is not an ISO-8601 timestamp")
+        for value in item.get("custom_field_values") or []:
+            if isinstance(value, dict) and value.get("field_type") == "picklist":
+                self._label_picklist_value(value)
+        return SourceRecord(object=object_name, source_id="" if raw_id is None else str(raw_id), data=item,
+                            updated_at=updated_at, problems=problems)
+
+    def _label_picklist_value(self, value: dict[str, Any]) -> None:
+        """Clio gives a picklist value as the option id; put the option's label in
+        ``value`` (the id stays in ``picklist_option.id``)."""
+        option = value.get("picklist_option")
+        if isinstance(option, dict) and option.get("option") is not None:
+            value["value"] = option["option"]
+            return
+        raw = value.get("value")
+        if raw is None or raw == "":
+            return
+        if self._picklist_labels is None:
+            self._picklist_labels = {
+                int(o["id"]): o["option"]
+                for cf in self.read("custom_fields") for o in cf.data.get("picklist_options") or []
+                if o.get("id") is not None and o.get("option") is not None
+            }
+        try:
+            label = self._picklist_labels.get(int(raw))
+        except (TypeError, ValueError):
+            return
+        if label is not None:
+            value["picklist_option"] = {"id": int(raw), "option": label}
+            value["value"] = label
