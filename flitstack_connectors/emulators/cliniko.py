@@ -17,7 +17,9 @@ It behaves as Cliniko documents its API:
   out unless a filter names ``archived_at`` (``q[]=archived_at:*`` includes
   them).  ``sort`` (``id``, ``created_at``, ``updated_at``) and ``order``.
 - References are link objects: ``"patient": {"links": {"self": ".../patients/1"}}``.
-- ``/patient_attachments/{id}/contents`` answers the file's bytes (streamed).
+- ``/patient_attachments/{id}/contents`` answers the file's bytes (streamed),
+  or with ``attachment_redirect`` a 302 to a signed file URL that wants no
+  credentials, as Cliniko does with its file store.
 - Errors: 401, 403 (see :meth:`ClinikoEmulator.forbid`), 404, 422 with
   ``{"errors": {...}}`` for a malformed filter.
 
@@ -119,8 +121,11 @@ class ClinikoEmulator(EmulatorServer):
                  treatment_notes: int = 300, invoices: int = 600, products: int = 20, contacts: int = 30,
                  group_appointments: int = 40, attachments: int = 12, seed: int = 1,
                  rate_limit: int = 200, rate_window: float = 60.0, shard: str = "au2",
-                 api_key: Optional[str] = None):
+                 api_key: Optional[str] = None, attachment_redirect: bool = False):
         super().__init__()
+        #: answer attachment contents with a redirect to a signed file URL (as Cliniko
+        #: does, to its file store) instead of the bytes
+        self.attachment_redirect = attachment_redirect
         if practitioners < 2:
             raise ValueError("the emulated clinic needs at least 2 practitioners")
         self.shard = shard
@@ -243,9 +248,9 @@ class ClinikoEmulator(EmulatorServer):
             patient = patients[rng.randrange(len(patients))] if patients else None
             patient_id = patient["id"] if patient else deleted_patient_id
             patient_name = f"{patient['first_name']} {patient['last_name']}" if patient else "Deleted Patient"
-            if i == 17:
+            if i == 18:
                 patient_id, patient_name = deleted_patient_id, "Deleted Patient"
-                self.orphan_appointment_id = str(500000 + i)
+                self.orphan_appointment_id = str(500000 + i)  # a booked one
             starts = datetime(2023, 1, 2, 8, 0, tzinfo=timezone.utc) + timedelta(
                 days=(i * 7) // 48, minutes=15 * rng.randrange(0, 36))
             ends = starts + timedelta(minutes=atype["duration_in_minutes"])
@@ -410,6 +415,11 @@ class ClinikoEmulator(EmulatorServer):
                 patient["updated_at"] = now
             return [p["id"] for p in chosen]
 
+    def patch_record(self, collection: str, record_id: str, **values: Any) -> None:
+        """Overwrite fields of one record, e.g. to serve a malformed value."""
+        with self._data_lock:
+            self._by_id[collection][record_id].update(values)
+
     def forbid(self, collection: str) -> None:
         """Answer 403 on ``collection``, as for an API key whose user lacks the permission."""
         self._forbidden.add(collection)
@@ -448,7 +458,12 @@ class ClinikoEmulator(EmulatorServer):
             return None
         return user
 
+    def _signature(self, attachment_id: str) -> str:
+        return base64.urlsafe_b64encode(f"{self.seed}:{attachment_id}".encode()).decode().rstrip("=")
+
     def handle(self, request: EmulatedRequest) -> EmulatedResponse:
+        if request.path.startswith("/files/"):
+            return self._signed_file(request)
         agent = request.header("User-Agent")
         with self._lock:
             self.user_agents.append(agent)
@@ -480,11 +495,26 @@ class ClinikoEmulator(EmulatorServer):
         if len(parts) == 3:
             return self._json(record)
         if collection == "patient_attachments" and parts[3:] == ["contents"]:
+            if self.attachment_redirect:
+                target = f"http://127.0.0.1:{self.port}/files/{record['id']}?signature={self._signature(record['id'])}"
+                return EmulatedResponse(302, b"", {"Location": target})
             return EmulatedResponse(200, self._content_chunks(record["id"]), {
                 "Content-Type": record["content_type"],
                 "Content-Disposition": f'attachment; filename="{record["filename"]}"',
             })
         return self.error_response(404, "Not found")
+
+    def _signed_file(self, request: EmulatedRequest) -> EmulatedResponse:
+        """The file store behind a redirect: no API key, a signature in the URL;
+        it refuses requests that carry Cliniko credentials."""
+        attachment_id = request.path.rpartition("/")[2]
+        if attachment_id not in self._contents or request.param("signature") != self._signature(attachment_id):
+            return EmulatedResponse(403, b"<Error>SignatureDoesNotMatch</Error>", {"Content-Type": "application/xml"})
+        if request.header("Authorization"):
+            return EmulatedResponse(400, b"<Error>Only one auth mechanism allowed</Error>",
+                                    {"Content-Type": "application/xml"})
+        record = self._by_id["patient_attachments"][attachment_id]
+        return EmulatedResponse(200, self._content_chunks(attachment_id), {"Content-Type": record["content_type"]})
 
     def _content_chunks(self, attachment_id: str) -> Iterator[bytes]:
         size, seed = self._contents[attachment_id]

@@ -1,0 +1,516 @@
+"""Cliniko (healthcare practice management) through its REST API v1.
+
+Reading one object goes in these steps:
+
+1. the API key names its shard after its last dash (``...-au2``; no suffix
+   means ``au1``), which gives the base URL ``https://api.<shard>.cliniko.com/v1``;
+2. every request carries HTTP Basic auth (the key as user name, empty
+   password), ``Accept: application/json`` and the ``User-Agent`` Cliniko
+   requires (application name and a contact email);
+3. requests pass the shared :class:`~flitstack_connectors.http.HttpClient`:
+   200 requests per minute per key (:class:`RateLimiter`), retries of 429 and
+   5xx honouring ``Retry-After``, typed errors for 401/403/4xx;
+4. lists are read ``per_page`` (at most 100) records at a time, ``sort=id``,
+   following ``links.next`` until it is absent; ``q[]=archived_at:*`` includes
+   archived records (Cliniko leaves them out otherwise) and
+   ``q[]=updated_at:>...`` limits a delta read;
+5. each record becomes a :class:`SourceRecord`.  Link objects
+   (``"patient": {"links": {"self": ".../patients/7"}}``) gain a plain id next
+   to them (``patient_id: "7"``) and a few values are derived so that maps can
+   use them: an appointment's ``status``, ``duration_minutes`` and
+   ``appointment_type_name``, a treatment note's ``content_html``, a
+   practitioner's ``email`` (from the user account behind it: Cliniko keeps
+   emails on users, not on practitioners), a patient's ``active`` flag and
+   practitioners (see ``patient_practitioners``).
+
+The API key never appears in a log line, a repr or an exception message.
+"""
+from __future__ import annotations
+
+import html
+import logging
+import re
+from datetime import datetime, timezone
+from typing import IO, Any, Callable, Iterator, Optional
+from urllib.parse import urlsplit
+
+import httpx
+
+from ..errors import ConfigurationError, PermissionDeniedError
+from ..http import HttpClient, NextUrlPaginator, RateLimiter, ResponseStream, RetryPolicy
+from ..records import Attachment, FieldInfo, ObjectInfo, SourceRecord
+from .base import Source
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SHARD = "au1"
+#: Cliniko shards are a region code and a number: au1, au4, uk2, ca1, eu1 ...
+SHARD_PATTERN = re.compile(r"^[a-z]{2,3}[0-9]{1,2}$")
+MAX_PER_PAGE = 100
+#: Cliniko's documented limit: 200 requests per minute per user
+RATE_LIMIT = (200, 60.0)
+APPLICATION_NAME = "FlitStack Migration"
+_EMAIL = re.compile(r"^[^@\s()]+@[^@\s()]+\.[^@\s()]+$")
+_NUMERIC_ID = re.compile(r"^[0-9]+$")
+
+_KEY_HELP = ("copy the key again from Cliniko (My Info > Manage API keys) and paste it into the "
+             "connection whole, including the region suffix such as -au2")
+
+
+def shard_of(api_key: str) -> str:
+    """The shard named by the API key's suffix; ``au1`` for a key without one."""
+    if not api_key or not api_key.strip():
+        raise ConfigurationError(f"The Cliniko connection has no API key: {_KEY_HELP}.")
+    body, dash, suffix = api_key.strip().rpartition("-")
+    if not dash:
+        return DEFAULT_SHARD
+    if not body or not SHARD_PATTERN.match(suffix):
+        raise ConfigurationError(
+            f"The Cliniko API key does not end with a known region (such as -au1, -uk1 or -ca1): {_KEY_HELP}.")
+    return suffix
+
+
+def base_url_for(shard: str) -> str:
+    return f"https://api.{shard}.cliniko.com/v1"
+
+
+def _link_id(value: Any) -> Optional[str]:
+    """The record id at the end of a link object's ``self`` URL."""
+    if not isinstance(value, dict):
+        return None
+    links = value.get("links")
+    if not isinstance(links, dict) or not isinstance(links.get("self"), str):
+        return None
+    last = urlsplit(links["self"]).path.rstrip("/").rpartition("/")[2]
+    return last if _NUMERIC_ID.match(last) else None
+
+
+def _link_url(value: Any) -> Optional[str]:
+    if isinstance(value, dict) and isinstance(value.get("links"), dict):
+        url = value["links"].get("self")
+        return url if isinstance(url, str) else None
+    return None
+
+
+def _moment(text: Any) -> Optional[datetime]:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def _utc(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def appointment_status(data: dict[str, Any]) -> str:
+    """``cancelled``, ``did_not_arrive``, ``arrived`` or ``booked``, in that order of precedence."""
+    if data.get("cancelled_at"):
+        return "cancelled"
+    if data.get("did_not_arrive"):
+        return "did_not_arrive"
+    if data.get("patient_arrived"):
+        return "arrived"
+    return "booked"
+
+
+def treatment_note_html(content: Any) -> Optional[str]:
+    """A treatment note's ``content`` (sections of questions and answers) as one
+    HTML document; answers of paragraph questions are HTML already."""
+    if content is None or isinstance(content, str):
+        return content or None
+    if not isinstance(content, dict):
+        return None
+    parts: list[str] = []
+    for section in content.get("sections") or []:
+        if not isinstance(section, dict):
+            continue
+        body: list[str] = []
+        for question in section.get("questions") or []:
+            if not isinstance(question, dict):
+                continue
+            answer = question.get("answer")
+            kind = question.get("type")
+            if isinstance(question.get("answers"), list):
+                chosen = [str(a.get("value")) for a in question["answers"]
+                          if isinstance(a, dict) and a.get("selected") and a.get("value") is not None]
+                text = ", ".join(chosen)
+                rendered = f"<p>{html.escape(text)}</p>" if text else ""
+            elif answer in (None, ""):
+                rendered = ""
+            elif kind == "paragraph":
+                rendered = str(answer)
+            else:
+                rendered = f"<p>{html.escape(str(answer))}</p>"
+            if rendered:
+                body.append(f"<p><strong>{html.escape(str(question.get('name') or ''))}</strong></p>{rendered}")
+        if body:
+            parts.append(f"<h3>{html.escape(str(section.get('name') or ''))}</h3>" + "".join(body))
+    return "".join(parts) or None
+
+
+def _f(name: str, type_: str = "char", label: str = "", relation: Optional[str] = None,
+       selection: Optional[list[str]] = None) -> FieldInfo:
+    return FieldInfo(name=name, label=label or name.replace("_", " ").capitalize(), type=type_,
+                     relation=relation, selection=selection or [])
+
+
+_COMMON = [_f("id", label="Cliniko id"), _f("created_at", "datetime"), _f("updated_at", "datetime")]
+_ARCHIVED = [_f("archived_at", "datetime")]
+
+#: the fields of each object as this source hands them on (derived ones included)
+FIELDS: dict[str, list[FieldInfo]] = {
+    "practitioners": _COMMON + _ARCHIVED + [
+        _f("first_name"), _f("last_name"), _f("title"), _f("designation"), _f("display_name"),
+        _f("active", "boolean"), _f("user_id", "many2one", "User", "users"),
+        _f("email", "email", "Email (of the practitioner's user account)"),
+    ],
+    "appointment_types": _COMMON + _ARCHIVED + [
+        _f("name"), _f("description", "text"), _f("duration_in_minutes", "integer"), _f("category"),
+        _f("color"), _f("max_attendees", "integer"),
+    ],
+    "products": _COMMON + _ARCHIVED + [
+        _f("name"), _f("item_code"), _f("price", "monetary"), _f("cost_price", "monetary"),
+        _f("stock_level", "integer"), _f("product_supplier_name"), _f("serial_number"), _f("notes", "text"),
+    ],
+    "contacts": _COMMON + _ARCHIVED + [
+        _f("title"), _f("first_name"), _f("last_name"), _f("preferred_name"), _f("company_name"),
+        _f("occupation"), _f("type"), _f("doctor_type"), _f("email", "email"), _f("phone_numbers", "json"),
+        _f("address_1"), _f("address_2"), _f("address_3"), _f("city"), _f("state"), _f("post_code"),
+        _f("country"), _f("provider_number"), _f("notes", "text"),
+    ],
+    "patients": _COMMON + _ARCHIVED + [
+        _f("title"), _f("first_name"), _f("last_name"), _f("preferred_first_name"),
+        _f("date_of_birth", "date"), _f("email", "email"), _f("patient_phone_numbers", "json"),
+        _f("address_1"), _f("address_2"), _f("address_3"), _f("city"), _f("state"), _f("post_code"),
+        _f("country"), _f("sex"), _f("gender_identity"), _f("medicare", label="Medicare number"),
+        _f("medicare_reference_number"), _f("dva_card_number", label="DVA card number"),
+        _f("notes", "text"), _f("occupation"), _f("referral_source"),
+        _f("active", "boolean", "Active (not archived)"),
+        _f("practitioner_id", "many2one", "Practitioner (of the latest appointment)", "practitioners"),
+        _f("practitioner_ids", "many2many", "Practitioners seen", "practitioners"),
+        _f("practitioner_names", "text", "Practitioners seen (one per line)"),
+    ],
+    "individual_appointments": _COMMON + _ARCHIVED + [
+        _f("starts_at", "datetime"), _f("ends_at", "datetime"), _f("duration_minutes", "integer"),
+        _f("patient_id", "many2one", "Patient", "patients"), _f("patient_name"),
+        _f("practitioner_id", "many2one", "Practitioner", "practitioners"),
+        _f("appointment_type_id", "many2one", "Appointment type", "appointment_types"),
+        _f("appointment_type_name"), _f("cancelled_at", "datetime"), _f("cancellation_reason_description"),
+        _f("did_not_arrive", "boolean"), _f("patient_arrived", "boolean"), _f("notes", "text"),
+        _f("status", "selection", selection=["booked", "arrived", "cancelled", "did_not_arrive"]),
+    ],
+    "group_appointments": _COMMON + _ARCHIVED + [
+        _f("starts_at", "datetime"), _f("ends_at", "datetime"), _f("max_attendees", "integer"),
+        _f("practitioner_id", "many2one", "Practitioner", "practitioners"),
+        _f("appointment_type_id", "many2one", "Appointment type", "appointment_types"),
+        _f("appointment_type_name"), _f("notes", "text"),
+    ],
+    "treatment_notes": _COMMON + _ARCHIVED + [
+        _f("title"), _f("draft", "boolean"), _f("content", "json"), _f("content_html", "html"),
+        _f("patient_id", "many2one", "Patient", "patients"),
+        _f("practitioner_id", "many2one", "Practitioner", "practitioners"),
+        _f("booking_id", "many2one", "Appointment", "individual_appointments"),
+        _f("finalized_at", "datetime"),
+    ],
+    "invoices": _COMMON + [
+        _f("number", "integer"), _f("issue_date", "date"), _f("status", "integer"),
+        _f("status_description", "selection",
+           selection=["Awaiting payment", "Paid", "Partially paid", "Written off"]),
+        _f("net_amount", "monetary"), _f("tax_amount", "monetary"), _f("total_amount", "monetary"),
+        _f("patient_id", "many2one", "Patient", "patients"),
+        _f("practitioner_id", "many2one", "Practitioner", "practitioners"),
+        _f("appointment_id", "many2one", "Appointment", "individual_appointments"),
+        _f("closed_at", "datetime"), _f("notes", "text"),
+    ],
+    "patient_attachments": _COMMON + _ARCHIVED + [
+        _f("filename"), _f("content_type"), _f("size", "integer"), _f("description"),
+        _f("patient_id", "many2one", "Patient", "patients"),
+    ],
+}
+
+LABELS = {
+    "practitioners": "Practitioners", "appointment_types": "Appointment types", "products": "Products",
+    "contacts": "Contacts", "patients": "Patients", "individual_appointments": "Appointments",
+    "group_appointments": "Group appointments", "treatment_notes": "Treatment notes",
+    "invoices": "Invoices", "patient_attachments": "Patient attachments",
+}
+
+#: objects whose list endpoint leaves archived records out unless asked
+ARCHIVABLE = frozenset({"practitioners", "appointment_types", "products", "contacts", "patients",
+                        "individual_appointments", "group_appointments", "treatment_notes",
+                        "patient_attachments"})
+
+
+class ClinikoSource(Source):
+    """Reads a Cliniko account; see the module docstring for the steps.
+
+    ``include_archived`` (default on, as a migration wants every record) adds
+    ``q[]=archived_at:*`` to list requests.  ``patient_practitioners`` (default
+    on) fills each patient's ``practitioner_id`` (of the latest appointment
+    that was not cancelled), ``practitioner_ids`` and ``practitioner_names``
+    from one pass over the appointments before the first patient is handed
+    on; that index holds a few ids per patient, never whole records.
+    """
+
+    kind = "cliniko"
+    object_order = ("practitioners", "appointment_types", "products", "contacts", "patients",
+                    "individual_appointments", "group_appointments", "treatment_notes", "invoices",
+                    "patient_attachments")
+
+    def __init__(self, api_key: str, user_agent_email: str, base_url: Optional[str] = None, *,
+                 per_page: int = MAX_PER_PAGE, rate_limiter: Optional[RateLimiter] = None,
+                 retry: RetryPolicy = RetryPolicy(), include_archived: bool = True,
+                 patient_practitioners: bool = True, application_name: str = APPLICATION_NAME,
+                 timeout: float = 30.0, sleep: Optional[Callable[[float], None]] = None):
+        self.shard = shard_of(api_key)
+        email = (user_agent_email or "").strip()
+        if not _EMAIL.match(email):
+            raise ConfigurationError(
+                "Cliniko requires a contact email in every request's User-Agent: enter the email address "
+                "of the person Cliniko may contact about this integration on the connection.")
+        if not 1 <= per_page <= MAX_PER_PAGE:
+            raise ConfigurationError(f"Cliniko pages hold 1 to {MAX_PER_PAGE} records; per_page must be in that range.")
+        self.base_url = (base_url or base_url_for(self.shard)).rstrip("/")
+        self.per_page = per_page
+        self.include_archived = include_archived
+        self.patient_practitioners = patient_practitioners
+        self.user_agent = f"{application_name} ({email})"
+        self.timeout = timeout
+        extra = {} if sleep is None else {"sleep": sleep}
+        self._http = HttpClient(
+            self.base_url, auth=httpx.BasicAuth(api_key.strip(), ""),
+            rate_limiter=rate_limiter if rate_limiter is not None else RateLimiter(*RATE_LIMIT),
+            retry=retry, headers={"User-Agent": self.user_agent, "Accept": "application/json"},
+            timeout=timeout, source_name="Cliniko",
+            reconnect_hint=("check the API key on the connection; if it was revoked or belongs to another "
+                            f"region, {_KEY_HELP}"),
+            **extra,
+        )
+        self._paginator = NextUrlPaginator(("links", "next"))
+        self._type_names: Optional[dict[str, str]] = None
+        self._user_emails: Optional[dict[str, str]] = None
+        self._practitioner_names: Optional[dict[str, str]] = None
+        self._patient_index: Optional[dict[str, dict[str, str]]] = None
+
+    def __repr__(self) -> str:
+        return f"ClinikoSource(shard={self.shard!r}, base_url={self.base_url!r})"
+
+    @property
+    def http(self) -> HttpClient:
+        """The HTTP client (for its ``status_counts`` and ``retry_waits``)."""
+        return self._http
+
+    # -- Source -------------------------------------------------------------
+    def discover(self) -> list[ObjectInfo]:
+        infos = []
+        for name in self.object_order:
+            try:
+                count = self.count(name)
+            except PermissionDeniedError:
+                log.warning("Cliniko: the API key's user may not list %s; it is left without a count", name)
+                count = None
+            depends = sorted({f.relation for f in FIELDS[name]
+                              if f.relation and f.relation in self.object_order and f.relation != name})
+            infos.append(ObjectInfo(name=name, label=LABELS[name], count=count, fields=list(FIELDS[name]),
+                                    depends_on=depends))
+        return infos
+
+    def count(self, object_name: str) -> Optional[int]:
+        self._check_object(object_name)
+        page = self._http.get_json(object_name, self._params(object_name, None, per_page=1))
+        total = page.get("total_entries")
+        return int(total) if isinstance(total, int) else None
+
+    def read(self, object_name: str, since: Optional[datetime] = None) -> Iterator[SourceRecord]:
+        self._check_object(object_name)
+        if object_name == "patients" and self.patient_practitioners and self._patient_index is None:
+            self._patient_index = self._build_patient_index()
+        position = 0
+        for item in self._items(object_name, self._params(object_name, since)):
+            position += 1
+            yield self._record(object_name, item, position)
+
+    def open_attachment(self, attachment: Attachment) -> IO[bytes]:
+        """The attachment's content, streamed.  Cliniko may answer the contents
+        URL with a redirect to a signed file URL on another host; that one is
+        fetched without the API key."""
+        location = attachment.location or f"patient_attachments/{attachment.source_id}/contents"
+        stream = self._http.open(location)
+        if stream.response.status_code in (301, 302, 303, 307, 308):
+            target = stream.response.headers.get("location")
+            stream.close()
+            if not target:
+                raise ConfigurationError("Cliniko redirected an attachment download without a target; "
+                                         "try the download again later.")
+            return self._open_signed(str(httpx.URL(location if location.startswith("http") else
+                                                   f"{self.base_url}/{location}").join(target)))
+        return stream
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- requests -----------------------------------------------------------
+    def _check_object(self, object_name: str) -> None:
+        if object_name not in FIELDS:
+            raise ConfigurationError(
+                f"Cliniko has no object {object_name!r} in this connector; "
+                f"choose one of {', '.join(self.object_order)}.")
+
+    def _params(self, object_name: str, since: Optional[datetime], per_page: Optional[int] = None,
+                include_archived: Optional[bool] = None) -> dict[str, Any]:
+        filters = []
+        archived = self.include_archived if include_archived is None else include_archived
+        if archived and object_name in ARCHIVABLE:
+            filters.append("archived_at:*")
+        if since is not None:
+            filters.append(f"updated_at:>{_utc(since)}")
+        params: dict[str, Any] = {"per_page": per_page or self.per_page, "sort": "id"}
+        if filters:
+            params["q[]"] = filters
+        return params
+
+    def _items(self, collection: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        pages = 0
+        for page in self._paginator.pages(self._http, collection, params):
+            pages += 1
+            items = page.get(collection)
+            if not isinstance(items, list):
+                raise ConfigurationError(
+                    f"Cliniko answered the {collection} list without a {collection!r} list; "
+                    f"check the connection's base URL (it should end with /v1).")
+            yield from items
+        log.debug("Cliniko: read %d page(s) of %s", pages, collection)
+
+    def _open_signed(self, url: str) -> IO[bytes]:
+        client = httpx.Client(timeout=self.timeout, follow_redirects=True)
+        try:
+            request = client.build_request("GET", url)
+            response = client.send(request, stream=True)
+            if response.status_code >= 400:
+                response.close()
+                raise ConfigurationError(
+                    f"The file store refused an attachment download (HTTP {response.status_code}); "
+                    f"its signed link may have expired: try the download again.")
+        except BaseException:
+            client.close()
+            raise
+
+        def close() -> None:
+            response.close()
+            client.close()
+        return ResponseStream(response, close)
+
+    # -- small reference tables (a few dozen rows each) -----------------------
+    def _all(self, collection: str) -> Iterator[dict[str, Any]]:
+        return self._items(collection, self._params(collection, None, include_archived=True))
+
+    def _appointment_type_names(self) -> dict[str, str]:
+        if self._type_names is None:
+            self._type_names = {str(t.get("id")): t.get("name") or "" for t in self._all("appointment_types")}
+        return self._type_names
+
+    def _emails_of_users(self) -> dict[str, str]:
+        if self._user_emails is None:
+            try:
+                self._user_emails = {str(u.get("id")): u.get("email") or ""
+                                     for u in self._items("users", {"per_page": self.per_page, "sort": "id"})}
+            except PermissionDeniedError:
+                log.warning("Cliniko: the API key's user may not list users; practitioners are read "
+                            "without emails and will need a user chosen by hand")
+                self._user_emails = {}
+        return self._user_emails
+
+    def _names_of_practitioners(self) -> dict[str, str]:
+        if self._practitioner_names is None:
+            names = {}
+            for p in self._all("practitioners"):
+                names[str(p.get("id"))] = (p.get("display_name") or " ".join(
+                    x for x in (p.get("first_name"), p.get("last_name")) if x)).strip()
+            self._practitioner_names = names
+        return self._practitioner_names
+
+    def _build_patient_index(self) -> dict[str, dict[str, str]]:
+        """patient id -> {practitioner id: latest start}, from appointments not cancelled."""
+        index: dict[str, dict[str, str]] = {}
+        params = self._params("individual_appointments", None, include_archived=True)
+        for item in self._items("individual_appointments", params):
+            if item.get("cancelled_at"):
+                continue
+            patient, practitioner = _link_id(item.get("patient")), _link_id(item.get("practitioner"))
+            if not patient or not practitioner:
+                continue
+            seen = index.setdefault(patient, {})
+            starts = str(item.get("starts_at") or "")
+            if starts >= seen.get(practitioner, ""):
+                seen[practitioner] = starts
+        return index
+
+    # -- records ------------------------------------------------------------
+    def _record(self, object_name: str, item: Any, position: int) -> SourceRecord:
+        problems: list[str] = []
+        if not isinstance(item, dict):
+            return SourceRecord(object=object_name, source_id=f"unreadable-{position}",
+                                problems=[f"{object_name} record {position} is not a JSON object"])
+        data = dict(item)
+        source_id = data.get("id")
+        if source_id in (None, ""):
+            source_id = f"missing-id-{position}"
+            problems.append(f"{object_name} record {position} has no id")
+        else:
+            source_id = data["id"] = str(source_id)
+        for key, value in item.items():
+            if key != "links" and not key.endswith("_id"):
+                linked = _link_id(value)
+                if linked is not None:
+                    data[f"{key}_id"] = linked
+        updated_at = _moment(data.get("updated_at"))
+        if data.get("updated_at") and updated_at is None:
+            problems.append("updated_at could not be read as a date-time")
+        attachments: list[Attachment] = []
+        getattr(self, f"_derive_{object_name}", lambda d, a: None)(data, attachments)
+        return SourceRecord(object=object_name, source_id=source_id, data=data, updated_at=updated_at,
+                            attachments=attachments, problems=problems)
+
+    def _derive_practitioners(self, data: dict[str, Any], attachments: list[Attachment]) -> None:
+        user_id = data.get("user_id")
+        if not data.get("email"):
+            data["email"] = self._emails_of_users().get(str(user_id)) if user_id else None
+
+    def _derive_patients(self, data: dict[str, Any], attachments: list[Attachment]) -> None:
+        data["active"] = not data.get("archived_at")
+        if self._patient_index is not None:
+            seen = self._patient_index.get(data["id"], {})
+            ordered = sorted(seen, key=lambda p: (seen[p], p), reverse=True)
+            names = self._names_of_practitioners() if ordered else {}
+            data["practitioner_id"] = ordered[0] if ordered else None
+            data["practitioner_ids"] = ordered
+            data["practitioner_names"] = "\n".join(names.get(p, p) for p in ordered) or None
+
+    def _derive_individual_appointments(self, data: dict[str, Any], attachments: list[Attachment]) -> None:
+        data["status"] = appointment_status(data)
+        starts, ends = _moment(data.get("starts_at")), _moment(data.get("ends_at"))
+        data["duration_minutes"] = int((ends - starts).total_seconds() // 60) if starts and ends else None
+        type_id = data.get("appointment_type_id")
+        data["appointment_type_name"] = self._appointment_type_names().get(type_id) if type_id else None
+
+    def _derive_group_appointments(self, data: dict[str, Any], attachments: list[Attachment]) -> None:
+        type_id = data.get("appointment_type_id")
+        data["appointment_type_name"] = self._appointment_type_names().get(type_id) if type_id else None
+
+    def _derive_treatment_notes(self, data: dict[str, Any], attachments: list[Attachment]) -> None:
+        data["content_html"] = treatment_note_html(data.get("content"))
+
+    def _derive_patient_attachments(self, data: dict[str, Any], attachments: list[Attachment]) -> None:
+        location = _link_url(data.get("contents")) or f"patient_attachments/{data['id']}/contents"
+        size = data.get("size")
+        attachments.append(Attachment(
+            source_id=str(data["id"]), filename=str(data.get("filename") or f"attachment-{data['id']}"),
+            mimetype=data.get("content_type"), size=size if isinstance(size, int) else None,
+            created_at=_moment(data.get("created_at")), location=location,
+        ))
