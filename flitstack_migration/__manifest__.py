@@ -1,0 +1,23 @@
+{
+    "name": "FlitStack Migration",
+    "summary": "Migrate clients, patients and matters from Clio, Cliniko, Clientjoy and clinic CSV exports into Odoo CRM: mapped, audited, repeatable and reversible",
+    "version": "18.0.1.0.0",
+    "category": "Sales/CRM",
+    "license": "LGPL-3",
+    "author": "FlitStack",
+    "website": "https://flitstack.example",
+    "depends": ["crm", "mail", "queue_job"],
+    "external_dependencies": {"python": ["flitstack_connectors", "httpx", "pydantic", "requests_oauthlib"]},
+    "data": [
+        "security/flitstack_security.xml",
+        "security/ir.model.access.csv",
+        "data/queue_job_data.xml",
+        "data/ir_cron_data.xml",
+        "views/flitstack_connection_views.xml",
+        "views/flitstack_run_views.xml",
+        "views/flitstack_audit_line_views.xml",
+        "views/flitstack_menus.xml",
+    ],
+    "installable": True,
+    "application": False,
+}

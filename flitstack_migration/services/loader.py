@@ -1,0 +1,353 @@
+"""Load planned records into Odoo: one batch, one transaction, one audit line per record.
+
+The pipeline of :meth:`BatchLoader.load`:
+
+1. Parse the batch (at most 500 planned records of one object map) and turn
+   records that already carry errors (unreadable source rows, failed
+   transforms) into ``fail`` lines.
+2. Find which records exist already, by external id
+   ``flitstack_<connection id>.<source object>_<source id>``; a dangling
+   external id (its record was deleted in Odoo) is dropped and the record is
+   created again.
+3. Resolve references in bulk: other migrated records by external id, source
+   staff through the connection's staff table (email match or fallback owner),
+   existing Odoo records by XML id or by name.
+4. Compare the values of existing records with the planned ones: equal ones
+   become ``skip`` lines, the others are written and their old values kept on
+   their ``update`` line so that rollback can write them back.
+5. Create the new records in one ``create`` call with tracking, chatter and
+   subscriptions off.  If the batch fails, roll back to a savepoint and create
+   them one by one, each in its own savepoint, so that one bad record ends as a
+   ``fail`` line with its reason and the rest of the batch lands.
+6. Register the external ids, write original create dates, and insert the
+   audit lines, all in bulk.
+
+Reasons on ``fail`` lines name fields and problems; values of the record are
+masked, so no personal data reaches the audit log.
+"""
+import logging
+import re
+
+import psycopg2
+
+from odoo import Command, fields
+from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
+
+from flitstack_connectors.records import PlannedRecord, external_id_name
+
+_logger = logging.getLogger(__name__)
+
+LOAD_CONTEXT = {
+    "tracking_disable": True,
+    "mail_create_nolog": True,
+    "mail_create_nosubscribe": True,
+    "mail_notrack": True,
+    "active_test": False,
+    "import_file": True,
+}
+
+#: values written once, when the record is created, and never compared
+CREATE_ONLY_FIELDS = ("create_date",)
+SOURCE_REF_FIELD = "x_flitstack_source_ref"
+
+_RECORD_ERRORS = (ValidationError, UserError, AccessError, MissingError, ValueError, TypeError,
+                  psycopg2.IntegrityError, psycopg2.DataError, psycopg2.InternalError)
+_EMAIL = re.compile(r"[^@\s'\"()<>]+@[^@\s'\"()<>]+")
+
+
+def safe_reason(exc, values=()):
+    """A failure reason without personal data: the error's first line with any
+    value of the record and any email address masked."""
+    if isinstance(exc, psycopg2.Error) and getattr(exc, "diag", None) is not None:
+        diag = exc.diag
+        text = diag.message_primary or type(exc).__name__
+        if diag.constraint_name:
+            text += f" (constraint {diag.constraint_name})"
+    else:
+        text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+    text = (text or type(exc).__name__).strip().splitlines()[0][:500]
+    for value in sorted({str(v) for v in values if isinstance(v, (str, int, float)) and len(str(v)) >= 3},
+                        key=len, reverse=True):
+        text = text.replace(value, "«value»")
+    return _EMAIL.sub("«email»", text)
+
+
+class BatchLoader:
+    """Loads batches of planned records for one run."""
+
+    def __init__(self, run):
+        self.run = run
+        self.env = run.env
+        self.connection = run.connection_id
+        self.module = self.connection.xmlid_module
+        self._xmlid_cache = {}
+        self._name_cache = {}
+
+    # -- entry point ----------------------------------------------------------
+    def load(self, map_name, model_name, payload):
+        """Load one batch; returns ``{operation: count}``."""
+        model = self.env[model_name].with_context(**LOAD_CONTEXT)
+        self._required = self.run._required_lookups(map_name)
+        planned = [PlannedRecord.model_validate(p) for p in payload]
+        lines = []
+        ready = []
+        seen = set()
+        for rec in planned:
+            name = rec.xmlid_name
+            if rec.errors:
+                lines.append(self._line(rec, "fail", message="; ".join(rec.errors)))
+            elif name in seen:
+                lines.append(self._line(rec, "fail", message="the same source id appears twice in this batch"))
+            else:
+                seen.add(name)
+                ready.append(rec)
+        unknown = sorted({f for rec in ready for f in (*rec.values, *rec.refs, *rec.many_refs)
+                          if f not in model._fields})
+        if unknown:
+            reason = (f"{model_name} has no field {', '.join(unknown)}: create the map's custom fields "
+                      f"(Provision fields on the map) and run again")
+            lines.extend(self._line(rec, "fail", message=reason) for rec in ready)
+            ready = []
+        existing = self._existing(model, [rec.xmlid_name for rec in ready])
+        refs = self._resolve_refs(ready)
+        to_create, to_update = [], []
+        for rec in ready:
+            vals, notes, errors = self._vals(model, rec, refs)
+            if errors:
+                lines.append(self._line(rec, "fail", message="; ".join(errors)))
+                continue
+            rec.notes.extend(notes)
+            res_id = existing.get(rec.xmlid_name)
+            (to_update if res_id else to_create).append((rec, vals, res_id))
+        lines += self._update(model, to_update)
+        lines += self._create(model, to_create)
+        self.env["flitstack.audit.line"].sudo().create(lines)
+        counts = {}
+        for line in lines:
+            counts[line["operation"]] = counts.get(line["operation"], 0) + 1
+        return counts
+
+    # -- audit ------------------------------------------------------------------
+    def _line(self, rec, operation, res_id=False, message=None, old_values=None, model=None):
+        notes = list(rec.notes)
+        if message:
+            notes.insert(0, message)
+        return {
+            "run_id": self.run.id,
+            "map_name": rec.map_name,
+            "source_object": rec.source_object,
+            "source_id": rec.source_id,
+            "row_number": rec.row_number or False,
+            "model": model or rec.model,
+            "res_id": res_id or False,
+            "xmlid": f"{self.module}.{rec.xmlid_name}",
+            "operation": operation,
+            "old_values": old_values or False,
+            "message": "; ".join(notes) or False,
+        }
+
+    # -- identity -----------------------------------------------------------------
+    def _existing(self, model, names):
+        """``{xmlid name: res_id}`` of records migrated earlier that still exist."""
+        if not names:
+            return {}
+        self.env.cr.execute(
+            "SELECT name, res_id FROM ir_model_data WHERE module = %s AND model = %s AND name = ANY(%s)",
+            [self.module, model._name, names])
+        found = dict(self.env.cr.fetchall())
+        alive = set(model.browse(list(found.values())).exists().ids)
+        dangling = [n for n, rid in found.items() if rid not in alive]
+        if dangling:
+            self.env.cr.execute("DELETE FROM ir_model_data WHERE module = %s AND name = ANY(%s)",
+                                [self.module, dangling])
+            self.env.registry.clear_cache()
+        return {n: rid for n, rid in found.items() if rid in alive}
+
+    def _register_xmlids(self, model, pairs):
+        """Insert external ids for ``[(name, res_id)]`` in one statement."""
+        if not pairs:
+            return
+        now = fields.Datetime.now()
+        uid = self.env.uid
+        rows = [(self.module, name, model._name, res_id, True, uid, uid, now, now) for name, res_id in pairs]
+        placeholders = ",".join(["(%s,%s,%s,%s,%s,%s,%s,%s,%s)"] * len(rows))
+        self.env.cr.execute(
+            "INSERT INTO ir_model_data (module, name, model, res_id, noupdate, create_uid, write_uid, create_date, write_date) "
+            f"VALUES {placeholders} ON CONFLICT (module, name) DO UPDATE SET res_id = EXCLUDED.res_id, model = EXCLUDED.model",
+            [v for row in rows for v in row])
+
+    # -- references ---------------------------------------------------------------------
+    def _resolve_refs(self, planned):
+        """Resolve every record reference of the batch in one query, and staff once."""
+        names = {external_id_name(ref.object, ref.key)
+                 for rec in planned
+                 for ref in [*rec.refs.values(), *(r for refs in rec.many_refs.values() for r in refs)]
+                 if ref.kind == "record"}
+        records = {}
+        if names:
+            self.env.cr.execute(
+                "SELECT name, res_id FROM ir_model_data WHERE module = %s AND name = ANY(%s)",
+                [self.module, list(names)])
+            records = dict(self.env.cr.fetchall())
+        return {"record": records, "user": self.connection._staff_user_map()}
+
+    def _ref_id(self, model, fname, ref, refs):
+        """``(res_id or False, note or None, error or None)`` for one reference."""
+        if ref.kind == "record":
+            res_id = refs["record"].get(external_id_name(ref.object, ref.key))
+            if res_id:
+                return res_id, None, None
+            return False, None, f"{fname}: the referenced {ref.object} record {ref.key} has not been migrated"
+        if ref.kind == "user":
+            fallback = self.connection.fallback_user_id.id
+            user_id, how = refs["user"].get(ref.key, (fallback, "fallback") if fallback else (False, "none"))
+            if how == "fallback":
+                return user_id, f"{fname}: source staff {ref.key} has no Odoo user; the fallback owner was used", None
+            if not user_id:
+                return False, f"{fname}: source staff {ref.key} has no Odoo user; left empty", None
+            return user_id, None, None
+        comodel = self.env[model._fields[fname].comodel_name]
+        if ref.kind == "xmlid":
+            key = ("xmlid", ref.key)
+            if key not in self._xmlid_cache:
+                record = self.env.ref(ref.key, raise_if_not_found=False)
+                self._xmlid_cache[key] = record.id if record and record._name == comodel._name else False
+            res_id = self._xmlid_cache[key]
+            if not res_id:
+                return False, None, f"{fname}: no {comodel._name} with XML id {ref.key}"
+            return res_id, None, None
+        key = (comodel._name, ref.key.casefold())
+        if key not in self._name_cache:
+            domain = [("name", "=ilike", ref.key)]
+            if comodel._name == "res.country":
+                domain = ["|", ("name", "=ilike", ref.key), ("code", "=ilike", ref.key)]
+            found = comodel.with_context(active_test=False).search(domain, limit=1)
+            self._name_cache[key] = found.id or False
+        res_id = self._name_cache[key]
+        if not res_id:
+            return False, f"{fname}: no {comodel._name} matches the source value; left empty", None
+        return res_id, None, None
+
+    def _vals(self, model, rec, refs):
+        vals = dict(rec.values)
+        notes, errors = [], []
+        for fname, ref in rec.refs.items():
+            res_id, note, error = self._ref_id(model, fname, ref, refs)
+            if error:
+                # a missing optional reference is a note, a missing required one an error
+                if model._fields[fname].required or fname in self._required:
+                    errors.append(error)
+                else:
+                    notes.append(error)
+            if note:
+                notes.append(note)
+            vals[fname] = res_id or False
+        for fname, many in rec.many_refs.items():
+            ids = []
+            for ref in many:
+                res_id, note, error = self._ref_id(model, fname, ref, refs)
+                if note or error:
+                    notes.append(note or error)
+                if res_id:
+                    ids.append(res_id)
+            vals[fname] = [Command.set(ids)]
+        if SOURCE_REF_FIELD in model._fields:
+            vals[SOURCE_REF_FIELD] = f"{rec.source_object}/{rec.source_id}"
+        return vals, notes, errors
+
+    # -- writes ---------------------------------------------------------------------------
+    def _create(self, model, items):
+        if not items:
+            return []
+        originals = [{f: vals.pop(f) for f in CREATE_ONLY_FIELDS if f in vals} for _rec, vals, _ in items]
+        created = []  # (rec, record, original values)
+        lines = []
+        try:
+            with self.env.cr.savepoint():
+                records = model.create([vals for _rec, vals, _ in items])
+            created = [(rec, record, orig) for (rec, _v, _), record, orig in zip(items, records, originals)]
+        except _RECORD_ERRORS:
+            self.env.clear()
+            for (rec, vals, _), orig in zip(items, originals):
+                try:
+                    with self.env.cr.savepoint():
+                        record = model.create(vals)
+                    created.append((rec, record, orig))
+                except _RECORD_ERRORS as exc:
+                    self.env.clear()
+                    lines.append(self._line(rec, "fail", message=safe_reason(exc, vals.values())))
+        self._register_xmlids(model, [(rec.xmlid_name, record.id) for rec, record, _ in created])
+        self._write_create_dates(model, [(record.id, orig["create_date"])
+                                         for _rec, record, orig in created if orig.get("create_date")])
+        lines += [self._line(rec, "create", res_id=record.id) for rec, record, _ in created]
+        return lines
+
+    def _write_create_dates(self, model, pairs):
+        """Original creation dates; the ORM sets ``create_date`` itself, so it is written afterwards."""
+        if not pairs or "create_date" not in model._fields:
+            return
+        placeholders = ",".join(["(%s,%s::timestamp)"] * len(pairs))
+        self.env.cr.execute(
+            f'UPDATE "{model._table}" AS t SET create_date = v.d FROM (VALUES {placeholders}) AS v(id, d) WHERE t.id = v.id',
+            [x for pair in pairs for x in pair])
+        model.invalidate_model(["create_date"])
+
+    def _update(self, model, items):
+        if not items:
+            return []
+        lines = []
+        records = model.browse([res_id for _rec, _vals, res_id in items])
+        writes = []
+        for rec, vals, res_id in items:
+            record = records.browse(res_id)
+            for f in CREATE_ONLY_FIELDS:
+                vals.pop(f, None)
+            old, changed = self._diff(record, vals)
+            if not changed:
+                lines.append(self._line(rec, "skip", res_id=res_id, message="unchanged since it was last migrated"))
+            else:
+                writes.append((rec, record, changed, old))
+        try:
+            with self.env.cr.savepoint():
+                for _rec, record, changed, _old in writes:
+                    record.write(changed)
+            lines += [self._line(rec, "update", res_id=record.id, old_values=old) for rec, record, _c, old in writes]
+        except _RECORD_ERRORS:
+            self.env.clear()
+            for rec, record, changed, old in writes:
+                try:
+                    with self.env.cr.savepoint():
+                        record.write(changed)
+                    lines.append(self._line(rec, "update", res_id=record.id, old_values=old))
+                except _RECORD_ERRORS as exc:
+                    self.env.clear()
+                    lines.append(self._line(rec, "fail", res_id=record.id,
+                                            message=safe_reason(exc, changed.values())))
+        return lines
+
+    @staticmethod
+    def _diff(record, vals):
+        """``(old values in write format, changed vals)`` of ``record`` against ``vals``."""
+        old, changed = {}, {}
+        for fname, value in vals.items():
+            field = record._fields[fname]
+            current = record[fname]
+            if field.type in ("many2many", "one2many"):
+                new_ids = sorted(value[0][2]) if value and value[0][0] == Command.SET else None
+                if new_ids is None or new_ids == sorted(current.ids):
+                    continue
+                old[fname] = [[Command.SET, 0, current.ids]]
+            elif field.type == "many2one":
+                if (value or False) == current.id:
+                    continue
+                old[fname] = current.id or False
+            else:
+                new = field.convert_to_record(field.convert_to_cache(value, record), record)
+                if new == current or (not new and not current):
+                    continue
+                old[fname] = field.convert_to_write(current, record)
+                if field.type in ("date", "datetime") and old[fname]:
+                    old[fname] = fields.Datetime.to_string(old[fname]) if field.type == "datetime" \
+                        else fields.Date.to_string(old[fname])
+            changed[fname] = value
+        return old, changed

@@ -1,0 +1,101 @@
+"""Revert a run from its audit lines alone.
+
+1. Refuse when a later run (not rolled back) has an audit line on a record this
+   run created or updated: rolling back would destroy that run's work.  The
+   refusal names the records.
+2. Walk the run's ``create`` and ``update`` lines backwards (reverse dependency
+   order: what loaded last is undone first), in batches of 500.
+3. ``update`` lines: write back the old values they hold, with tracking off.
+4. ``create`` lines: unlink the records and drop their external ids.
+5. Mark the lines as rolled back.
+"""
+import logging
+from collections import defaultdict
+
+from odoo import _
+from odoo.exceptions import UserError
+
+from .loader import LOAD_CONTEXT
+
+_logger = logging.getLogger(__name__)
+
+BATCH = 500
+
+
+class RollbackRefused(UserError):
+    """A later run touched records of this run; roll that run back first."""
+
+
+class RunRollback:
+    def __init__(self, run):
+        self.run = run
+        self.env = run.env
+
+    def _lines(self):
+        return self.env["flitstack.audit.line"].sudo().search(
+            [("run_id", "=", self.run.id), ("operation", "in", ("create", "update")),
+             ("rolled_back", "=", False)], order="id desc")
+
+    def check(self):
+        """Raise :class:`RollbackRefused` when a later run touched this run's records."""
+        lines = self._lines()
+        touched = defaultdict(set)
+        for line in lines:
+            touched[line.model].add(line.res_id)
+        conflicts = self.env["flitstack.audit.line"]
+        for model, ids in touched.items():
+            conflicts |= self.env["flitstack.audit.line"].sudo().search([
+                ("run_id", ">", self.run.id),
+                ("run_id.connection_id", "=", self.run.connection_id.id),
+                ("run_id.state", "!=", "rolled_back"),
+                ("operation", "in", ("create", "update")),
+                ("rolled_back", "=", False),
+                ("model", "=", model), ("res_id", "in", list(ids)),
+            ])
+        if conflicts:
+            named = ", ".join(f"{l.model} {l.res_id} ({l.xmlid}, run {l.run_id.display_name})"
+                              for l in conflicts[:20])
+            more = _(" and %s more", len(conflicts) - 20) if len(conflicts) > 20 else ""
+            raise RollbackRefused(_(
+                "This run cannot be rolled back: later runs changed %(count)s of its records: %(names)s%(more)s. "
+                "Roll back those runs first.", count=len(conflicts), names=named, more=more))
+
+    def execute(self):
+        """Undo the run; returns ``{"deleted": n, "restored": n}``."""
+        self.check()
+        lines = self._lines()
+        stats = {"deleted": 0, "restored": 0}
+        for start in range(0, len(lines), BATCH):
+            chunk = lines[start:start + BATCH]
+            self._undo_chunk(chunk, stats)
+            chunk.write({"rolled_back": True})
+            self.env.flush_all()
+        self.env.registry.clear_cache()
+        return stats
+
+    def _undo_chunk(self, chunk, stats):
+        # keep the backwards order, but group consecutive lines of one model and operation
+        groups = []
+        for line in chunk:
+            key = (line.model, line.operation)
+            if groups and groups[-1][0] == key:
+                groups[-1][1].append(line)
+            else:
+                groups.append((key, [line]))
+        for (model_name, operation), lines in groups:
+            model = self.env[model_name].sudo().with_context(**LOAD_CONTEXT)
+            if operation == "update":
+                for line in lines:
+                    record = model.browse(line.res_id).exists()
+                    if record and line.old_values:
+                        record.write(dict(line.old_values))
+                        stats["restored"] += 1
+            else:
+                records = model.browse([l.res_id for l in lines]).exists()
+                names = [l.xmlid.split(".", 1)[1] for l in lines if l.xmlid]
+                records.unlink()
+                stats["deleted"] += len(records)
+                if names:
+                    self.env.cr.execute(
+                        "DELETE FROM ir_model_data WHERE module = %s AND name = ANY(%s) AND model = %s",
+                        [self.run.connection_id.xmlid_module, names, model_name])

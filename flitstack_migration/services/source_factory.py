@@ -1,0 +1,29 @@
+"""Build a flitstack_connectors Source from a connection record."""
+import calendar
+
+from flitstack_connectors.errors import ConfigurationError
+from flitstack_connectors.sources import source_class
+
+
+def make_source(connection):
+    """The Source for ``connection`` (a sudo record: it reads the secrets)."""
+    kind = connection.kind
+    cls = source_class(kind)
+    if kind == "clio":
+        from flitstack_connectors.http import TokenSet
+
+        if not connection.access_token:
+            raise ConfigurationError("This Clio connection has no token yet: press Connect to Clio and sign in.")
+        oauth = connection._clio_oauth()
+        expires = connection.token_expires_at
+        token = TokenSet(access_token=connection.access_token, refresh_token=connection.refresh_token or None,
+                         expires_at=calendar.timegm(expires.timetuple()) if expires else None)
+        return cls(oauth=oauth, token_set=token, on_token_refresh=connection._store_tokens)
+    if kind == "cliniko":
+        if not connection.api_key:
+            raise ConfigurationError("This Cliniko connection has no API key: paste one from Cliniko's My Info > Manage API keys.")
+        return cls(api_key=connection.api_key, user_agent_email=connection.contact_email or connection.env.user.email or "",
+                   base_url=connection.base_url or None)
+    if not connection.export_path:
+        raise ConfigurationError("Give the path of the export folder or zip file on the Odoo server.")
+    return cls(connection.export_path)

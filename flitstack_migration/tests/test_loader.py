@@ -1,0 +1,135 @@
+from odoo.tests import tagged
+
+from flitstack_connectors.mapping import apply_object_map
+from flitstack_connectors.records import SourceRecord
+
+from .common import FlitstackCase
+
+
+def company(cid, name, email=None, **extra):
+    data = {"id": cid, "type": "Company", "name": name, "primary_email_address": email,
+            "created_at": "2019-04-01T09:30:00-04:00"}
+    data.update(extra)
+    return SourceRecord(object="contacts", source_id=str(cid), data=data)
+
+
+def person(cid, first, last, company_id=None, email=None, **extra):
+    data = {"id": cid, "type": "Person", "first_name": first, "last_name": last,
+            "primary_email_address": email, "company": {"id": company_id} if company_id else None}
+    data.update(extra)
+    return SourceRecord(object="contacts", source_id=str(cid), data=data)
+
+
+@tagged("post_install", "-at_install", "flitstack")
+class TestBatchLoader(FlitstackCase):
+
+    def payload(self, run, map_name, records):
+        spec = run._spec()
+        om = spec.object_map(map_name)
+        return [apply_object_map(spec, om, r).model_dump(mode="json") for r in records]
+
+    def xmlid_res_id(self, name):
+        data = self.env["ir.model.data"].search([("module", "=", self.connection.xmlid_module), ("name", "=", name)])
+        return data.res_id
+
+    def test_create_then_skip_then_update(self):
+        run = self.new_running_run()
+        records = [company(1, "Acme Legal", "info@acme.example"), company(2, "Birch & Co")]
+        result = run._job_load_batch("clio_company", "res.partner", self.payload(run, "clio_company", records))
+        self.assertEqual(result, "2 create")
+        acme = self.env["res.partner"].browse(self.xmlid_res_id("contacts_1"))
+        self.assertEqual((acme.name, acme.email, acme.is_company), ("Acme Legal", "info@acme.example", True))
+        self.assertEqual(acme.x_flitstack_source_ref, "contacts/1")
+        # the original creation date is kept (13:30 UTC), not the moment of the load
+        self.assertEqual(str(acme.create_date), "2019-04-01 13:30:00")
+        lines = run.audit_line_ids
+        self.assertEqual(sorted(lines.mapped("operation")), ["create", "create"])
+        self.assertEqual(sorted(lines.mapped("xmlid")),
+                         [f"{self.connection.xmlid_module}.contacts_1", f"{self.connection.xmlid_module}.contacts_2"])
+
+        # a second run with the same records changes nothing
+        run2 = self.new_running_run()
+        self.assertEqual(run2._job_load_batch("clio_company", "res.partner",
+                                              self.payload(run2, "clio_company", records)), "2 skip")
+        self.assertEqual(self.env["res.partner"].search_count([("x_flitstack_source_ref", "=", "contacts/1")]), 1)
+
+        # a third with one changed email updates that one and keeps the old value
+        records[0] = company(1, "Acme Legal", "desk@acme.example")
+        run3 = self.new_running_run()
+        self.assertEqual(run3._job_load_batch("clio_company", "res.partner",
+                                              self.payload(run3, "clio_company", records)), "1 skip, 1 update")
+        update = run3.audit_line_ids.filtered(lambda l: l.operation == "update")
+        self.assertEqual((update.res_id, update.old_values), (acme.id, {"email": "info@acme.example"}))
+        self.assertEqual(acme.email, "desk@acme.example")
+
+    def test_failing_record_is_isolated_and_reason_has_no_value(self):
+        run = self.new_running_run()
+        spec = run._spec()
+        payload = self.payload(run, "clio_company", [company(10, "Good One"), company(12, "Good Two")])
+        self.assertEqual(run._job_load_batch("clio_company", "res.partner", payload), "2 create")
+        leads = [apply_object_map(spec, spec.object_map("clio_matter"), SourceRecord(
+            object="matters", source_id=str(i), data={"display_number": f"000{i}", "description": "Estate",
+                                                       "client": {"id": 10}, "status": "Open"}))
+                 for i in (1, 2, 3)]
+        # Odoo rejects a value outside the selection of a field: only that record fails
+        lead_payload = [l.model_dump(mode="json") for l in leads]
+        lead_payload[1]["values"]["x_flitstack_billing_method"] = "barter-with-secret-agent"
+        result = run._job_load_batch("clio_matter", "crm.lead", lead_payload)
+        self.assertEqual(result, "2 create, 1 fail")
+        fail = run.audit_line_ids.filtered(lambda l: l.operation == "fail")
+        self.assertEqual((fail.source_id, fail.model, fail.res_id), ("2", "crm.lead", 0))
+        self.assertIn("x_flitstack_billing_method", fail.message)
+        self.assertNotIn("barter-with-secret-agent", fail.message)
+        self.assertIn("«value»", fail.message)
+        created = self.env["crm.lead"].search([("x_flitstack_source_ref", "in", ["matters/1", "matters/3"])])
+        self.assertEqual(len(created), 2)
+        self.assertEqual(created.mapped("partner_id"), self.env["res.partner"].browse(self.xmlid_res_id("contacts_10")))
+        self.assertEqual(created.mapped("stage_id"), self.env.ref("crm.stage_lead2"))
+        self.assertEqual(set(created.mapped("type")), {"opportunity"})
+
+    def test_missing_required_reference_fails_with_reason(self):
+        run = self.new_running_run()
+        spec = run._spec()
+        lead = apply_object_map(spec, spec.object_map("clio_matter"), SourceRecord(
+            object="matters", source_id="77", data={"display_number": "0077", "client": {"id": 999}}))
+        self.assertEqual(run._job_load_batch("clio_matter", "crm.lead", [lead.model_dump(mode="json")]), "1 fail")
+        self.assertEqual(run.audit_line_ids.message,
+                         "partner_id: the referenced contacts record 999 has not been migrated")
+
+    def test_records_with_source_problems_fail_with_row_number(self):
+        run = self.new_running_run()
+        bad = company(5, "Row Problem")
+        bad.problems.append("row 17: created_at could not be read as a date")
+        bad.row_number = 17
+        self.assertEqual(run._job_load_batch("clio_company", "res.partner", self.payload(run, "clio_company", [bad])),
+                         "1 fail")
+        line = run.audit_line_ids
+        self.assertEqual((line.row_number, line.message), (17, "row 17: created_at could not be read as a date"))
+        self.assertFalse(self.env["res.partner"].search([("x_flitstack_source_ref", "=", "contacts/5")]))
+
+    def test_person_lands_under_company_and_owner_fallback_is_noted(self):
+        run = self.new_running_run()
+        run._job_load_batch("clio_company", "res.partner", self.payload(run, "clio_company", [company(1, "Acme")]))
+        run._job_load_batch("clio_person", "res.partner", self.payload(run, "clio_person", [
+            person(2, "Ada", "Lovelace", company_id=1, email="ADA@Acme.example"),
+            person(3, "Grace", "Hopper")]))
+        ada = self.env["res.partner"].browse(self.xmlid_res_id("contacts_2"))
+        self.assertEqual((ada.name, ada.email, ada.parent_id.name, ada.is_company),
+                         ("Ada Lovelace", "ada@acme.example", "Acme", False))
+        grace = self.env["res.partner"].browse(self.xmlid_res_id("contacts_3"))
+        self.assertFalse(grace.parent_id)
+        spec = run._spec()
+        lead = apply_object_map(spec, spec.object_map("clio_matter"), SourceRecord(
+            object="matters", source_id="8", data={"display_number": "0008", "description": "Will",
+                                                   "client": {"id": 2}, "responsible_attorney": {"id": 4242}}))
+        run._job_load_batch("clio_matter", "crm.lead", [lead.model_dump(mode="json")])
+        line = run.audit_line_ids.filtered(lambda l: l.map_name == "clio_matter")
+        lead_rec = self.env["crm.lead"].browse(line.res_id)
+        self.assertEqual((lead_rec.user_id, lead_rec.partner_id), (self.fallback_user, ada))
+        self.assertEqual(line.message, "user_id: source staff 4242 has no Odoo user; the fallback owner was used")
+
+    def test_batch_above_500_is_refused(self):
+        run = self.new_running_run()
+        payload = self.payload(run, "clio_company", [company(i, f"C{i}") for i in range(501)])
+        with self.assertRaisesRegex(Exception, "at most 500"):
+            run._job_load_batch("clio_company", "res.partner", payload)
