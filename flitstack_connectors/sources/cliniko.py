@@ -20,8 +20,9 @@ Reading one object goes in these steps:
    use them: an appointment's ``status``, ``duration_minutes`` and
    ``appointment_type_name``, a treatment note's ``content_html``, a
    practitioner's ``email`` (from the user account behind it: Cliniko keeps
-   emails on users, not on practitioners), a patient's ``active`` flag and
-   practitioners (see ``patient_practitioners``).
+   emails on users, not on practitioners), an invoice's ``label``, an
+   ``active`` flag (not archived) on objects that can be archived, and a
+   patient's practitioners (see ``patient_practitioners``).
 
 The API key never appears in a log line, a repr or an exception message.
 """
@@ -161,13 +162,13 @@ def _f(name: str, type_: str = "char", label: str = "", relation: Optional[str] 
 
 
 _COMMON = [_f("id", label="Cliniko id"), _f("created_at", "datetime"), _f("updated_at", "datetime")]
-_ARCHIVED = [_f("archived_at", "datetime")]
+_ARCHIVED = [_f("archived_at", "datetime"), _f("active", "boolean", "Active (not archived)")]
 
 #: the fields of each object as this source hands them on (derived ones included)
 FIELDS: dict[str, list[FieldInfo]] = {
     "practitioners": _COMMON + _ARCHIVED + [
         _f("first_name"), _f("last_name"), _f("title"), _f("designation"), _f("display_name"),
-        _f("active", "boolean"), _f("user_id", "many2one", "User", "users"),
+        _f("user_id", "many2one", "User", "users"),
         _f("email", "email", "Email (of the practitioner's user account)"),
     ],
     "appointment_types": _COMMON + _ARCHIVED + [
@@ -191,7 +192,6 @@ FIELDS: dict[str, list[FieldInfo]] = {
         _f("country"), _f("sex"), _f("gender_identity"), _f("medicare", label="Medicare number"),
         _f("medicare_reference_number"), _f("dva_card_number", label="DVA card number"),
         _f("notes", "text"), _f("occupation"), _f("referral_source"),
-        _f("active", "boolean", "Active (not archived)"),
         _f("practitioner_id", "many2one", "Practitioner (of the latest appointment)", "practitioners"),
         _f("practitioner_ids", "many2many", "Practitioners seen", "practitioners"),
         _f("practitioner_names", "text", "Practitioners seen (one per line)"),
@@ -226,7 +226,7 @@ FIELDS: dict[str, list[FieldInfo]] = {
         _f("patient_id", "many2one", "Patient", "patients"),
         _f("practitioner_id", "many2one", "Practitioner", "practitioners"),
         _f("appointment_id", "many2one", "Appointment", "individual_appointments"),
-        _f("closed_at", "datetime"), _f("notes", "text"),
+        _f("closed_at", "datetime"), _f("notes", "text"), _f("label", label="Invoice label (Invoice <number>)"),
     ],
     "patient_attachments": _COMMON + _ARCHIVED + [
         _f("filename"), _f("content_type"), _f("size", "integer"), _f("description"),
@@ -472,6 +472,8 @@ class ClinikoSource(Source):
         updated_at = _moment(data.get("updated_at"))
         if data.get("updated_at") and updated_at is None:
             problems.append("updated_at could not be read as a date-time")
+        if object_name in ARCHIVABLE and "active" not in data:
+            data["active"] = not data.get("archived_at")
         attachments: list[Attachment] = []
         getattr(self, f"_derive_{object_name}", lambda d, a: None)(data, attachments)
         return SourceRecord(object=object_name, source_id=source_id, data=data, updated_at=updated_at,
@@ -483,7 +485,6 @@ class ClinikoSource(Source):
             data["email"] = self._emails_of_users().get(str(user_id)) if user_id else None
 
     def _derive_patients(self, data: dict[str, Any], attachments: list[Attachment]) -> None:
-        data["active"] = not data.get("archived_at")
         if self._patient_index is not None:
             seen = self._patient_index.get(data["id"], {})
             ordered = sorted(seen, key=lambda p: (seen[p], p), reverse=True)
@@ -505,6 +506,10 @@ class ClinikoSource(Source):
 
     def _derive_treatment_notes(self, data: dict[str, Any], attachments: list[Attachment]) -> None:
         data["content_html"] = treatment_note_html(data.get("content"))
+
+    def _derive_invoices(self, data: dict[str, Any], attachments: list[Attachment]) -> None:
+        number = data.get("number")
+        data["label"] = f"Invoice {number}" if number not in (None, "") else None
 
     def _derive_patient_attachments(self, data: dict[str, Any], attachments: list[Attachment]) -> None:
         location = _link_url(data.get("contents")) or f"patient_attachments/{data['id']}/contents"
