@@ -65,8 +65,16 @@ def get_path(data: Any, path: str) -> Any:
     return cur
 
 
+def _filter_ok(value: Any, want: Any) -> bool:
+    if isinstance(want, dict) and set(want) == {"not"}:
+        return value != want["not"]
+    return value == want
+
+
 def matches_filter(om: ObjectMap, record: SourceRecord) -> bool:
-    return all(get_path(record.data, path) == want for path, want in om.filter.items())
+    """Whether ``record`` belongs to ``om``: every filter path holds its value
+    (``{"path": value}``), or differs from it (``{"path": {"not": value}}``)."""
+    return all(_filter_ok(get_path(record.data, path), want) for path, want in om.filter.items())
 
 
 def _row_value(row, data: dict[str, Any]) -> Any:
@@ -85,7 +93,7 @@ def apply_object_map(spec: MapSpec, om: ObjectMap, record: SourceRecord) -> Plan
     """The planned record for one source record under one object map."""
     planned = PlannedRecord(
         map_name=om.name, source_object=record.object, source_id=record.source_id,
-        model=om.target_model, row_number=record.row_number,
+        model=om.target_model, row_number=record.row_number, identity=om.identity,
     )
     planned.errors.extend(record.problems)
     planned.values.update(om.defaults)

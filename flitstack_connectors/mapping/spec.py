@@ -54,7 +54,8 @@ class LookupRow(BaseModel):
     #: ``record``: another migrated record; ``user``: source staff resolved to a
     #: user; ``xmlid``/``name``: an existing destination record
     kind: Literal["record", "user", "xmlid", "name"] = "record"
-    #: the referenced source object, for ``record`` lookups
+    #: the referenced source object, for ``record`` lookups (or the ``identity``
+    #: of the object map that wrote the referenced records)
     object: Optional[str] = None
     #: a value map turning the source value into the xmlid or name
     value_map: Optional[str] = None
@@ -128,7 +129,8 @@ class ObjectMap(BaseModel):
     source_object: str
     target_model: str
     cardinality: Cardinality = "1:1"
-    #: only records whose value at each path equals the given value
+    #: only records whose value at each path equals the given value, or
+    #: differs from it when given as ``{"not": value}``
     filter: dict[str, Any] = Field(default_factory=dict)
     fields: list[FieldRow] = Field(default_factory=list)
     lookups: list[LookupRow] = Field(default_factory=list)
@@ -140,6 +142,15 @@ class ObjectMap(BaseModel):
     after: list[str] = Field(default_factory=list)
     description: str = ""
     enabled: bool = True
+    #: the name this map's records are known by in external ids and in record
+    #: lookups (``LookupRow.object``); ``source_object`` when unset.  A second
+    #: map of the same source records into another model needs its own
+    #: (patients -> res.partner, and patients -> crm.lead as ``patient_files``).
+    identity: Optional[str] = None
+
+    @property
+    def identity_name(self) -> str:
+        return self.identity or self.source_object
 
     def targets(self) -> list[str]:
         return [r.target for r in self.fields] + [r.target for r in self.lookups] + list(self.defaults)
@@ -194,6 +205,16 @@ class MapSpec(BaseModel):
             for dep in om.after:
                 if dep not in {o.name for o in self.objects}:
                     raise ValueError(f"object map {om.name!r}: 'after' names unknown object map {dep!r}")
+        by_identity: dict[str, list[ObjectMap]] = {}
+        for om in self.objects:
+            by_identity.setdefault(om.identity_name, []).append(om)
+        for identity, maps in by_identity.items():
+            if len(maps) > 1 and any(not om.filter for om in maps):
+                names = ", ".join(repr(om.name) for om in maps)
+                raise ValueError(
+                    f"object maps {names} would give the same source records the same external id "
+                    f"({identity}_<id>): give each map but one its own 'identity', or filters that "
+                    f"split the records between them")
         seen_cf: set[tuple[str, str]] = set()
         for cf in self.custom_fields:
             if (cf.model, cf.name) in seen_cf:

@@ -6,6 +6,8 @@ from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 from odoo.tools.misc import hmac
 
+from flitstack_connectors.errors import FlitstackError
+
 from ..services.provisioning import FieldProvisioner
 from ..services.source_factory import make_source
 
@@ -213,11 +215,14 @@ class FlitstackConnection(models.Model):
         objects = self._staff_objects(spec)
         if not objects:
             return self.staff_ids
-        source = self._source()
         try:
-            people = [rec for obj in objects for rec in source.read(obj)]
-        finally:
-            source.close()
+            source = self._source()
+            try:
+                people = [rec for obj in objects for rec in source.read(obj)]
+            finally:
+                source.close()
+        except FlitstackError as exc:
+            raise UserError(_("Reading the source's staff failed: %s", self._safe_error(exc))) from None
         Users = self.env["res.users"].sudo().with_context(active_test=False)
         existing = {s.source_id: s for s in self.staff_ids}
         for rec in people:

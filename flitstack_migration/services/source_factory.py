@@ -5,6 +5,19 @@ from flitstack_connectors.errors import ConfigurationError
 from flitstack_connectors.sources import source_class
 
 
+def _rate(connection, kind, default):
+    """``(requests, seconds)`` from the system parameter ``flitstack_migration.<kind>_rate_limit``
+    ("50/60" = 50 requests a minute), for accounts whose vendor granted another limit."""
+    text = connection.env["ir.config_parameter"].sudo().get_param(f"flitstack_migration.{kind}_rate_limit", default)
+    try:
+        rate, window = text.split("/")
+        return int(rate), float(window)
+    except ValueError:
+        raise ConfigurationError(
+            f"System parameter flitstack_migration.{kind}_rate_limit must look like 50/60 "
+            f"(requests per seconds), not {text!r}.") from None
+
+
 def make_source(connection):
     """The Source for ``connection`` (a sudo record: it reads the secrets)."""
     kind = connection.kind
@@ -18,12 +31,17 @@ def make_source(connection):
         expires = connection.token_expires_at
         token = TokenSet(access_token=connection.access_token, refresh_token=connection.refresh_token or None,
                          expires_at=calendar.timegm(expires.timetuple()) if expires else None)
-        return cls(oauth=oauth, token_set=token, on_token_refresh=connection._store_tokens)
+        rate, window = _rate(connection, "clio", "50/60")
+        return cls(token, oauth=oauth, on_token_refresh=connection._store_tokens,
+                   rate_limit=rate, rate_window=window)
     if kind == "cliniko":
         if not connection.api_key:
             raise ConfigurationError("This Cliniko connection has no API key: paste one from Cliniko's My Info > Manage API keys.")
+        from flitstack_connectors.http import RateLimiter
+
         return cls(api_key=connection.api_key, user_agent_email=connection.contact_email or connection.env.user.email or "",
-                   base_url=connection.base_url or None)
+                   base_url=connection.base_url or None,
+                   rate_limiter=RateLimiter(*_rate(connection, "cliniko", "200/60")))
     if not connection.export_path:
         raise ConfigurationError("Give the path of the export folder or zip file on the Odoo server.")
     return cls(connection.export_path)

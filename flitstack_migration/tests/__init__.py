@@ -1,1 +1,2 @@
 from . import test_loader
+from . import test_clio_run

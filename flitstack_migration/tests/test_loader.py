@@ -110,14 +110,19 @@ class TestBatchLoader(FlitstackCase):
     def test_person_lands_under_company_and_owner_fallback_is_noted(self):
         run = self.new_running_run()
         run._job_load_batch("clio_company", "res.partner", self.payload(run, "clio_company", [company(1, "Acme")]))
+        run._job_load_batch("clio_employee", "res.partner", self.payload(run, "clio_employee", [
+            person(2, "Ada", "Lovelace", company_id=1, email="ADA@Acme.example",
+                   addresses=[{"primary": True, "street": "1 Analytical Row", "city": "London", "country": "UK"}])]))
         run._job_load_batch("clio_person", "res.partner", self.payload(run, "clio_person", [
-            person(2, "Ada", "Lovelace", company_id=1, email="ADA@Acme.example"),
-            person(3, "Grace", "Hopper")]))
+            person(3, "Grace", "Hopper", addresses=[{"primary": True, "city": "Arlington", "country": "US"}])]))
         ada = self.env["res.partner"].browse(self.xmlid_res_id("contacts_2"))
-        self.assertEqual((ada.name, ada.email, ada.parent_id.name, ada.is_company),
-                         ("Ada Lovelace", "ada@acme.example", "Acme", False))
+        self.assertEqual((ada.name, ada.email, ada.parent_id.name, ada.is_company, ada.type),
+                         ("Ada Lovelace", "ada@acme.example", "Acme", False, "contact"))
+        # a company's contact shares its address in Odoo: the person's own one is kept beside it
+        self.assertEqual(ada.x_flitstack_own_address, "1 Analytical Row, London, UK")
         grace = self.env["res.partner"].browse(self.xmlid_res_id("contacts_3"))
         self.assertFalse(grace.parent_id)
+        self.assertEqual((grace.city, grace.country_id.code), ("Arlington", "US"))
         spec = run._spec()
         lead = apply_object_map(spec, spec.object_map("clio_matter"), SourceRecord(
             object="matters", source_id="8", data={"display_number": "0008", "description": "Will",
