@@ -58,8 +58,9 @@ LAST_NAMES = ("Smith", "Patel", "Müller", "García", "Nguyen", "Brown", "Dubois
               "Wilson", "Taylor", "Moreau", "Schröder", "Kim", "Haddad", "Martin")
 STREETS = ("High Street", "Station Road", "Church Lane", "Park Avenue", "Mill Road", "King Street",
            "Victoria Road", "Elm Close", "Main Street", "Queen's Drive")
-CITIES = (("London", "", "GB"), ("Manchester", "", "GB"), ("Austin", "TX", "US"), ("Denver", "CO", "US"),
-          ("Mumbai", "MH", "IN"), ("Pune", "MH", "IN"), ("Sydney", "NSW", "AU"), ("Toronto", "ON", "CA"))
+CITIES = (("London", "", "United Kingdom"), ("Manchester", "", "United Kingdom"), ("Austin", "TX", "United States"),
+          ("Denver", "CO", "United States"), ("Mumbai", "MH", "India"), ("Pune", "MH", "India"),
+          ("Sydney", "NSW", "Australia"), ("Toronto", "ON", "Canada"))
 COMPANY_WORDS = ("Blue", "Northern", "Bright", "Summit", "Cedar", "Harbor", "Atlas", "Nova", "Pioneer", "Vertex")
 COMPANY_NOUNS = ("Labs", "Studio", "Partners", "Foods", "Logistics", "Health", "Digital", "Systems", "Works")
 SERVICES = ("Website redesign", "SEO retainer", "Brand identity", "Social media campaign", "App prototype",
