@@ -186,6 +186,9 @@ def test_discover_lists_objects_fields_types_and_counts(source):
     assert leads.field("title").type == "char" and leads.field("contact_name").type == "char"
     assert infos["activities"].field("body").type == "text"
     assert infos["owners"].field("role").type == "char"
+    assert leads.field("status").selection == ["converted", "lost", "open", "won"]
+    assert infos["activities"].field("type").selection == ["call", "email", "meeting", "note"]
+    assert leads.field("title").selection == []
 
 
 def test_an_unknown_object_is_refused(source):

@@ -280,3 +280,10 @@ def test_export_paths_are_checked(tmp_path):
         ExportFiles.open(tmp_path / "missing")
     with pytest.raises(ExportFormatError, match=r"^secret.txt is neither a folder nor a zip archive"):
         ExportFiles.open(tmp_path / "secret.txt")
+
+
+def test_an_unknown_given_encoding_is_a_format_error(tmp_path):
+    with pytest.raises(ExportFormatError) as err:
+        csv_file(tmp_path, b"id\n1\n", encoding="klingon").layout
+    assert str(err.value) == ("people.csv: 'klingon' is not a known encoding; give a name such as utf-8, cp1252 "
+                              "or latin-1")

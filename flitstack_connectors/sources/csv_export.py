@@ -398,7 +398,11 @@ class CsvFile:
 
     def _detect(self) -> CsvLayout:
         if self._encoding:
-            guess = EncodingGuess(codecs.lookup(self._encoding).name, "given")
+            try:
+                guess = EncodingGuess(codecs.lookup(self._encoding).name, "given")
+            except LookupError:
+                raise ExportFormatError(f"{self.name}: {self._encoding!r} is not a known encoding; give a name "
+                                        f"such as utf-8, cp1252 or latin-1") from None
         else:
             guess = detect_encoding(self.opener, self._legacy)
         with self.opener() as binary:

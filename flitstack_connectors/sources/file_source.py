@@ -38,10 +38,14 @@ class FieldTypeGuess:
 
     _ORDER = ("boolean", "integer", "float", "date", "datetime", "email", "phone")
 
+    #: a field with more distinct values than this is not a picklist
+    MAX_CHOICES = 20
+
     def __init__(self) -> None:
         self.possible: dict[str, set[str]] = {}
         self.long: set[str] = set()
         self.seen: set[str] = set()
+        self.choices: dict[str, Optional[set[str]]] = {}
 
     def add(self, data: dict) -> None:
         for name, value in data.items():
@@ -51,6 +55,10 @@ class FieldTypeGuess:
             if kinds is None:
                 kinds = self.possible[name] = set(self._ORDER)
                 self.seen.add(name)
+            choices = self.choices.get(name, set())
+            if choices is not None:
+                choices.add(value)
+                self.choices[name] = choices if len(choices) <= self.MAX_CHOICES else None
             if not kinds and name in self.long:
                 continue
             if len(value) > 255 or "\n" in value:
@@ -86,6 +94,10 @@ class FieldTypeGuess:
                     return "integer"
                 return kind  # type: ignore[return-value]
         return "text" if name in self.long else "char"
+
+    def selection_of(self, name: str) -> list[str]:
+        """The distinct values of a field that has few of them, sorted."""
+        return sorted(self.choices.get(name) or ())
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -151,8 +163,10 @@ class FileExportSource(Source):
             headers = dict(zip(layout.fields, layout.columns)) if layout else {}
             infos: list[FieldInfo] = []
             for d in declared.values():
-                infos.append(FieldInfo(name=d.name, label=d.label, type=d.type or guess.type_of(d.name),
-                                       relation=d.relation, required=d.name == "id"))
+                ftype = d.type or guess.type_of(d.name)
+                infos.append(FieldInfo(name=d.name, label=d.label, type=ftype, relation=d.relation,
+                                       required=d.name == "id",
+                                       selection=guess.selection_of(d.name) if ftype == "selection" else []))
             extra: Iterable[str] = [f for f in (layout.fields if layout else sorted(guess.seen))
                                     if f not in declared]
             for fname in extra:
