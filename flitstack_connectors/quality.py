@@ -347,6 +347,8 @@ def audit(
                         f"record's email; create the user or pick a fallback user before the run"))
             for r in refs_by_object.get(name, ()):
                 value = data.get(r.field)
+                if isinstance(value, dict):  # an API's link object: {"id": 7, "name": ...}
+                    value = value.get("id")
                 if value in (None, "") or isinstance(value, (list, dict)):
                     continue
                 key = ref_value(r, value)

@@ -168,8 +168,8 @@ class ApiLikeSource(Source):
                     "primary_email_address": "BO@x.example ", "born": "1981-01-01", "owner": "u9",
                     "manager_id": "1"}, problems=["custom field 7 could not be read"]),
                 SourceRecord(object="contacts", source_id="3", data={
-                    "primary_email_address": "not-an-email", "born": "2024-03-12T10:00:00Z", "owner": "u2",
-                    "manager_id": "4"}),
+                    "primary_email_address": "not-an-email", "born": "2024-03-12T10:00:00Z", "owner": {"id": "u2"},
+                    "manager_id": {"id": "4", "name": "Someone"}}),
             ],
         }
 
