@@ -283,7 +283,6 @@ def audit(
 
     for name in audited:
         info = infos[name]
-        fields = {f.name: f for f in info.fields}
         ref_fields = {r.field for r in refs_by_object.get(name, ())} | {
             f.name for f in info.fields if f.relation}
         email_fields = [f.name for f in info.fields if _is_email_field(f)]

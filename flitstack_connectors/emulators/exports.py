@@ -532,7 +532,9 @@ def write_clinic_export(
     ``zip``, the archive ``dest``): practitioners, ``patients`` patients,
     ``appointments`` appointments, invoices (half the patients) with their
     lines, and attachments (listed in attachments.csv for a tenth of the
-    patients, named by patient id for a twentieth).  Returns the manifest."""
+    patients, named by patient id for a twentieth).  Returns the manifest.
+    ``owners_without_users`` does not apply: clinic practitioners become
+    partners, not users, and it is left out of ``defects="all"``."""
     planted = _defect_set(defects) - {"owners_without_users"}
     if planted and (patients < 40 or appointments < 40):
         raise ValueError("plant defects in exports of at least 40 patients and 40 appointments")
