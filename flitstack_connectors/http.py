@@ -109,8 +109,8 @@ class RateLimiter:
                 self._refill(now)
                 if now < self._blocked_until:
                     delay = self._blocked_until - now
-                elif self._tokens >= 1.0:
-                    self._tokens -= 1.0
+                elif self._tokens >= 1.0 - 1e-9:  # float dust from refills must not stall us
+                    self._tokens = max(0.0, self._tokens - 1.0)
                     self.waited += waited
                     return waited
                 else:
