@@ -217,20 +217,6 @@ def custom_field_name(*parts: str) -> str:
     return name
 
 
-def proposal_pairs(spec: MapSpec) -> set[tuple[str, str, str, str]]:
-    """``(source object, source path, model, target field)`` of every row of a
-    spec, one per source path of rows that read several: the unit in which a
-    proposal is compared with a default map."""
-    out = set()
-    for om in spec.objects:
-        for row in om.fields:
-            for path in ([row.source] if row.source else []) + list(row.sources):
-                out.add((om.source_object, path, om.target_model, row.target))
-        for row in om.lookups:
-            out.add((om.source_object, row.source, om.target_model, row.target))
-    return out
-
-
 def _fmt(score: float) -> str:
     return f"{min(score, 1.0):.2f}"
 
@@ -1269,5 +1255,4 @@ def propose_map(source_schema: list[ObjectInfo], target_schema: TargetSchema,
     return _Proposer(list(source_schema), target_schema, samples, pack, source_kind, vocab).run()
 
 
-__all__ = ["ACCEPT", "FieldProposal", "ObjectProposal", "Proposal", "custom_field_name", "propose_map",
-           "proposal_pairs"]
+__all__ = ["ACCEPT", "FieldProposal", "ObjectProposal", "Proposal", "custom_field_name", "propose_map"]
