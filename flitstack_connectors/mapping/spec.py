@@ -138,6 +138,9 @@ class ObjectMap(BaseModel):
     defaults: dict[str, Any] = Field(default_factory=dict)
     #: for ``many:1`` maps: the path whose value groups records into one target
     group_by: Optional[str] = None
+    #: target fields that identify an existing destination record to adopt
+    #: (a tag of the same name) instead of creating a second one
+    match_on: list[str] = Field(default_factory=list)
     #: extra object maps that must load before this one
     after: list[str] = Field(default_factory=list)
     description: str = ""

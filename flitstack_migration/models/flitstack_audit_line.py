@@ -27,6 +27,9 @@ class FlitstackAuditLine(models.Model):
     old_values = fields.Json(readonly=True)
     message = fields.Text(readonly=True)
     rolled_back = fields.Boolean(readonly=True, index=True)
+    adopted = fields.Boolean(
+        readonly=True, help="The record existed before this run and was matched, not created: "
+                            "rollback restores its values and removes only its external id.")
 
     def action_open_record(self):
         self.ensure_one()

@@ -32,6 +32,7 @@ import psycopg2
 
 from odoo import Command, fields
 from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
+from odoo.tools import mute_logger
 
 from flitstack_connectors.records import PlannedRecord, external_id_name
 
@@ -82,6 +83,8 @@ class BatchLoader:
         self.module = self.connection.xmlid_module
         self._xmlid_cache = {}
         self._name_cache = {}
+        #: external id names registered on records that existed before the run
+        self._adopted = set()
 
     # -- entry point ----------------------------------------------------------
     def load(self, map_name, model_name, payload):
@@ -119,6 +122,10 @@ class BatchLoader:
             rec.notes.extend(notes)
             res_id = existing.get(rec.xmlid_name)
             (to_update if res_id else to_create).append((rec, vals, res_id))
+        match_on = self.run._spec().object_map(map_name).match_on
+        if match_on and to_create:
+            adopted, to_create = self._adopt(model, match_on, to_create)
+            to_update += adopted
         lines += self._update(model, to_update)
         lines += self._create(model, to_create)
         self.env["flitstack.audit.line"].sudo().create(lines)
@@ -144,6 +151,7 @@ class BatchLoader:
             "operation": operation,
             "old_values": old_values or False,
             "message": "; ".join(notes) or False,
+            "adopted": rec.xmlid_name in self._adopted,
         }
 
     # -- identity -----------------------------------------------------------------
@@ -162,6 +170,28 @@ class BatchLoader:
                                 [self.module, dangling])
             self.env.registry.clear_cache()
         return {n: rid for n, rid in found.items() if rid in alive}
+
+    def _adopt(self, model, match_on, items):
+        """Split new records into those matching an existing record on ``match_on``
+        (adopted: compared and updated like migrated ones, their external id
+        registered) and those to create."""
+        domain = [(f, "in", list({vals.get(f) for _rec, vals, _ in items if vals.get(f)})) for f in match_on]
+        found = {}
+        for record in model.search(domain, order="id"):
+            found.setdefault(tuple(record[f] for f in match_on), record.id)
+        adopted, rest = [], []
+        taken = set()
+        for rec, vals, _res_id in items:
+            res_id = found.get(tuple(vals.get(f) for f in match_on))
+            if res_id and res_id not in taken:
+                taken.add(res_id)
+                rec.notes.append(f"matched the existing {model._name} {res_id} on {', '.join(match_on)}")
+                self._adopted.add(rec.xmlid_name)
+                adopted.append((rec, vals, res_id))
+            else:
+                rest.append((rec, vals, False))
+        self._register_xmlids(model, [(rec.xmlid_name, res_id) for rec, _v, res_id in adopted])
+        return adopted, rest
 
     def _register_xmlids(self, model, pairs):
         """Insert external ids for ``[(name, res_id)]`` in one statement."""
@@ -263,14 +293,15 @@ class BatchLoader:
         created = []  # (rec, record, original values)
         lines = []
         try:
-            with self.env.cr.savepoint():
+            # a failing statement is logged by the cursor with its parameters: personal data
+            with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
                 records = model.create([vals for _rec, vals, _ in items])
             created = [(rec, record, orig) for (rec, _v, _), record, orig in zip(items, records, originals)]
         except _RECORD_ERRORS:
             self.env.clear()
             for (rec, vals, _), orig in zip(items, originals):
                 try:
-                    with self.env.cr.savepoint():
+                    with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
                         record = model.create(vals)
                     created.append((rec, record, orig))
                 except _RECORD_ERRORS as exc:
@@ -308,7 +339,7 @@ class BatchLoader:
             else:
                 writes.append((rec, record, changed, old))
         try:
-            with self.env.cr.savepoint():
+            with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
                 for _rec, record, changed, _old in writes:
                     record.write(changed)
             lines += [self._line(rec, "update", res_id=record.id, old_values=old) for rec, record, _c, old in writes]
@@ -316,7 +347,7 @@ class BatchLoader:
             self.env.clear()
             for rec, record, changed, old in writes:
                 try:
-                    with self.env.cr.savepoint():
+                    with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
                         record.write(changed)
                     lines.append(self._line(rec, "update", res_id=record.id, old_values=old))
                 except _RECORD_ERRORS as exc:

@@ -6,6 +6,8 @@
 2. Walk the run's ``create`` and ``update`` lines backwards (reverse dependency
    order: what loaded last is undone first), in batches of 500.
 3. ``update`` lines: write back the old values they hold, with tracking off.
+   Records that existed before the run and were matched by it (``adopted``)
+   lose the external id the run gave them, and stay.
 4. ``create`` lines: unlink the records and drop their external ids.
 5. Mark the lines as rolled back.
 """
@@ -33,8 +35,8 @@ class RunRollback:
 
     def _lines(self):
         return self.env["flitstack.audit.line"].sudo().search(
-            [("run_id", "=", self.run.id), ("operation", "in", ("create", "update")),
-             ("rolled_back", "=", False)], order="id desc")
+            [("run_id", "=", self.run.id), ("rolled_back", "=", False), "|",
+             ("operation", "in", ("create", "update")), ("adopted", "=", True)], order="id desc")
 
     def check(self):
         """Raise :class:`RollbackRefused` when a later run touched this run's records."""
@@ -84,18 +86,22 @@ class RunRollback:
                 groups.append((key, [line]))
         for (model_name, operation), lines in groups:
             model = self.env[model_name].sudo().with_context(**LOAD_CONTEXT)
-            if operation == "update":
+            if operation in ("update", "skip"):
                 for line in lines:
                     record = model.browse(line.res_id).exists()
                     if record and line.old_values:
                         record.write(dict(line.old_values))
                         stats["restored"] += 1
+                self._drop_xmlids(model_name, [l for l in lines if l.adopted])
             else:
                 records = model.browse([l.res_id for l in lines]).exists()
-                names = [l.xmlid.split(".", 1)[1] for l in lines if l.xmlid]
                 records.unlink()
                 stats["deleted"] += len(records)
-                if names:
-                    self.env.cr.execute(
-                        "DELETE FROM ir_model_data WHERE module = %s AND name = ANY(%s) AND model = %s",
-                        [self.run.connection_id.xmlid_module, names, model_name])
+                self._drop_xmlids(model_name, lines)
+
+    def _drop_xmlids(self, model_name, lines):
+        names = [l.xmlid.split(".", 1)[1] for l in lines if l.xmlid]
+        if names:
+            self.env.cr.execute(
+                "DELETE FROM ir_model_data WHERE module = %s AND name = ANY(%s) AND model = %s",
+                [self.run.connection_id.xmlid_module, names, model_name])

@@ -1,8 +1,11 @@
+import logging
+
 from odoo.tests import tagged
 
 from flitstack_connectors.mapping import apply_object_map
 from flitstack_connectors.records import SourceRecord
 
+from ..services.rollback import RunRollback
 from .common import FlitstackCase
 
 
@@ -138,3 +141,41 @@ class TestBatchLoader(FlitstackCase):
         payload = self.payload(run, "clio_company", [company(i, f"C{i}") for i in range(501)])
         with self.assertRaisesRegex(Exception, "at most 500"):
             run._job_load_batch("clio_company", "res.partner", payload)
+
+    def test_existing_tag_is_adopted_not_duplicated_and_rollback_keeps_it(self):
+        family = self.env["crm.tag"].create({"name": "Family Law"})
+        tags_before = self.env["crm.tag"].search_count([])
+        imd_before = self.env["ir.model.data"].search_count([])
+        run = self.new_running_run()
+        areas = [SourceRecord(object="practice_areas", source_id="7001", data={"id": 7001, "name": "Family Law"}),
+                 SourceRecord(object="practice_areas", source_id="7002", data={"id": 7002, "name": "Tax"})]
+        self.assertEqual(run._job_load_batch("clio_practice_area", "crm.tag",
+                                             self.payload(run, "clio_practice_area", areas)), "1 create, 1 skip")
+        skip = run.audit_line_ids.filtered(lambda l: l.operation == "skip")
+        self.assertEqual((skip.res_id, skip.adopted, skip.message),
+                         (family.id, True, "unchanged since it was last migrated; "
+                                           f"matched the existing crm.tag {family.id} on name"))
+        self.assertEqual(self.xmlid_res_id("practice_areas_7001"), family.id)
+        self.assertEqual(self.env["crm.tag"].search_count([]), tags_before + 1)
+        self.assertEqual(RunRollback(run).execute(), {"deleted": 1, "restored": 0})
+        self.assertTrue(family.exists())
+        self.assertEqual(self.env["crm.tag"].search_count([]), tags_before)
+        self.assertEqual(self.env["ir.model.data"].search_count([]), imd_before)
+
+    def test_integrity_error_fails_the_record_without_logging_its_values(self):
+        run = self.new_running_run()
+        spec = run._spec()
+        # two practice areas with one name: the second breaks crm.tag's unique name
+        payload = [apply_object_map(spec, spec.object_map("clio_practice_area"), SourceRecord(
+            object="practice_areas", source_id=str(i), data={"name": "Personal Injury Claims"})).model_dump(mode="json")
+            for i in (1, 2)]
+        # SQL debug logging is an explicit opt-in; at the levels servers run with, nothing shows the value
+        with self.assertLogs(level="INFO") as logs:
+            logging.getLogger(__name__).warning("loading a batch that breaks a unique constraint")
+            result = run._job_load_batch("clio_practice_area", "crm.tag", payload)
+        self.assertEqual(result, "1 create, 1 fail")
+        fail = run.audit_line_ids.filtered(lambda l: l.operation == "fail")
+        self.assertEqual(fail.source_id, "2")
+        self.assertIn("crm_tag_name_uniq", fail.message)
+        self.assertNotIn("Personal Injury Claims", fail.message)
+        self.assertFalse([line for line in logs.output if "Personal Injury Claims" in line])

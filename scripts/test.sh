@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Set up and run every test of FlitStack Migration.
+#
+#   bash scripts/test.sh            # connector tests, then the addon's Odoo tests if an Odoo 18 is found
+#
+# 1. Creates .venv (once) and installs flitstack_connectors with its test extras.
+# 2. Runs the connector test suite (pytest, local emulated vendor APIs).
+# 3. Looks for an Odoo 18 install (see "find_odoo" below and the README). When there is
+#    one, it makes sure PostgreSQL answers, unpacks OCA queue_job from the package index
+#    into .cache/addons, installs the connector package into Odoo's Python, creates a
+#    throw-away database, installs flitstack_migration with its tests and drops the
+#    database. When there is none, it says so in one line and the run stays green.
+set -uo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+QUEUE_JOB_VERSION="${QUEUE_JOB_VERSION:-18.0.3.1.2}"
+PYTHON="${PYTHON:-python3}"
+status=0
+
+say() { printf '%s\n' "$*"; }
+
+# -- 1. connector package ------------------------------------------------------------
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv || { say "Could not create .venv with $PYTHON"; exit 1; }
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]" || { say "pip install failed"; exit 1; }
+
+# -- 2. connector tests ----------------------------------------------------------------
+.venv/bin/python -m pytest -q -p no:cacheprovider tests
+rc=$?
+if [ "$rc" -ne 0 ]; then status=$rc; fi
+
+# -- 3. Odoo tests -----------------------------------------------------------------------
+# find_odoo prints "<odoo-bin path>|<python>" for the first Odoo 18 found:
+#   $ODOO_BIN (path to odoo-bin) with $ODOO_PYTHON, or else the folders below, each holding
+#   odoo-bin; the Python is $ODOO_PYTHON, <folder>/.venv/bin/python, <folder>-venv/bin/python
+#   or python3, whichever imports that Odoo as version 18.
+odoo_python_for() {
+  local dir="$1" py
+  for py in "${ODOO_PYTHON:-}" "$dir/.venv/bin/python" "$dir-venv/bin/python" "$dir/venv/bin/python" python3; do
+    [ -n "$py" ] || continue
+    command -v "$py" >/dev/null 2>&1 || [ -x "$py" ] || continue
+    if "$py" -c "import sys; sys.path.insert(0, '$dir'); import odoo.release as r, psycopg2, werkzeug; sys.exit(r.version_info[0] != 18)" >/dev/null 2>&1; then
+      printf '%s' "$py"; return 0
+    fi
+  done
+  return 1
+}
+
+find_odoo() {
+  local candidates=() bin dir py
+  [ -n "${ODOO_BIN:-}" ] && candidates+=("$ODOO_BIN")
+  for dir in /opt/odoo18 /opt/odoo /usr/lib/python3/dist-packages/odoo/.. "$HOME/odoo18" "$HOME/odoo" \
+             "$repo/../odoo18" "$repo/../odoo"; do
+    candidates+=("$dir/odoo-bin")
+  done
+  for bin in "${candidates[@]}"; do
+    [ -f "$bin" ] || continue
+    dir="$(cd "$(dirname "$bin")" && pwd)"
+    if py="$(odoo_python_for "$dir")"; then
+      printf '%s|%s' "$dir/odoo-bin" "$py"; return 0
+    fi
+  done
+  return 1
+}
+
+ensure_postgres() {
+  if pg_isready -q 2>/dev/null; then return 0; fi
+  if command -v pg_lsclusters >/dev/null 2>&1; then
+    local ver
+    ver="$(pg_lsclusters -h 2>/dev/null | awk 'NR==1 {print $1}')"
+    [ -n "$ver" ] && pg_ctlcluster "$ver" main start >/dev/null 2>&1
+  fi
+  pg_isready -q 2>/dev/null || service postgresql start >/dev/null 2>&1
+  for _ in 1 2 3 4 5 6 7 8 9 10; do pg_isready -q 2>/dev/null && return 0; sleep 1; done
+  return 1
+}
+
+ensure_db_role() {
+  # Odoo refuses to run as the postgres superuser: use a role named after this user.
+  local me; me="$(id -un)"
+  if psql -d postgres -tAc "select 1" >/dev/null 2>&1; then return 0; fi
+  if [ "$(id -u)" = "0" ] && id postgres >/dev/null 2>&1; then
+    su postgres -c "createuser -s '$me'" >/dev/null 2>&1 || true
+  fi
+  psql -d postgres -tAc "select 1" >/dev/null 2>&1
+}
+
+ensure_queue_job() {
+  local dest="$repo/.cache/addons" wheel_dir="$repo/.cache/wheels"
+  if [ -f "$dest/queue_job/__manifest__.py" ] && grep -q "\"$QUEUE_JOB_VERSION\"" "$dest/queue_job/__manifest__.py"; then
+    return 0
+  fi
+  mkdir -p "$dest" "$wheel_dir"
+  .venv/bin/python -m pip download -q --disable-pip-version-check --no-deps -d "$wheel_dir" \
+    "odoo-addon-queue-job==$QUEUE_JOB_VERSION" || return 1
+  rm -rf "$dest/queue_job"
+  .venv/bin/python - "$wheel_dir" "$dest" "$QUEUE_JOB_VERSION" <<'PY'
+import pathlib, sys, zipfile
+wheel_dir, dest, version = sys.argv[1:]
+wheel = next(pathlib.Path(wheel_dir).glob(f"odoo_addon_queue_job-{version}-*.whl"))
+prefix = "odoo/addons/queue_job/"
+with zipfile.ZipFile(wheel) as z:
+    for name in z.namelist():
+        if name.startswith(prefix) and not name.endswith("/"):
+            target = pathlib.Path(dest, "queue_job", name[len(prefix):])
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(z.read(name))
+PY
+}
+
+run_odoo_tests() {
+  local odoo_bin="$1" odoo_py="$2" odoo_dir db log port addons
+  odoo_dir="$(dirname "$odoo_bin")"
+  ensure_postgres || { say "PostgreSQL could not be started: start it and run again."; return 1; }
+  ensure_db_role || { say "PostgreSQL refuses connections for $(id -un): create that role (createuser -s $(id -un))."; return 1; }
+  ensure_queue_job || { say "queue_job $QUEUE_JOB_VERSION could not be fetched from the package index."; return 1; }
+  if ! "$odoo_py" -c "import httpx, pydantic, requests_oauthlib, rapidfuzz, charset_normalizer" >/dev/null 2>&1; then
+    "$odoo_py" -m pip install -q --disable-pip-version-check -e "$repo" || { say "Installing flitstack_connectors into Odoo's Python failed."; return 1; }
+  fi
+  db="flitstack_test_$$"
+  log="$repo/.cache/odoo-tests.log"
+  port="$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  addons="$odoo_dir/odoo/addons,$odoo_dir/addons,$repo/.cache/addons,$repo"
+  dropdb --if-exists "$db" >/dev/null 2>&1
+  say "Odoo tests: $odoo_bin with $odoo_py, database $db"
+  PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}" "$odoo_py" "$odoo_bin" --addons-path="$addons" -d "$db" \
+    -i flitstack_migration --test-tags /flitstack_migration --stop-after-init --without-demo=all \
+    --http-interface=127.0.0.1 --http-port="$port" --log-level=test --no-database-list >"$log" 2>&1
+  local odoo_rc=$?
+  dropdb --if-exists "$db" >/dev/null 2>&1
+  grep -E "^(FAIL|ERROR):|odoo.tests.result|odoo.tests.stats| (ERROR|CRITICAL) " "$log" | grep -v "^$" | tail -40
+  local result failed errors total
+  result="$(grep -E "odoo.tests.result: [0-9]+ failed, [0-9]+ error\(s\) of [0-9]+ tests" "$log" | tail -1)"
+  if [ -z "$result" ]; then
+    say "Odoo tests did not report a result (exit $odoo_rc): see $log"
+    tail -30 "$log"
+    return 1
+  fi
+  failed="$(sed -E 's/.*: ([0-9]+) failed, ([0-9]+) error\(s\) of ([0-9]+) tests.*/\1/' <<<"$result")"
+  errors="$(sed -E 's/.*: ([0-9]+) failed, ([0-9]+) error\(s\) of ([0-9]+) tests.*/\2/' <<<"$result")"
+  total="$(sed -E 's/.*: ([0-9]+) failed, ([0-9]+) error\(s\) of ([0-9]+) tests.*/\3/' <<<"$result")"
+  say "odoo: $((total - failed - errors)) passed, $((failed + errors)) failed"
+  [ "$failed" = "0" ] && [ "$errors" = "0" ] && [ "$total" -gt 0 ] && [ "$odoo_rc" = "0" ]
+}
+
+if found="$(find_odoo)"; then
+  run_odoo_tests "${found%%|*}" "${found#*|}" || status=1
+else
+  say "Odoo tests skipped: no Odoo 18 install found (set ODOO_BIN to its odoo-bin, and ODOO_PYTHON to a Python that imports it)."
+fi
+exit "$status"
