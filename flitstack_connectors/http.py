@@ -130,10 +130,22 @@ class RateLimiter:
             self._refill(now)
             self._tokens = min(self._tokens, max(0.0, remaining))
             if remaining <= 0:
-                reset = _number(headers.get("x-ratelimit-reset"))
-                wait = self.per if reset is None else reset - self._wall_clock()
-                wait = min(max(0.0, wait), MAX_RESET_WAIT)
-                self._blocked_until = max(self._blocked_until, now + wait)
+                wait = reset_delay(headers.get("x-ratelimit-reset"), self._wall_clock)
+                self._blocked_until = max(self._blocked_until, now + (self.per if wait is None else wait))
+
+
+#: an ``X-RateLimit-Reset`` below this is a number of seconds, not an epoch time
+_EPOCH_FLOOR = 1_000_000_000
+
+
+def reset_delay(value: Optional[str], wall_clock: Callable[[], float] = time.time) -> Optional[float]:
+    """Seconds until an ``X-RateLimit-Reset`` value: epoch seconds as Clio sends
+    it, or a plain number of seconds as some APIs do; clamped to [0, MAX_RESET_WAIT]."""
+    reset = _number(value)
+    if reset is None:
+        return None
+    delay = reset - wall_clock() if reset >= _EPOCH_FLOOR else reset
+    return min(max(0.0, delay), MAX_RESET_WAIT)
 
 
 def _number(value: Optional[str]) -> Optional[float]:
@@ -318,9 +330,7 @@ def server_wait(response: httpx.Response, wall_clock: Callable[[], float] = time
                 when = when.replace(tzinfo=timezone.utc)
             return max(0.0, when.timestamp() - wall_clock())
     if response.status_code == 429:
-        reset = _number(response.headers.get("x-ratelimit-reset"))
-        if reset is not None:
-            return min(max(0.0, reset - wall_clock()), MAX_RESET_WAIT)
+        return reset_delay(response.headers.get("x-ratelimit-reset"), wall_clock)
     return None
 
 

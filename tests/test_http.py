@@ -145,6 +145,7 @@ def test_server_wait_reads_retry_after_seconds_dates_and_the_reset_epoch():
     assert server_wait(httpx.Response(503, headers={"Retry-After": format_datetime(when, usegmt=True)}),
                        lambda: now) == 12.0
     assert server_wait(httpx.Response(429, headers={"X-RateLimit-Reset": str(int(now) + 5)}), lambda: now) == 5.0
+    assert server_wait(httpx.Response(429, headers={"X-RateLimit-Reset": "8"}), lambda: now) == 8.0
     # Retry-After wins over the reset epoch; a 503 without Retry-After has no hint
     assert server_wait(httpx.Response(429, headers={"Retry-After": "2", "X-RateLimit-Reset": str(int(now) + 50)}),
                        lambda: now) == 2.0
