@@ -745,7 +745,7 @@ class _Proposer:
         if t in ("char", "text"):
             if src.kind == "html":
                 return "html_to_text", {}
-            if src.kind in ("char", "text", "email", "phone", "selection"):
+            if src.kind in ("char", "text", "email", "phone", "selection", "digits"):
                 return "strip", {}
             return "string", {}
         return None, {}

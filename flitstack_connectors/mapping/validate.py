@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from ..errors import MappingError
 from ..records import ObjectInfo, SourceRecord
-from .apply import get_path
+from .apply import get_path, matches_filter
 from .spec import CustomField, FieldRow, LookupRow, MapSpec, ObjectMap
 from .target_schema import RELATIONAL_TYPES, FieldSpec, TargetSchema
 
@@ -343,8 +343,7 @@ def preflight(spec: MapSpec, schema: TargetSchema, samples: Optional[dict[str, l
                     "error", om.name,
                     f"object map {om.name!r}: {model}.{name} ({fspec.label}) is required and no row writes it; "
                     f"map a source field to it or add a default", target=name))
-        records = [r for r in samples.get(om.source_object, ())
-                   if all(get_path(r.data, p) == v for p, v in om.filter.items())]
+        records = [r for r in samples.get(om.source_object, ()) if matches_filter(om, r)]
         info = infos.get(om.source_object) if infos is not None else None
         rows: list[Union[FieldRow, LookupRow]] = [*om.fields, *om.lookups]
         for row in rows:

@@ -1,0 +1,114 @@
+"""Default packs against the Odoo 18 schema snapshot, and the schema class itself."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from flitstack_connectors.errors import MappingError
+from flitstack_connectors.mapping.spec import MapSpec, available_packs, load_pack
+from flitstack_connectors.mapping.target_schema import FieldSpec, KnownRecord, TargetSchema
+from flitstack_connectors.mapping.validate import spec_problems, validate_spec
+from flitstack_connectors.plan import dependency_order
+
+
+@pytest.fixture(scope="module")
+def schema() -> TargetSchema:
+    return TargetSchema.load_snapshot()
+
+
+def test_every_default_pack_is_checked():
+    # the parametrized tests below run over whatever packs/ holds; this one
+    # fails when the folder is empty or loses the pack the product started from
+    assert "clio_odoo" in available_packs()
+
+
+@pytest.mark.parametrize("name", available_packs())
+def test_pack_fits_the_odoo_18_schema(name, schema):
+    spec = load_pack(name)
+    assert spec_problems(spec, schema) == []
+    validate_spec(spec, schema)
+    assert [om.name for om in dependency_order(spec)]  # no cycle among its maps
+
+
+@pytest.mark.parametrize("name", available_packs())
+def test_pack_survives_a_json_round_trip(name):
+    spec = load_pack(name)
+    again = MapSpec.from_json(spec.to_json())
+    assert again == spec
+    assert json.loads(again.to_json()) == json.loads(spec.to_json())
+
+
+def test_snapshot_holds_the_crm_models_with_their_odoo_18_fields(schema):
+    assert sorted(schema.models) == [
+        "crm.lead", "crm.stage", "crm.tag", "crm.team", "mail.activity", "mail.message", "product.template",
+        "res.partner", "res.users", "sale.order", "sale.order.line"]
+    assert schema.field("crm.lead", "type") == FieldSpec(
+        type="selection", label="Type", selection=(("lead", "Lead"), ("opportunity", "Opportunity")),
+        required=True, has_default=True)
+    assert schema.field("crm.lead", "stage_id") == FieldSpec(type="many2one", label="Stage", relation="crm.stage")
+    assert schema.field("crm.lead", "tag_ids") == FieldSpec(type="many2many", label="Tags", relation="crm.tag")
+    assert schema.field("res.partner", "create_date") == FieldSpec(type="datetime", label="Created on",
+                                                                   readonly=True)
+    assert schema.field("sale.order", "amount_total").readonly is True
+    assert schema.field("res.partner", "birthdate") is None
+    assert schema.model_label("crm.lead") == "Lead/Opportunity"
+    assert schema.known_records("crm.stage") == [
+        KnownRecord("New", "crm.stage_lead1"), KnownRecord("Qualified", "crm.stage_lead2"),
+        KnownRecord("Proposition", "crm.stage_lead3"), KnownRecord("Won", "crm.stage_lead4")]
+
+
+def test_snapshot_round_trips_through_its_json(schema):
+    again = TargetSchema.from_json(schema.to_json())
+    assert again == schema
+
+
+def test_schema_from_fields_get_output():
+    fields_get = {
+        "crm.lead": {
+            "name": {"type": "char", "string": "Opportunity", "required": True, "readonly": False},
+            "priority": {"type": "selection", "string": "Priority",
+                         "selection": [["0", "Low"], ["1", "Medium"], ["2", "High"]]},
+            "stage_id": {"type": "many2one", "string": "Stage", "relation": "crm.stage"},
+            "x_flitstack_open_date": {"type": "date", "string": "Matter open date", "manual": True},
+            "create_date": {"type": "datetime", "string": "Created on", "readonly": True},
+        },
+    }
+    schema = TargetSchema.from_fields_get(fields_get, model_labels={"crm.lead": "Lead/Opportunity"},
+                                          defaults={"crm.lead": ["priority"]},
+                                          records={"crm.stage": [{"name": "New", "xmlid": "crm.stage_lead1"}]})
+    assert schema.fields("crm.lead") == {
+        "name": FieldSpec(type="char", label="Opportunity", required=True),
+        "priority": FieldSpec(type="selection", label="Priority",
+                              selection=(("0", "Low"), ("1", "Medium"), ("2", "High")), has_default=True),
+        "stage_id": FieldSpec(type="many2one", label="Stage", relation="crm.stage"),
+        "x_flitstack_open_date": FieldSpec(type="date", label="Matter open date"),
+        "create_date": FieldSpec(type="datetime", label="Created on", readonly=True),
+    }
+    assert schema.known_records("crm.stage") == [KnownRecord("New", "crm.stage_lead1")]
+    assert "crm.lead" in schema and "crm.stage" not in schema
+
+
+def test_fields_get_without_types_is_refused():
+    with pytest.raises(MappingError) as err:
+        TargetSchema.from_fields_get({"res.partner": {"name": {"string": "Name"}}})
+    assert str(err.value) == ("fields_get output for res.partner.name has no 'type'; call fields_get() without "
+                              "an attributes filter or include 'type'")
+
+
+def test_unknown_model_and_unknown_snapshot_are_named(schema):
+    with pytest.raises(MappingError) as err:
+        schema.fields("crm.leads")
+    assert str(err.value) == "Model 'crm.leads' is not in the destination schema"
+    with pytest.raises(MappingError) as err:
+        TargetSchema.load_snapshot("odoo17_crm")
+    assert str(err.value) == "No destination schema named 'odoo17_crm'; available: odoo18_crm"
+
+
+def test_malformed_schema_json_is_refused():
+    with pytest.raises(MappingError) as err:
+        TargetSchema.from_json("{not json")
+    assert str(err.value) == "Destination schema is not valid JSON (JSONDecodeError); regenerate it from fields_get()"
+    with pytest.raises(MappingError) as err:
+        TargetSchema.from_json('{"models": {"res.partner": {"label": "Contact"}}}')
+    assert str(err.value) == "Destination schema is malformed (missing 'fields'); regenerate it from fields_get()"
