@@ -20,7 +20,7 @@ def map_dependencies(spec: MapSpec, om: ObjectMap) -> set[str]:
     for row in om.lookups:
         if row.kind == "record" and row.object:
             deps.update(o.name for o in spec.objects
-                        if o.enabled and o.source_object == row.object and o.name != om.name)
+                        if o.enabled and o.identity_name == row.object and o.name != om.name)
     return deps
 
 

@@ -122,10 +122,13 @@ class PlannedRecord(BaseModel):
     #: facts worth keeping on the audit line (fallback owner used, text split ...)
     notes: list[str] = Field(default_factory=list)
     row_number: Optional[int] = None
+    #: the name the record is known by in external ids and record lookups when
+    #: its object map sets ``identity``; else ``source_object``
+    identity: Optional[str] = None
 
     @property
     def xmlid_name(self) -> str:
-        return external_id_name(self.source_object, self.source_id)
+        return external_id_name(self.identity or self.source_object, self.source_id)
 
 
 def external_id_name(source_object: str, source_id: str) -> str:
