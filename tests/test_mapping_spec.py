@@ -46,7 +46,9 @@ def test_snapshot_holds_the_crm_models_with_their_odoo_18_fields(schema):
     assert schema.field("crm.lead", "type") == FieldSpec(
         type="selection", label="Type", selection=(("lead", "Lead"), ("opportunity", "Opportunity")),
         required=True, has_default=True)
-    assert schema.field("crm.lead", "stage_id") == FieldSpec(type="many2one", label="Stage", relation="crm.stage")
+    assert schema.field("crm.lead", "stage_id") == FieldSpec(type="many2one", label="Stage", relation="crm.stage",
+                                                             computed=True)
+    assert schema.field("sale.order", "partner_invoice_id").computed is True
     assert schema.field("crm.lead", "tag_ids") == FieldSpec(type="many2many", label="Tags", relation="crm.tag")
     assert schema.field("res.partner", "create_date") == FieldSpec(type="datetime", label="Created on",
                                                                    readonly=True)
@@ -71,6 +73,7 @@ def test_schema_from_fields_get_output():
                          "selection": [["0", "Low"], ["1", "Medium"], ["2", "High"]]},
             "stage_id": {"type": "many2one", "string": "Stage", "relation": "crm.stage"},
             "x_flitstack_open_date": {"type": "date", "string": "Matter open date", "manual": True},
+            "contact_name": {"type": "char", "string": "Contact Name", "depends": ["partner_id"]},
             "create_date": {"type": "datetime", "string": "Created on", "readonly": True},
         },
     }
@@ -83,6 +86,7 @@ def test_schema_from_fields_get_output():
                               selection=(("0", "Low"), ("1", "Medium"), ("2", "High")), has_default=True),
         "stage_id": FieldSpec(type="many2one", label="Stage", relation="crm.stage"),
         "x_flitstack_open_date": FieldSpec(type="date", label="Matter open date"),
+        "contact_name": FieldSpec(type="char", label="Contact Name", computed=True),
         "create_date": FieldSpec(type="datetime", label="Created on", readonly=True),
     }
     assert schema.known_records("crm.stage") == [KnownRecord("New", "crm.stage_lead1")]

@@ -245,10 +245,42 @@ def test_several_problems_are_counted_and_listed(schema):
 
 def test_preflight_finds_a_required_field_nothing_writes(schema):
     spec = spec_with(lambda d: d["objects"][1]["fields"].pop(0))
+    # crm.lead.name: Odoo names an opportunity after its customer when nothing else does
     assert preflight(spec, schema) == [Finding(
+        "warning", "deals",
+        "object map 'deals': crm.lead.name (Opportunity) is required and no row writes it; Odoo computes it from "
+        "other values, so check that the sample run fills it or map a source field to it", target="name")]
+    spec = MapSpec.from_dict({"source_kind": "test", "objects": [
+        {"name": "orders", "source_object": "invoices", "target_model": "sale.order",
+         "fields": [{"source": "number", "target": "name"}]}]})
+    assert preflight(spec, schema) == [
+        Finding("error", "orders",
+                "object map 'orders': sale.order.partner_id (Customer) is required and no row writes it; map a "
+                "source field to it or add a default", target="partner_id"),
+        Finding("warning", "orders",
+                "object map 'orders': sale.order.partner_invoice_id (Invoice Address) is required and no row writes "
+                "it; Odoo computes it from other values, so check that the sample run fills it or map a source "
+                "field to it", target="partner_invoice_id"),
+        Finding("warning", "orders",
+                "object map 'orders': sale.order.partner_shipping_id (Delivery Address) is required and no row "
+                "writes it; Odoo computes it from other values, so check that the sample run fills it or map a "
+                "source field to it", target="partner_shipping_id"),
+    ]
+
+
+def test_preflight_looks_up_values_as_the_transform_hands_them_on(schema):
+    spec = MapSpec.from_dict({"source_kind": "test", "objects": [
+        {"name": "deals", "source_object": "matters", "target_model": "crm.lead",
+         "fields": [{"source": "title", "target": "name"},
+                    {"source": "level", "target": "priority", "transform": "selection_key",
+                     "value_map": "levels"}]}],
+        "value_maps": {"levels": {"values": {"very_high": "3", "low": "0"}}}})
+    samples = {"matters": [SourceRecord(object="matters", source_id=str(i), data={"title": "T", "level": level})
+                           for i, level in enumerate(["Very High", "Low", "Medium"])]}
+    assert preflight(spec, schema, samples) == [Finding(
         "error", "deals",
-        "object map 'deals': crm.lead.name (Opportunity) is required and no row writes it; map a source field to "
-        "it or add a default", target="name")]
+        "object map 'deals': value map 'levels' has no entry for 1 value of level seen in the source; those "
+        "records fail unless you add them or set a default", target="priority", values=("medium",))]
 
 
 def test_preflight_finds_picklist_values_a_value_map_misses(schema):
@@ -284,3 +316,22 @@ def test_preflight_names_paths_and_objects_the_source_does_not_report(schema):
         Finding("error", "deals",
                 "object map 'deals': the source reports no object 'matters'; pick one of contacts"),
     ]
+
+
+def test_preflight_of_a_filtered_map_judges_by_the_records_it_takes(schema):
+    spec = MapSpec.from_dict({"source_kind": "test", "objects": [
+        {"name": "won", "source_object": "leads", "target_model": "crm.lead", "filter": {"is_won": True},
+         "fields": [{"source": "title", "target": "name"}],
+         "lookups": [{"source": "status", "target": "stage_id", "kind": "xmlid", "value_map": "won_stage"}]}],
+        "value_maps": {"won_stage": {"values": {"won": "crm.stage_lead4"}}}})
+    objects = [ObjectInfo(name="leads", fields=[
+        FieldInfo(name="title"), FieldInfo(name="is_won", type="boolean"),
+        FieldInfo(name="status", type="selection", selection=["open", "won", "lost"])])]
+    samples = {"leads": [SourceRecord(object="leads", source_id=str(i), data={"title": "T", "is_won": won,
+                                                                               "status": status})
+                         for i, (won, status) in enumerate([(True, "won"), (False, "open"), (False, "lost"),
+                                                            (True, "converted")])]}
+    assert preflight(spec, schema, samples, objects) == [Finding(
+        "error", "won",
+        "object map 'won': value map 'won_stage' has no entry for 1 value of status seen in the source; those "
+        "records fail unless you add them or set a default", target="stage_id", values=("converted",))]

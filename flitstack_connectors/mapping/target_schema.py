@@ -19,6 +19,7 @@ To refresh the snapshot, run in ``odoo-bin shell`` on such a database::
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,8 @@ class FieldSpec:
     readonly: bool = False
     #: the model fills a value when none is given (``default_get``)
     has_default: bool = False
+    #: Odoo computes the value (from other fields, or by creating a linked record)
+    computed: bool = False
 
     @property
     def relational(self) -> bool:
@@ -60,7 +63,7 @@ class FieldSpec:
             out["relation"] = self.relation
         if self.selection:
             out["selection"] = [list(pair) for pair in self.selection]
-        for flag in ("required", "readonly", "has_default"):
+        for flag in ("required", "readonly", "has_default", "computed"):
             if getattr(self, flag):
                 out[flag] = True
         return out
@@ -79,6 +82,8 @@ class FieldSpec:
             required=bool(data.get("required")),
             readonly=bool(data.get("readonly")),
             has_default=bool(data.get("has_default")),
+            computed=bool(data.get("computed") or data.get("depends") or data.get("related")
+                          or data.get("compute")),
         )
 
 
@@ -158,8 +163,7 @@ class TargetSchema:
                                        f"call fields_get() without an attributes filter or include 'type'")
                 spec = FieldSpec.from_dict(attrs)
                 if name in defaults.get(model, ()):
-                    spec = FieldSpec(spec.type, spec.label, spec.relation, spec.selection,
-                                     spec.required, spec.readonly, True)
+                    spec = dataclasses.replace(spec, has_default=True)
                 specs[name] = spec
             models[model] = specs
         known = {

@@ -21,6 +21,7 @@ from ..records import ObjectInfo, SourceRecord
 from .apply import get_path, matches_filter
 from .spec import CustomField, FieldRow, LookupRow, MapSpec, ObjectMap
 from .target_schema import RELATIONAL_TYPES, FieldSpec, TargetSchema
+from .transforms import TRANSFORMS, TransformError
 
 #: read-only fields the loader writes itself (original creation dates)
 LOADER_WRITES_READONLY = frozenset({"create_date"})
@@ -338,7 +339,16 @@ def preflight(spec: MapSpec, schema: TargetSchema, samples: Optional[dict[str, l
         model = om.target_model
         written = _written(om)
         for name, fspec in schema.iter_fields(model):
-            if fspec.required and not fspec.readonly and not fspec.has_default and name not in written:
+            if (not fspec.required or fspec.readonly or fspec.has_default or fspec.type == "one2many"
+                    or name in written):
+                continue
+            if fspec.computed:
+                findings.append(Finding(
+                    "warning", om.name,
+                    f"object map {om.name!r}: {model}.{name} ({fspec.label}) is required and no row writes it; "
+                    f"Odoo computes it from other values, so check that the sample run fills it or map a "
+                    f"source field to it", target=name))
+            else:
                 findings.append(Finding(
                     "error", om.name,
                     f"object map {om.name!r}: {model}.{name} ({fspec.label}) is required and no row writes it; "
@@ -352,12 +362,18 @@ def preflight(spec: MapSpec, schema: TargetSchema, samples: Optional[dict[str, l
             vm = spec.value_maps[row.value_map]
             seen: dict[str, None] = {}
             declared = info.field(row.source) if info is not None else None
-            for v in (declared.selection if declared is not None else []):
-                seen.setdefault(str(v), None)
-            for rec in records:
-                v = get_path(rec.data, row.source)
+            transform = TRANSFORMS.get(row.transform) if isinstance(row, FieldRow) and row.transform else None
+            # declared picklist values belong to the whole object; a filtered map sees only some records
+            values = list(declared.selection) if declared is not None and not om.filter else []
+            values += [get_path(rec.data, row.source) for rec in records]
+            for v in values:
                 if isinstance(v, dict):
                     v = v.get("id", v.get("name"))
+                if transform is not None and v not in (None, ""):
+                    try:
+                        v = transform(v, **row.args)  # the value map sees what the transform hands on
+                    except TransformError:
+                        continue  # that record fails on the transform, with its own reason
                 if v not in (None, ""):
                     seen.setdefault(str(v), None)
             missing = tuple(sorted(v for v in seen if not vm.lookup(v)[0]))
