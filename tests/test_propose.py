@@ -143,8 +143,13 @@ def test_objects_go_to_the_model_their_name_says(schema):
         ("practitioners", "res.users", True), ("practice_areas", "crm.tag", False),
         ("invoice_line_items", "sale.order.line", False), ("widgets", None, False)]
     assert proposal.objects[-1].reason == "no destination model fits this object; it is not migrated"
-    assert [op.name for op in proposal.to_spec().objects] == [
+    spec = proposal.to_spec()
+    assert [om.name for om in spec.objects] == [
         "demo_patient", "demo_patient_file", "demo_matter", "demo_practice_area", "demo_invoice_line_item"]
+    # tags that already exist are adopted by name; the patient file goes by its own identity
+    assert spec.object_map("demo_practice_area").match_on == ["name"]
+    assert spec.object_map("demo_patient_file").identity == "patient_files"
+    assert spec.object_map("demo_patient_file").defaults == {"type": "lead"}
 
 
 def test_clio_style_custom_fields_become_typed_custom_fields(schema):

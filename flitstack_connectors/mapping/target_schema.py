@@ -12,10 +12,17 @@ either
 
 To refresh the snapshot, run in ``odoo-bin shell`` on such a database::
 
+    models = TargetSchema.load_snapshot().models
     schema = TargetSchema.from_fields_get(
-        {m: env[m].fields_get() for m in TargetSchema.load_snapshot().models},
-        defaults={m: list(env[m].default_get(list(env[m]._fields))) for m in ...})
+        {m: env[m].fields_get() for m in models},
+        model_labels={m: env["ir.model"]._get(m).name for m in models},
+        defaults={m: env[m].default_get(list(env[m]._fields)) for m in models})
     open("odoo18_crm.json", "w").write(schema.to_json())
+
+``fields_get()`` marks computed and related fields with ``depends`` /
+``related``; the shipped snapshot also counts ``_inherits`` links that Odoo
+creates itself (``crm.team.alias_id``) as computed, and lists the stages,
+partner titles and activity types of a new database as known records.
 """
 from __future__ import annotations
 
