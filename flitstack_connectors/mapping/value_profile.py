@@ -83,8 +83,9 @@ class ValueProfile:
     sampled: int = 0
     non_empty: int = 0
     kinds: dict[str, int] = field(default_factory=dict)
-    #: distinct values, kept only while the column looks like a picklist
-    distinct: list[str] = field(default_factory=list)
+    #: distinct values, kept only while the column looks like a picklist (left
+    #: out of the repr: a short sample of a personal column can look like one)
+    distinct: list[str] = field(default_factory=list, repr=False)
     too_many_distinct: bool = False
 
     @classmethod
