@@ -20,6 +20,7 @@ It behaves as Cliniko documents its API:
 - ``/patient_attachments/{id}/contents`` answers the file's bytes (streamed),
   or with ``attachment_redirect`` a 302 to a signed file URL that wants no
   credentials, as Cliniko does with its file store.
+- ``/user`` answers the user the API key belongs to.
 - Errors: 401, 403 (see :meth:`ClinikoEmulator.forbid`), 404, 422 with
   ``{"errors": {...}}`` for a malformed filter.
 
@@ -483,6 +484,8 @@ class ClinikoEmulator(EmulatorServer):
         if not parts or parts[0] != "v1" or len(parts) < 2 or request.method not in ("GET", "HEAD"):
             return self.error_response(404, "Not found")
         collection = parts[1]
+        if collection == "user" and len(parts) == 2:
+            return self._json(self.data["users"][0])  # the user the API key belongs to
         if collection not in self.data:
             return self.error_response(404, "Not found")
         if collection in self._forbidden:

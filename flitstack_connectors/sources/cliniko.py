@@ -29,6 +29,7 @@ The API key never appears in a log line, a repr or an exception message.
 from __future__ import annotations
 
 import html
+import io
 import logging
 import re
 from datetime import datetime, timezone
@@ -51,6 +52,8 @@ MAX_PER_PAGE = 100
 #: Cliniko's documented limit: 200 requests per minute per user
 RATE_LIMIT = (200, 60.0)
 APPLICATION_NAME = "FlitStack Migration"
+#: bytes an attachment download holds in memory at a time
+DOWNLOAD_BUFFER = 256 * 1024
 _EMAIL = re.compile(r"^[^@\s()]+@[^@\s()]+\.[^@\s()]+$")
 _NUMERIC_ID = re.compile(r"^[0-9]+$")
 
@@ -337,7 +340,8 @@ class ClinikoSource(Source):
             yield self._record(object_name, item, position)
 
     def open_attachment(self, attachment: Attachment) -> IO[bytes]:
-        """The attachment's content, streamed.  Cliniko may answer the contents
+        """The attachment's content as a buffered binary stream (``read(n)``
+        gives ``n`` bytes until the end); close it when done.  Cliniko may answer the contents
         URL with a redirect to a signed file URL on another host; that one is
         fetched without the API key."""
         location = attachment.location or f"patient_attachments/{attachment.source_id}/contents"
@@ -350,7 +354,14 @@ class ClinikoSource(Source):
                                          "try the download again later.")
             return self._open_signed(str(httpx.URL(location if location.startswith("http") else
                                                    f"{self.base_url}/{location}").join(target)))
-        return stream
+        return io.BufferedReader(stream, buffer_size=DOWNLOAD_BUFFER)
+
+    def check_connection(self) -> dict[str, Any]:
+        """The Cliniko user the API key belongs to (``id``, ``name``, ``email``);
+        raises when the connection does not work."""
+        user = self._http.get_json("user")
+        name = " ".join(str(user.get(k)) for k in ("first_name", "last_name") if user.get(k))
+        return {"id": str(user.get("id")), "name": name, "email": user.get("email")}
 
     def close(self) -> None:
         self._http.close()
@@ -404,7 +415,7 @@ class ClinikoSource(Source):
         def close() -> None:
             response.close()
             client.close()
-        return ResponseStream(response, close)
+        return io.BufferedReader(ResponseStream(response, close), buffer_size=DOWNLOAD_BUFFER)
 
     # -- small reference tables (a few dozen rows each) -----------------------
     def _all(self, collection: str) -> Iterator[dict[str, Any]]:
