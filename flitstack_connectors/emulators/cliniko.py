@@ -42,6 +42,7 @@ import json
 import math
 import random
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -477,7 +478,7 @@ class ClinikoEmulator(EmulatorServer):
             return self.error_response(401, "Unauthorized: the API key is invalid or was revoked.")
         allowed, _remaining, reset = self.limit.hit(key)
         if not allowed:
-            wait = max(1, math.ceil(reset - self.limit._clock()))
+            wait = max(1, math.ceil(reset - time.time()))
             return self.error_response(429, "Too many requests: the limit is 200 per minute.",
                                        {"Retry-After": str(wait)})
         parts = [p for p in request.path.split("/") if p]
