@@ -110,10 +110,6 @@ class FlitstackRun(models.Model):
     def _ordered_maps(self):
         return dependency_order(self._spec())
 
-    def _required_lookups(self, map_name):
-        om = self._spec().object_map(map_name)
-        return {row.target for row in om.lookups if row.required}
-
     # -- start -------------------------------------------------------------------------
     def _check_can_start(self):
         self.ensure_one()

@@ -179,3 +179,13 @@ class TestBatchLoader(FlitstackCase):
         self.assertIn("crm_tag_name_uniq", fail.message)
         self.assertNotIn("Personal Injury Claims", fail.message)
         self.assertFalse([line for line in logs.output if "Personal Injury Claims" in line])
+
+    def test_map_onto_an_app_that_is_not_installed_is_reported_as_skipped(self):
+        self.assertNotIn("sale.order", self.env)
+        run = self.new_running_run()
+        payload = [{"map_name": "clio_company", "source_object": "invoices", "source_id": str(i),
+                    "model": "sale.order", "values": {"client_order_ref": f"INV-{i}"}} for i in (1, 2)]
+        self.assertEqual(run._job_load_batch("clio_company", "sale.order", payload), "2 skip")
+        self.assertEqual(set(run.audit_line_ids.mapped("message")), {
+            "not migrated: sale.order is not installed in this database; install its app and run again "
+            "to migrate these records"})

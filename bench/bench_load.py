@@ -1,0 +1,219 @@
+"""Benchmark: Clio contacts and matters through the loader into Odoo, next to Odoo's own paths.
+
+    <odoo python> bench/bench_load.py --odoo-bin /opt/odoo18/odoo-bin [-n 10000] [--db NAME]
+
+Runs in one process against a fresh database (created, then dropped unless --keep):
+
+1. Serves an emulated Clio account of N contacts and N matters on 127.0.0.1
+   (its rate limit raised: this measures our side, not Clio's 50 requests/minute).
+2. For each object map of the Clio pack, in dependency order: reads the records,
+   applies the map, and loads batches of 500 with the loader (external ids, audit
+   lines, original create dates), committing after each batch as the queue jobs do.
+3. Anchors, on the same rows in the same run:
+   - partners: ``res.partner.load()`` with the same fields and an external id column
+     (what Odoo's importer calls), in batches of 500;
+   - leads: a bare batched ``crm.lead.create()`` with tracking off, no external ids,
+     no audit lines.
+4. Prints records/s for each, the ratio to its anchor, and the process's resident
+   memory above its level before the phase, at each quarter of the phase: flat
+   figures mean memory does not grow with the number of records.
+"""
+import argparse
+import cProfile
+import os
+import pstats
+import sys
+import threading
+import time
+import uuid
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("-n", type=int, default=10000, help="contacts, and matters, in the account (default 10000)")
+    p.add_argument("--odoo-bin", default=os.environ.get("ODOO_BIN", "/opt/odoo18/odoo-bin"))
+    p.add_argument("--addons", default=os.environ.get("FLITSTACK_EXTRA_ADDONS", ""),
+                   help="folder holding queue_job (default: .cache/addons of this checkout)")
+    p.add_argument("--db", default=f"flitstack_bench_{uuid.uuid4().hex[:6]}")
+    p.add_argument("--keep", action="store_true", help="keep the database afterwards")
+    p.add_argument("--profile", metavar="MAP", help="print a cProfile of the loader for this object map")
+    return p.parse_args()
+
+
+class RssSampler:
+    """Samples the process's resident memory every 20 ms; ``peak_since(mark)``."""
+
+    def __init__(self):
+        import psutil
+
+        self.proc = psutil.Process()
+        self.peak = self.proc.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+
+    def reset(self):
+        self.peak = self.proc.memory_info().rss
+        return self.peak
+
+    def stop(self):
+        self._stop.set()
+
+
+def main():
+    args = parse_args()
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    odoo_dir = os.path.dirname(os.path.abspath(args.odoo_bin))
+    sys.path[:0] = [odoo_dir, repo]
+    extra = args.addons or os.path.join(repo, ".cache", "addons")
+
+    import odoo
+    from odoo import SUPERUSER_ID, api
+    from odoo.tools import config
+
+    config.parse_config([
+        "-d", args.db, "--without-demo=all", "--log-level=warn",
+        f"--addons-path={odoo_dir}/odoo/addons,{odoo_dir}/addons,{extra},{repo}",
+    ])
+    odoo.service.db._create_empty_database(args.db)
+    config["init"] = {"flitstack_migration": 1}
+    registry = odoo.modules.registry.Registry.new(args.db, update_module=True)
+    config["init"] = {}
+
+    from flitstack_connectors.emulators.clio import ClioEmulator
+    from flitstack_connectors.mapping import apply_object_map, matches_filter
+    from flitstack_connectors.plan import batches, dependency_order
+    from odoo.addons.flitstack_migration.services.loader import LOAD_CONTEXT, BatchLoader
+
+    sampler = RssSampler()
+    results = []
+    try:
+        with ClioEmulator(contacts=args.n, matters=args.n, rate_limit=1_000_000, rate_window=60) as clio, \
+                registry.cursor() as cr:
+            env = api.Environment(cr, SUPERUSER_ID, {})
+            env["ir.config_parameter"].set_param("flitstack_migration.clio_rate_limit", "1000000/60")
+            token = clio.issue_token()
+            conn = env["flitstack.connection"].create({
+                "name": "Bench Clio", "kind": "clio", "state": "connected", "base_url": clio.base_url,
+                "client_id": clio.client_id, "client_secret": clio.client_secret,
+                "access_token": token["access_token"], "refresh_token": token["refresh_token"],
+                "fallback_user_id": env.ref("base.user_admin").id,
+            })
+            cmap = conn._ensure_map()
+            cmap.action_provision_fields()
+            cmap.action_confirm()
+            cr.commit()
+            run = env["flitstack.run"].create({"connection_id": conn.id})
+            run.write({"state": "running", "map_id": cmap.id, "spec_json": cmap.spec_json})
+            spec = run._spec()
+            source = conn._source()
+            for om in dependency_order(spec):
+                records = (r for r in source.read(om.source_object) if matches_filter(om, r))
+                base = sampler.reset()
+                quarters, count, load_seconds = [], 0, 0.0
+                start = time.perf_counter()
+                profiler = cProfile.Profile() if args.profile == om.name else None
+                for chunk in batches(records, 500):
+                    payload = [apply_object_map(spec, om, r).model_dump(mode="json") for r in chunk]
+                    t0 = time.perf_counter()
+                    if profiler:
+                        profiler.enable()
+                    run._job_load_batch(om.name, om.target_model, payload)
+                    cr.commit()
+                    if profiler:
+                        profiler.disable()
+                    load_seconds += time.perf_counter() - t0
+                    count += len(chunk)
+                    quarters.append((count, sampler.peak - base))
+                total = time.perf_counter() - start
+                if profiler:
+                    pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
+                results.append((f"loader  {om.name} -> {om.target_model}", count, load_seconds,
+                                _quarters(quarters, count), total))
+
+            # anchors: the same records, mapped and resolved the same way, written by Odoo's own paths
+            loader = BatchLoader(run)
+            for om in dependency_order(spec):
+                if om.target_model not in ("res.partner", "crm.lead"):
+                    continue
+                anchor = "res.partner.load()" if om.target_model == "res.partner" else "crm.lead.create() bare"
+                Model = env[om.target_model].with_context(**LOAD_CONTEXT)
+                records = (r for r in source.read(om.source_object) if matches_filter(om, r))
+                base = sampler.reset()
+                quarters, count, seconds = [], 0, 0.0
+                for chunk in batches(records, 500):
+                    planned = [apply_object_map(spec, om, r) for r in chunk]
+                    loader._required = set()
+                    refs = loader._resolve_refs(planned)
+                    vals_list = [loader._vals(Model, rec, refs)[0] for rec in planned]
+                    for vals in vals_list:
+                        vals.pop("create_date", None)
+                    t0 = time.perf_counter()
+                    if om.target_model == "res.partner":
+                        fields = sorted({f for vals in vals_list for f in vals})
+                        header = ["id"] + [f"{f}/.id" if Model._fields[f].type == "many2one" else f for f in fields]
+                        rows = [[f"flitstack_bench_anchor.{rec.xmlid_name}"] + [_cell(vals.get(f)) for f in fields]
+                                for rec, vals in zip(planned, vals_list)]
+                        res = Model.load(header, rows)
+                        if any(m.get("type") == "error" for m in res.get("messages", [])):
+                            raise SystemExit(f"load() reported: {res['messages'][:3]}")
+                    else:
+                        Model.create(vals_list)
+                    cr.commit()
+                    seconds += time.perf_counter() - t0
+                    count += len(chunk)
+                    quarters.append((count, sampler.peak - base))
+                results.append((f"anchor  {om.name}: {anchor}", count, seconds, _quarters(quarters, count), None))
+            source.close()
+    finally:
+        sampler.stop()
+        if not args.keep:
+            odoo.modules.registry.Registry.delete(args.db)
+            odoo.sql_db.close_db(args.db)
+            odoo.service.db.exp_drop(args.db)
+
+    print(f"\nFlitStack loader benchmark: {args.n} Clio contacts and {args.n} matters, batches of 500, Odoo {odoo.release.version}")
+    print(f"{'phase':58} {'records':>8} {'seconds':>8} {'rec/s':>8}  {'read+map+load rec/s':>20}   RSS growth (MiB) at 25/50/75/100%")
+    for label, count, seconds, quarters, total in results:
+        rate = count / seconds if seconds else 0.0
+        overall = f"{count / total:20.0f}" if total else " " * 20
+        print(f"{label:58} {count:8d} {seconds:8.2f} {rate:8.0f}  {overall}   {quarters}")
+    ours_p = _combined(results, lambda l: l.startswith("loader") and "res.partner" in l)
+    load_p = _combined(results, lambda l: l.startswith("anchor") and "load()" in l)
+    ours_l = _combined(results, lambda l: l.startswith("loader") and "crm.lead" in l)
+    bare_l = _combined(results, lambda l: l.startswith("anchor") and "create()" in l)
+    print(f"\npartners: loader {ours_p:.0f} rec/s vs res.partner.load() {load_p:.0f} rec/s = "
+          f"{ours_p / load_p:.2f}x (target >= 1.3x)")
+    print(f"leads:    loader {ours_l:.0f} rec/s vs bare create {bare_l:.0f} rec/s = "
+          f"{ours_l / bare_l:.2f}x (target >= 0.8x)")
+
+
+def _cell(value):
+    if value is None or value is False:
+        return ""
+    if value is True:
+        return "1"
+    return str(value)
+
+
+def _quarters(points, total):
+    out = []
+    for q in (0.25, 0.5, 0.75, 1.0):
+        want = total * q
+        growth = next((g for c, g in points if c >= want), points[-1][1] if points else 0)
+        out.append(f"{growth / 2**20:6.1f}")
+    return " ".join(out)
+
+
+def _combined(results, pick):
+    count = sum(r[1] for r in results if pick(r[0]))
+    seconds = sum(r[2] for r in results if pick(r[0]))
+    return count / seconds if seconds else 0.0
+
+
+if __name__ == "__main__":
+    main()
