@@ -1,2 +1,3 @@
 from . import test_loader
 from . import test_clio_run
+from . import test_cron
