@@ -671,7 +671,7 @@ def build_parser() -> argparse.ArgumentParser:
                    f"command line: arguments show up in process lists (ps) and shell history.")
     cliniko.add_argument("--contact-email", metavar="EMAIL",
                          help="email address Cliniko may contact about this integration (sent as User-Agent)")
-    cliniko.add_argument("--api-key", nargs="?", const="", metavar="-",
+    cliniko.add_argument("--api-key", nargs="?", const="", metavar="KEY",
                          help=f"not accepted: set {CLINIKO_KEY_VARIABLE} instead")
     api = connection.add_argument_group("Clio and Cliniko")
     api.add_argument("--base-url", metavar="URL",
