@@ -121,7 +121,6 @@ def main():
                 records = (r for r in source.read(om.source_object) if matches_filter(om, r))
                 base = sampler.reset()
                 quarters, count, ours, theirs = [], 0, 0.0, 0.0
-                start = time.perf_counter()
                 profiler = cProfile.Profile() if args.profile == om.name else None
                 for number, chunk in enumerate(batches(records, 500)):
                     planned = [apply_object_map(spec, om, r) for r in chunk]
@@ -166,7 +165,6 @@ def main():
                     quarters.append((count, sampler.peak - base))
                     if anchor and not number % 2:
                         theirs += load_anchor()
-                total = time.perf_counter() - start
                 if profiler:
                     pstats.Stats(profiler).sort_stats("cumulative").print_stats(40)
                 results.append((f"loader  {om.name} -> {om.target_model}", count, ours, _quarters(quarters, count), None))

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ipaddress
 import json
 import logging
 import os
@@ -43,6 +42,7 @@ from pydantic import ValidationError
 
 from . import __version__
 from .errors import ConfigurationError, FlitstackError, MappingError
+from .http import is_loopback_url
 from .mapping import MapSpec, TargetSchema, apply_object_map, load_pack, matches_filter, propose_map, validate_spec
 from .plan import MAX_BATCH_SIZE, batches, dependency_order
 from .quality import audit
@@ -80,14 +80,6 @@ class SecretOnCommandLineError(ConfigurationError):
 # Opening sources
 
 
-def _loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _checked_base_url(url: Optional[str]) -> Optional[str]:
@@ -95,7 +87,7 @@ def _checked_base_url(url: Optional[str]) -> Optional[str]:
     if not url:
         return None
     scheme = urlsplit(url).scheme
-    if scheme == "https" or (scheme == "http" and _loopback(url)):
+    if scheme == "https" or (scheme == "http" and is_loopback_url(url)):
         return url
     raise ConfigurationError(
         "--base-url must start with https:// (plain http is accepted only for 127.0.0.1 or localhost), "

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import ipaddress
 import logging
 import random
 import threading
@@ -35,6 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Callable, Iterator, Optional, Sequence
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -52,6 +54,17 @@ MAX_RESET_WAIT = 3600.0
 
 # ---------------------------------------------------------------------------
 # Rate limiting
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether ``url`` points at this machine (localhost, 127.0.0.0/8, ::1)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class RateLimiter:

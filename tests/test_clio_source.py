@@ -15,7 +15,6 @@ from flitstack_connectors.errors import (
 )
 from flitstack_connectors.http import RetryPolicy, TokenSet
 from flitstack_connectors.mapping.apply import get_path
-from flitstack_connectors.sources import clio as clio_module
 from flitstack_connectors.sources import source_class
 from flitstack_connectors.sources.clio import FIELDS, ClioOAuth, ClioSource, custom_field_path
 

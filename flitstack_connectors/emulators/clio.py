@@ -36,8 +36,8 @@ import time
 from bisect import bisect_right
 from collections import Counter
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, Iterable, Iterator, Optional, Sequence
-from urllib.parse import parse_qs, urlencode, urlsplit
+from typing import Any, Iterable, Optional, Sequence
+from urllib.parse import urlencode
 
 from .clio_fields import RESOURCE_FIELDS
 from .server import EmulatedRequest, EmulatedResponse, EmulatorServer, FixedWindowLimit, reset_header

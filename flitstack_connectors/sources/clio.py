@@ -20,17 +20,17 @@ requests per minute per token and waits out 429s and 5xx answers.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import os
 import threading
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Optional, Union
-from urllib.parse import urlsplit
 
 from ..errors import AuthenticationError, ConfigurationError, SourceUnavailableError
-from ..http import BearerAuth, HttpClient, NextUrlPaginator, RateLimiter, RetryPolicy, TokenSet, TokenStore
+from ..http import (
+    BearerAuth, HttpClient, NextUrlPaginator, RateLimiter, RetryPolicy, TokenSet, TokenStore, is_loopback_url,
+)
 from ..records import FieldInfo, ObjectInfo, SourceRecord
 from .base import Source
 
@@ -159,14 +159,6 @@ def clio_base_url(region: str = "us", base_url: Optional[str] = None) -> str:
             f"(the host the account signs in on).") from None
 
 
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 _TRANSPORT_LOCK = threading.Lock()
@@ -187,7 +179,7 @@ logging.getLogger("requests_oauthlib.oauth2_session").addFilter(_DropOAuthLibrar
 def _allow_plain_http_to_loopback(url: str) -> Iterator[None]:
     """oauthlib refuses plain http; allow it only for a loopback URL (the local
     emulator), only for the duration of one token request."""
-    if not (url.startswith("http://") and _is_loopback(url)):
+    if not (url.startswith("http://") and is_loopback_url(url)):
         yield
         return
     with _TRANSPORT_LOCK:
