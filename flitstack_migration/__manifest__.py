@@ -14,6 +14,7 @@
         "data/queue_job_data.xml",
         "data/ir_cron_data.xml",
         "views/flitstack_connection_views.xml",
+        "views/flitstack_map_views.xml",
         "views/flitstack_run_views.xml",
         "views/flitstack_audit_line_views.xml",
         "views/flitstack_menus.xml",

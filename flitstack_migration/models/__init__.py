@@ -1,5 +1,7 @@
 from . import flitstack_connection
 from . import flitstack_map
+from . import flitstack_map_line
+from . import flitstack_map_finding
 from . import flitstack_run
 from . import flitstack_run_object
 from . import flitstack_audit_line

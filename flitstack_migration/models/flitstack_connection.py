@@ -7,9 +7,13 @@ from odoo.exceptions import UserError
 from odoo.tools.misc import hmac
 
 from flitstack_connectors.errors import FlitstackError
+from flitstack_connectors.mapping import load_pack, matches_filter, propose_map
+from flitstack_connectors.mapping.apply import get_path
 
+from ..services.preflight import MapPreflight, read_source
 from ..services.provisioning import FieldProvisioner
 from ..services.source_factory import make_source
+from .flitstack_map_line import sample_summaries
 
 _logger = logging.getLogger(__name__)
 
@@ -19,6 +23,9 @@ SOURCE_KINDS = [
     ("clientjoy", "Clientjoy (CSV export)"),
     ("clinic_csv", "Clinic system (CSV / zip export)"),
 ]
+
+#: records sampled per source object for a proposal
+PROPOSAL_SAMPLE_SIZE = 20
 
 #: default map pack per source kind
 DEFAULT_PACKS = {
@@ -60,6 +67,14 @@ class FlitstackConnection(models.Model):
     export_path = fields.Char(
         string="Export folder or zip",
         help="Path on the Odoo server of the folder or zip file holding the CSV export.")
+    csv_header_map = fields.Text(
+        string="Column names",
+        help='Export columns named otherwise than the source expects, as JSON: {"Client Ref": "id"} for every '
+             'file, or {"appointments": {"Client Ref": "patient_id"}} for one file.')
+    csv_date_order = fields.Selection(
+        [("auto", "Decide per file"), ("dmy", "Day/month/year"), ("mdy", "Month/day/year")],
+        string="Numeric dates", default="auto",
+        help="How to read dates such as 03/04/2024 in the export; each file decides from its own values by default.")
     contact_email = fields.Char(
         help="Sent in the User-Agent header to Cliniko, which requires a contact address.")
 
@@ -254,6 +269,67 @@ class FlitstackConnection(models.Model):
                 "pick their user by hand on the connection, or choose a fallback owner.",
                 count=len(unmatched), names=", ".join(unmatched.mapped("source_id")[:20])))
 
+    def _count_staff_records(self, spec):
+        """Count, for each source staff member, the records the map would give them
+        (through its user lookups: a matter's responsible attorney ...).  Staff
+        that records name but the source's staff list lacks are added, unmatched."""
+        self.ensure_one()
+        by_object = {}
+        for om in spec.objects:
+            paths = [row.source for row in om.lookups if row.kind == "user"]
+            if om.enabled and paths:
+                by_object.setdefault(om.source_object, []).append((om, paths))
+        counts = {}
+        try:
+            source = self._source()
+            try:
+                for obj, maps in by_object.items():
+                    for rec in source.read(obj):
+                        for om, paths in maps:
+                            if not matches_filter(om, rec):
+                                continue
+                            owners = set()
+                            for path in paths:
+                                value = get_path(rec.data, path)
+                                if isinstance(value, dict):
+                                    value = value.get("id")
+                                if value not in (None, ""):
+                                    owners.add(str(value))
+                            for owner in owners:
+                                per_map = counts.setdefault(owner, {})
+                                per_map[om.name] = per_map.get(om.name, 0) + 1
+            finally:
+                source.close()
+        except FlitstackError as exc:
+            raise UserError(_("Reading the source's records failed: %s", self._safe_error(exc))) from None
+        Staff = self.env["flitstack.staff"]
+        existing = {s.source_id: s for s in self.staff_ids}
+        for owner in sorted(set(counts) - set(existing)):
+            existing[owner] = Staff.create({
+                "connection_id": self.id, "source_id": owner,
+                "name": _("Staff %s (not in the source's staff list)", owner)})
+        for source_id, staff in existing.items():
+            per_map = counts.get(source_id, {})
+            staff.write({
+                "record_count": sum(per_map.values()),
+                "record_summary": ", ".join(f"{name}: {n}" for name, n in sorted(per_map.items())) or False,
+            })
+        return self.staff_ids
+
+    def action_sync_staff(self):
+        """List the source's staff, match them to users by email and count the records each owns."""
+        for conn in self:
+            spec = conn._ensure_map()._spec()
+            conn._sync_staff(spec)
+            conn._count_staff_records(spec)
+        return True
+
+    def action_create_staff_users(self):
+        """Create an Odoo user for every unmatched staff member that has an email."""
+        for conn in self:
+            conn.staff_ids.filtered(lambda s: not s.user_id and s.email).action_create_user()
+        return True
+
     def _staff_user_map(self):
         """``{source staff id: (user id, how)}`` with how in email/manual/fallback/none."""
         self.ensure_one()
@@ -271,6 +347,90 @@ class FlitstackConnection(models.Model):
         if not self.map_id:
             self.map_id = self.env["flitstack.map"].create_from_pack(self, DEFAULT_PACKS[self.kind])
         return self.map_id
+
+    def action_propose_map(self):
+        """Read the source (its objects and a few records of each), propose a map
+        onto this database from the default pack of this kind of source, and
+        keep it as a new draft version with one line per source field."""
+        self.ensure_one()
+        Map = self.env["flitstack.map"]
+        pack = load_pack(DEFAULT_PACKS[self.kind])
+        objects, samples = read_source(self, None, PROPOSAL_SAMPLE_SIZE)
+        proposal = propose_map(objects, Map._target_schema(pack), samples, pack=pack)
+        spec = proposal.to_spec()
+        paths = {}
+        for op in proposal.objects:
+            paths.setdefault(op.source_object, set()).update(p for fp in op.fields for p in fp.sources)
+        summaries = {obj: {p: s for p, s in sample_summaries(samples.get(obj, []), sorted(ps)).items() if s}
+                     for obj, ps in paths.items()}
+        version = max(self.with_context(active_test=False).map_ids.mapped("version") or [0]) + 1
+        cmap = Map.create({
+            "name": _("%(conn)s map (proposed)", conn=self.name), "connection_id": self.id, "version": version,
+            "origin": "proposal", "spec_json": spec.model_dump(mode="json"), "samples_json": summaries,
+            "line_ids": [],
+        })
+        Line = self.env["flitstack.map.line"]
+        Line.create(Line._vals_from_proposal(cmap, proposal, summaries))
+        self.write({"map_id": cmap.id, "state": "connected", "last_error": False,
+                    "discovery_json": [json.loads(o.model_dump_json()) for o in objects]})
+        cmap.message_post(body=_(
+            "Proposed from %(objects)s source objects: %(rows)s rows, %(low)s to review (confidence below 0.6), "
+            "%(custom)s new custom fields.", objects=len(objects),
+            rows=len(cmap.line_ids.filtered(lambda l: l.state != "ignored")), low=cmap.low_confidence_count,
+            custom=len(spec.custom_fields)))
+        return {"type": "ir.actions.act_window", "res_model": "flitstack.map", "res_id": cmap.id,
+                "view_mode": "form", "target": "current"}
+
+    def _preflight(self, cmap, store=True):
+        """Pre-flight findings of ``cmap`` (create values); stored on the map when
+        ``store``, keeping what the admin accepted."""
+        self.ensure_one()
+        findings = MapPreflight(cmap).run()
+        if store:
+            accepted = set(cmap.finding_ids.filtered("accepted").mapped("key"))
+            cmap.finding_ids.unlink()
+            self.env["flitstack.map.finding"].create(
+                [dict(f, map_id=cmap.id, accepted=f["key"] in accepted) for f in findings])
+            cmap.preflight_at = fields.Datetime.now()
+            errors = sum(1 for f in findings if f["level"] == "error")
+            cmap.message_post(body=_("Pre-flight: %(errors)s errors, %(warnings)s warnings.",
+                                     errors=errors, warnings=len(findings) - errors))
+        return findings
+
+    def _check_preflight(self, cmap):
+        """Refuse to start while pre-flight finds errors the admin has not accepted."""
+        self.ensure_one()
+        accepted = set(cmap.finding_ids.filtered("accepted").mapped("key"))
+        findings = self._preflight(cmap, store=False)
+        blocking = [f for f in findings if f["level"] == "error" and f["key"] not in accepted]
+        if blocking:
+            listed = " ".join(f"({i}) {f['message']}" for i, f in enumerate(blocking[:3], 1))
+            raise UserError(_(
+                "Pre-flight found %(count)s problems in map %(map)s that stop the run: %(listed)s%(more)s "
+                "Press Pre-flight on the map to list them, settle or accept them there, then start the run again.",
+                count=len(blocking), map=cmap.display_name, listed=listed,
+                more=_(" … and %s more.", len(blocking) - 3) if len(blocking) > 3 else ""))
+        cmap.finding_ids.unlink()
+        self.env["flitstack.map.finding"].create(
+            [dict(f, map_id=cmap.id, accepted=f["key"] in accepted) for f in findings])
+        cmap.preflight_at = fields.Datetime.now()
+        return findings
+
+    def action_preflight(self):
+        """Pre-flight of the current map, shown on the map."""
+        self.ensure_one()
+        cmap = self._ensure_map()
+        cmap.action_preflight()
+        return {"type": "ir.actions.act_window", "res_model": "flitstack.map", "res_id": cmap.id,
+                "view_mode": "form", "target": "current"}
+
+    def action_remove_unused_fields(self):
+        """Remove the custom fields this connection created that no record uses."""
+        for conn in self:
+            removed = conn._provisioner().remove_unused()
+            conn.message_post(body=_("Unused custom fields removed: %s", ", ".join(removed))
+                              if removed else _("Every custom field created for this connection holds values."))
+        return True
 
     # -- runs ----------------------------------------------------------------------
     def _new_run(self, mode="full"):

@@ -137,6 +137,7 @@ class FlitstackRun(models.Model):
                     "%(count)s custom fields of the map do not exist yet (%(names)s): press Provision fields on the map first.",
                     count=len(missing), names=", ".join(f"{m}.{n}" for m, n, _r in missing)))
             run.connection_id._check_staff_resolved(spec)
+            run.connection_id._check_preflight(cmap)
             since = False
             if run.mode == "delta":
                 previous = run.connection_id.run_ids.filtered(

@@ -1,4 +1,5 @@
-from odoo import api, fields, models
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
 
 
 class FlitstackStaff(models.Model):
@@ -17,6 +18,11 @@ class FlitstackStaff(models.Model):
     match = fields.Selection(
         [("email", "Matched by email"), ("manual", "Chosen by hand"), ("fallback", "Fallback owner"),
          ("none", "Unmatched")], compute="_compute_match", store=True)
+    record_count = fields.Integer(
+        string="Records owned", readonly=True,
+        help="Records of the source the map gives this staff member (a matter's responsible attorney, "
+             "a patient's practitioner …), as counted by Refresh staff.")
+    record_summary = fields.Char(string="Records per object map", readonly=True)
 
     _sql_constraints = [
         ("source_unique", "unique(connection_id, source_id)", "A source staff member is listed once per connection."),
@@ -33,3 +39,18 @@ class FlitstackStaff(models.Model):
                 staff.match = "fallback"
             else:
                 staff.match = "none"
+
+    def action_create_user(self):
+        """Create an Odoo user (login and email from the source) for each staff member without one."""
+        Users = self.env["res.users"].sudo().with_context(no_reset_password=True)
+        for staff in self.filtered(lambda s: not s.user_id):
+            email = (staff.email or "").strip()
+            if not email:
+                raise UserError(_("Staff member %s has no email in the source: pick their Odoo user by hand "
+                                  "or choose a fallback owner.", staff.source_id))
+            user = Users.with_context(active_test=False).search(
+                ["|", ("email", "=ilike", email), ("login", "=ilike", email)], limit=1)
+            if not user:
+                user = Users.create({"name": staff.name or email, "login": email.lower(), "email": email})
+            staff.user_id = user
+        return True

@@ -1,0 +1,124 @@
+"""Pre-flight: what a map needs settled before any record moves.
+
+:meth:`MapPreflight.run`:
+
+1. Read what the source holds: its objects (with declared picklist values)
+   and a sample of records of every object the map reads.
+2. Missing fields: custom fields of the manifest that do not exist yet, and
+   selection options of existing ones they lack (press Provision fields).
+3. Rows this database cannot take (unknown fields, wrong types, stages that
+   do not exist): the same check as confirming the map, on the rows as the
+   admin left them for a draft map.
+4. From :func:`flitstack_connectors.mapping.preflight`: required Odoo fields
+   no row writes, and source values with no entry in a value map (a picklist
+   value with no selection option, a status with no stage), looked up as the
+   row's transform hands them on; source paths the source does not report.
+5. Object maps onto apps that are not installed: their records are skipped,
+   and said so.
+
+Findings carry messages without record values; the values concerned (picklist
+options, statuses) are kept apart for the admin's screen.
+"""
+import itertools
+
+from odoo import _
+from odoo.exceptions import UserError
+
+from flitstack_connectors.errors import FlitstackError
+from flitstack_connectors.mapping import preflight
+
+from .provisioning import FieldProvisioner
+
+#: records sampled per source object, unless the system parameter says otherwise
+DEFAULT_SAMPLE_SIZE = 200
+SAMPLE_SIZE_PARAM = "flitstack_migration.preflight_sample_size"
+
+
+def sample_size(env, default=DEFAULT_SAMPLE_SIZE):
+    try:
+        return max(1, int(env["ir.config_parameter"].sudo().get_param(SAMPLE_SIZE_PARAM, default)))
+    except ValueError:
+        return default
+
+
+def read_source(connection, object_names, size):
+    """``(objects, {object: [records]})``: what the source reports and up to
+    ``size`` records of each of ``object_names`` (None: every object)."""
+    try:
+        source = connection._source()
+        try:
+            objects = source.discover()
+            names = [o.name for o in objects] if object_names is None else \
+                [n for n in dict.fromkeys(object_names) if n in {o.name for o in objects}]
+            samples = {name: list(itertools.islice(source.read(name), size)) for name in names}
+        finally:
+            source.close()
+    except FlitstackError as exc:
+        raise UserError(_("Reading the source failed: %s", connection._safe_error(exc))) from None
+    return objects, samples
+
+
+class MapPreflight:
+    """Pre-flight of one map of a connection."""
+
+    def __init__(self, cmap):
+        self.map = cmap
+        self.connection = cmap.connection_id
+        self.env = cmap.env
+
+    def run(self, objects=None, samples=None):
+        """Findings as create values of ``flitstack.map.finding`` (without ``map_id``)."""
+        spec, problems = self.map._checked_spec()
+        findings = []
+
+        def add(level, category, message, object_map=False, target=False, values=()):
+            values = [str(v) for v in values]
+            findings.append({
+                "sequence": len(findings) + 1, "level": level, "category": category, "message": message,
+                "object_map": object_map or False, "target": target or False,
+                "values": ", ".join(values)[:500] or False, "values_json": values or False,
+                "key": "|".join([category, object_map or "", target or "", message if not values else "",
+                                 ",".join(sorted(values))]),
+            })
+
+        if spec is None:
+            for problem in problems:
+                add("error", "invalid_row", problem)
+            return findings
+        if objects is None:
+            objects, samples = read_source(self.connection, [om.source_object for om in spec.objects if om.enabled],
+                                           sample_size(self.env))
+        schema = self.map._target_schema(spec)
+
+        provisioner = FieldProvisioner(self.connection)
+        uninstalled = {om.name: om.target_model for om in spec.objects if om.enabled and om.target_model not in self.env}
+        for model, name, _reason in provisioner.missing(spec):
+            if model not in self.env:
+                continue  # said once per object map below
+            add("error", "missing_field",
+                _("%(model)s.%(name)s does not exist yet: press Provision fields on the map.", model=model, name=name),
+                target=name)
+        for model, name, keys in provisioner.missing_options(spec):
+            add("error", "missing_option",
+                _("%(model)s.%(name)s lacks %(count)s selection options of the map: press Provision fields on the map.",
+                  model=model, name=name, count=len(keys)), target=name, values=keys)
+        for map_name, model in uninstalled.items():
+            add("warning", "not_installed",
+                _("Object map %(map)r writes %(model)s, which is not installed: its records will be skipped "
+                  "(and listed as skipped in the audit) unless you install its app first.", map=map_name, model=model),
+                object_map=map_name)
+        for problem in problems:
+            if any(f"object map {name!r}" in problem for name in uninstalled):
+                continue
+            add("error", "invalid_row", problem)
+        for finding in preflight(spec, schema, samples, objects):
+            if finding.map_name in uninstalled:
+                continue
+            if finding.values:
+                category = "unmapped_value"
+            elif "is required" in finding.message:
+                category = "required_field"
+            else:
+                category = "source"
+            add(finding.level, category, finding.message, finding.map_name, finding.target, finding.values)
+        return findings
