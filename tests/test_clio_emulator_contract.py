@@ -18,7 +18,8 @@ import pytest
 from flitstack_connectors.emulators.clio import parse_fields
 from flitstack_connectors.sources.clio import API_VERSION, FIELDS
 
-REFERENCE = Path("/work/shared/reference/clio-api-v4.openapi.json")
+#: the shared folder sits beside the checkout (as in CI)
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "clio-api-v4.openapi.json"
 SCHEMA_OF = {"contacts": "Contact", "matters": "Matter", "users": "User", "practice_areas": "PracticeArea",
              "custom_fields": "CustomField"}
 
