@@ -73,7 +73,7 @@ class FlitstackMapLine(models.Model):
     sample_values = fields.Char(string="Sampled values", readonly=True,
                                 help="A few values of this field in records read from the source.")
     state = fields.Selection([("proposed", "Proposed"), ("confirmed", "Confirmed"), ("ignored", "Ignored")],
-                             default="proposed", required=True)
+                             default="proposed", required=True, copy=True)
     is_custom = fields.Boolean(compute="_compute_is_custom", string="New field")
     row_json = fields.Json(readonly=True)
     custom_field_json = fields.Json(readonly=True)
