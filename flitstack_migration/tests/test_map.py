@@ -1,3 +1,4 @@
+import itertools
 import tempfile
 
 from odoo.exceptions import UserError
@@ -158,14 +159,55 @@ class TestMap(TransactionCase):
             lambda l: l.object_map == "clio_matter" and l.target_field == "description"))
         self.assertEqual(self.cmap.line_ids.mapped("sequence"), list(range(1, len(self.cmap.line_ids) + 1)))
 
+    def test_custom_field_names_are_sanitised_on_confirm(self):
+        spec = self.cmap.spec_json
+        for cf in spec["custom_fields"]:
+            if cf["name"] == "x_flitstack_billing_method":
+                cf["name"] = "x_Billing Méthod"
+        matter = next(om for om in spec["objects"] if om["name"] == "clio_matter")
+        for row in matter["fields"]:
+            if row["target"] == "x_flitstack_billing_method":
+                row["target"] = "x_Billing Méthod"
+        self.cmap.spec_json = dict(spec)
+        self.cmap.action_confirm()
+        confirmed = self.cmap._spec()
+        self.assertIn(("crm.lead", "x_billing_method", "selection"),
+                      [(cf.model, cf.name, cf.type) for cf in confirmed.custom_fields])
+        self.assertEqual([r.source for r in confirmed.object_map("clio_matter").fields if r.target == "x_billing_method"],
+                         ["billing_method"])
+
+    def clinic_connection(self, **export):
+        folder = tempfile.mkdtemp(prefix="flitstack-map-")
+        manifest = write_clinic_export(folder + "/clinic", **export)
+        return self.env["flitstack.connection"].create({
+            "name": "Clinic", "kind": "clinic_csv", "export_path": manifest["path"]})
+
+    def test_a_map_proposed_from_a_clinic_export_can_be_confirmed(self):
+        conn = self.clinic_connection(patients=30, appointments=60, seed=5)
+        action = conn.action_propose_map()
+        cmap = self.env["flitstack.map"].browse(action["res_id"])
+        self.assertEqual((cmap.origin, cmap.state, conn.map_id, conn.state), ("proposal", "draft", cmap, "connected"))
+        pack = load_pack("clinic_csv_odoo")
+        pack_rows = {(om.name, row.target) for om in pack.objects for row in [*om.fields, *om.lookups]}
+        proposed = {(l.object_map, l.target_field) for l in cmap.line_ids if l.state != "ignored"}
+        self.assertLessEqual(pack_rows, proposed)
+        # beside each row, the first distinct values of the 20 records sampled
+        source = conn._source()
+        cities = [r.data.get("city") for r in itertools.islice(source.read("patients"), 20)]
+        source.close()
+        expected = " | ".join(list(dict.fromkeys(c for c in cities if c))[:3])
+        self.assertEqual(len(expected.split(" | ")), 3)
+        city_rows = cmap.line_ids.filtered(lambda l: l.source_object == "patients" and l.source_path == "city")
+        self.assertEqual([(l.object_map, l.target_field, l.sample_values) for l in city_rows],
+                         [("clinic_patient_partner", "city", expected), ("clinic_patient", "city", expected)])
+        cmap.action_confirm()
+        self.assertEqual(cmap.state, "confirmed")
+
     def test_preflight_of_a_clinic_export(self):
         """Pre-flight reads the export: maps onto an app that is not installed are
         reported, fields not provisioned yet and required fields no row writes
         are errors, and a status with no stage is listed with its values."""
-        folder = tempfile.mkdtemp(prefix="flitstack-preflight-")
-        manifest = write_clinic_export(folder + "/clinic", patients=30, appointments=60, seed=3)
-        conn = self.env["flitstack.connection"].create({
-            "name": "Clinic", "kind": "clinic_csv", "export_path": manifest["path"]})
+        conn = self.clinic_connection(patients=30, appointments=60, seed=3)
         cmap = conn._ensure_map()
         spec = cmap._spec()
         # the clinic started using a status the default map does not know
