@@ -405,6 +405,11 @@ class FlitstackConnection(models.Model):
         blocking = [f for f in findings if f["level"] == "error" and f["key"] not in accepted]
         if blocking:
             listed = " ".join(f"({i}) {f['message']}" for i, f in enumerate(blocking[:3], 1))
+            if len(blocking) == 1:
+                raise UserError(_(
+                    "Pre-flight found a problem in map %(map)s that stops the run: %(message)s. Settle it on the "
+                    "map (Pre-flight tab), or accept it there, then start the run again.",
+                    map=cmap.display_name, message=blocking[0]["message"].rstrip(".")))
             raise UserError(_(
                 "Pre-flight found %(count)s problems in map %(map)s that stop the run: %(listed)s%(more)s "
                 "Press Pre-flight on the map to list them, settle or accept them there, then start the run again.",

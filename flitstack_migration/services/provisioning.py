@@ -14,8 +14,8 @@
 4. Rebuild the "Migrated data" page of the partner and lead forms: one
    generated ``ir.ui.view`` per model, inheriting the model's main form and
    listing every provisioned field of that model.  It is found again by its
-   name, rebuilt whenever the provisioned fields change and removed when none
-   is left.
+   name, rewritten only when the provisioned fields change, and removed when
+   none is left.
 
 Running it twice changes nothing: no field, option, record or view is written
 the second time.
@@ -150,8 +150,7 @@ class FieldProvisioner:
         if created:
             self.env["flitstack.provisioned.field"].sudo().create(
                 [{"connection_id": self.connection.id, "field_id": f.id} for f in created])
-        if created or options:
-            self.refresh_form_views()
+        self.refresh_form_views()
         return created
 
     # -- show ----------------------------------------------------------------------------

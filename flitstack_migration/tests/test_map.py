@@ -249,3 +249,20 @@ class TestMap(TransactionCase):
         cmap.action_preflight()
         self.assertEqual(cmap.finding_ids.filtered("accepted").mapped("category"), ["unmapped_value"])
         self.assertEqual(cmap.preflight_error_count, len(missing))
+
+        # what a run start checks: unaccepted errors stop it
+        with self.assertRaisesRegex(UserError, f"^Pre-flight found {len(missing)} problems in map Clinic map v1 that "
+                                               "stop the run: \\(1\\) res.partner.x_flitstack_specialty does not "
+                                               "exist yet: press Provision fields on the map."):
+            conn._check_preflight(cmap)
+        cmap.action_provision_fields()
+        findings = conn._check_preflight(cmap)
+        self.assertEqual([f["category"] for f in findings if f["level"] == "error"], ["unmapped_value"])
+        cmap.finding_ids.filtered("accepted").action_reopen()
+        with self.assertRaises(UserError) as refused:
+            conn._check_preflight(cmap)
+        self.assertEqual(str(refused.exception),
+                         "Pre-flight found a problem in map Clinic map v1 that stops the run: object map "
+                         "'clinic_appointment': value map 'clinic_appointment_stage' has no entry for 1 value of "
+                         "status seen in the source; those records fail unless you add them or set a default. "
+                         "Settle it on the map (Pre-flight tab), or accept it there, then start the run again.")
