@@ -367,7 +367,9 @@ class FlitstackMap(models.Model):
         return {
             "type": "ir.actions.act_window", "name": _("Rows of %s", self.display_name),
             "res_model": "flitstack.map.line", "view_mode": "list",
-            "domain": [("map_id", "=", self.id)], "context": {"default_map_id": self.id},
+            "domain": [("map_id", "=", self.id)],
+            "context": dict({"default_map_id": self.id},
+                            **({"search_default_to_review": 1} if self.env.context.get("search_default_to_review") else {})),
         }
 
     @api.depends("name", "version")
