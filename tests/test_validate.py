@@ -200,6 +200,17 @@ def test_user_lookup_into_a_field_that_is_not_a_user(schema):
         "at res.users, but crm.lead.source_id points at utm.source")
 
 
+def test_user_lookup_into_a_partner_field_is_accepted(schema):
+    """The destination writes the user's partner (a message's author_id)."""
+    spec = spec_with(lambda d: d["objects"].append(
+        {"name": "notes", "source_object": "notes", "target_model": "mail.message",
+         "defaults": {"model": "crm.lead", "message_type": "comment"},
+         "fields": [{"source": "text", "target": "body", "required": True}],
+         "lookups": [{"source": "matter.id", "target": "res_id", "kind": "record", "object": "matters"},
+                     {"source": "author.id", "target": "author_id", "kind": "user", "object": "users"}]}))
+    assert spec_problems(spec, schema) == []
+
+
 def test_xmlid_value_map_with_something_else_than_xml_ids(schema):
     spec = spec_with(lambda d: d["value_maps"]["stages"].update(values={"Open": "New", "Won": "crm.stage_lead9"}))
     assert refused(spec, schema) == (

@@ -228,7 +228,8 @@ class _Checker:
                                  f"on the lookup")
             return
         relation = spec.relation
-        if row.kind == "user" and relation != "res.users":
+        # a user lookup onto a partner field (a message's author) writes the user's partner
+        if row.kind == "user" and relation not in ("res.users", "res.partner"):
             self.problems.append(f"{label}: a user lookup needs a field pointing at res.users, but "
                                  f"{model}.{row.target} points at {relation}")
         elif row.kind == "record":

@@ -30,6 +30,10 @@ class FlitstackAuditLine(models.Model):
     adopted = fields.Boolean(
         readonly=True, help="The record existed before this run and was matched, not created: "
                             "rollback restores its values and removes only its external id.")
+    continuation = fields.Boolean(
+        readonly=True, index=True,
+        help="A further part of a source record whose text was split over several records (a long note "
+             "as several messages). Reconciliation counts the record once, on its first part's line.")
 
     def action_open_record(self):
         self.ensure_one()

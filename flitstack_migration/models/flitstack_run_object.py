@@ -30,7 +30,8 @@ class FlitstackRunObject(models.Model):
     @api.depends("read_count")
     def _compute_counts(self):
         groups = self.env["flitstack.audit.line"]._read_group(
-            [("run_id", "in", self.run_id.ids)], ["run_id", "map_name", "operation"], ["__count"])
+            [("run_id", "in", self.run_id.ids), ("continuation", "=", False)],
+            ["run_id", "map_name", "operation"], ["__count"])
         counts = {(run.id, map_name, op): n for run, map_name, op, n in groups}
         for obj in self:
             key = (obj.run_id.id, obj.map_name)

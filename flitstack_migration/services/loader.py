@@ -22,6 +22,15 @@ The pipeline of :meth:`BatchLoader.load`:
 6. Register the external ids, write original create dates, and insert the
    audit lines, all in bulk.
 
+Text fields of HTML type receive plain text as HTML (paragraphs and line
+breaks kept).  A message body longer than the system parameter
+``flitstack_migration.message_body_limit`` (10,000 characters) lands as
+several messages, "Part 1 of n" to "Part n of n", each with its own external id
+``<name>_part<k>`` and audit line (marked ``continuation``, so that
+reconciliation still counts one line per source record); parts a shorter
+version of the note no longer needs are deleted, their values kept on their
+line so that rollback brings them back.  Nothing is cut.
+
 Reasons on ``fail`` lines name fields and problems; values of the record are
 masked, so no personal data reaches the audit log.
 """
@@ -36,6 +45,8 @@ from odoo.tools import mute_logger
 
 from flitstack_connectors.records import PlannedRecord, Ref, external_id_name
 
+from .html_parts import as_html, split_html
+
 _logger = logging.getLogger(__name__)
 
 LOAD_CONTEXT = {
@@ -45,7 +56,14 @@ LOAD_CONTEXT = {
     "mail_notrack": True,
     "active_test": False,
     "import_file": True,
+    # an activity assigned to someone else would mail them a notification
+    "mail_activity_quick_update": True,
 }
+
+#: text fields split over several records when longer than the body limit, never cut
+SPLIT_FIELDS = {"mail.message": "body"}
+BODY_LIMIT_PARAM = "flitstack_migration.message_body_limit"
+DEFAULT_BODY_LIMIT = 10000
 
 #: values written once, when the record is created, and never compared
 CREATE_ONLY_FIELDS = ("create_date",)
@@ -56,14 +74,18 @@ _RECORD_ERRORS = (ValidationError, UserError, AccessError, MissingError, ValueEr
 _EMAIL = re.compile(r"[^@\s'\"()<>]+@[^@\s'\"()<>]+")
 
 
-def safe_reason(exc, values=()):
+def safe_reason(exc, values=(), model=None):
     """A failure reason without personal data: the error's first line with any
-    value of the record and any email address masked."""
+    value of the record and any email address masked.  A violated SQL
+    constraint of ``model`` is named by the message its model declares."""
     if isinstance(exc, psycopg2.Error) and getattr(exc, "diag", None) is not None:
         diag = exc.diag
         text = diag.message_primary or type(exc).__name__
         if diag.constraint_name:
-            text += f" (constraint {diag.constraint_name})"
+            declared = next((str(message) for key, _definition, message in (model._sql_constraints if model is not None else ())
+                             if f"{model._table}_{key}" == diag.constraint_name), None)
+            text = f"{declared} (constraint {diag.constraint_name})" if declared else \
+                f"{text} (constraint {diag.constraint_name})"
     else:
         text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
     text = (text or type(exc).__name__).strip().splitlines()[0][:500]
@@ -81,6 +103,22 @@ def _parse(data):
     data["refs"] = {k: Ref.model_construct(**v) for k, v in (data.get("refs") or {}).items()}
     data["many_refs"] = {k: [Ref.model_construct(**r) for r in v] for k, v in (data.get("many_refs") or {}).items()}
     return PlannedRecord.model_construct(**data)
+
+
+class MessagePart(PlannedRecord):
+    """Part ``part`` (2 and up) of a source record whose text was split; known
+    by the external id of the first part followed by ``_part<k>``."""
+
+    part_of: str = ""
+    part: int = 0
+
+    @property
+    def xmlid_name(self) -> str:
+        return f"{self.part_of}_part{self.part}"
+
+
+def _like_prefix(text):
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 class BatchLoader:
@@ -129,6 +167,7 @@ class BatchLoader:
                       f"(Provision fields on the map) and run again")
             lines.extend(self._line(rec, "fail", message=reason) for rec in ready)
             ready = []
+        ready = self._split_long_texts(model, ready)
         existing = self._existing(model, [rec.xmlid_name for rec in ready])
         refs = self._resolve_refs(ready)
         to_create, to_update = [], []
@@ -143,13 +182,88 @@ class BatchLoader:
         if om.match_on and to_create:
             adopted, to_create = self._adopt(model, om.match_on, to_create)
             to_update += adopted
+        lines += self._drop_stale_parts(model, ready)
         lines += self._update(model, to_update)
         lines += self._create(model, to_create)
         self.env["flitstack.audit.line"].sudo().create(lines)
         counts = {}
         for line in lines:
-            counts[line["operation"]] = counts.get(line["operation"], 0) + 1
+            key = f"{line['operation']} (part)" if line["continuation"] else line["operation"]
+            counts[key] = counts.get(key, 0) + 1
         return counts
+
+    # -- long texts -------------------------------------------------------------
+    def _body_limit(self):
+        text = self.env["ir.config_parameter"].sudo().get_param(BODY_LIMIT_PARAM, DEFAULT_BODY_LIMIT)
+        try:
+            limit = int(text)
+        except (TypeError, ValueError):
+            limit = 0
+        if limit < 1000:
+            raise UserError(f"System parameter {BODY_LIMIT_PARAM} must be a number of characters of at least "
+                            f"1000, not {text!r}: correct it and run again.")
+        return limit
+
+    def _split_long_texts(self, model, ready):
+        """Records whose text is longer than the body limit, followed by their
+        :class:`MessagePart` records; remembers how many parts each record has."""
+        self._parts = {}
+        fname = SPLIT_FIELDS.get(model._name)
+        if not fname or fname not in model._fields or not ready:
+            return ready
+        limit = self._body_limit()
+        out = []
+        for rec in ready:
+            out.append(rec)
+            self._parts[rec.xmlid_name] = 1
+            text = rec.values.get(fname)
+            if not isinstance(text, str) or not text:
+                continue
+            body = as_html(text)
+            parts = split_html(body, limit)
+            rec.values[fname] = parts[0]
+            if len(parts) == 1:
+                continue
+            self._parts[rec.xmlid_name] = len(parts)
+            rec.notes.append(f"{fname}: {len(body):,} characters, split into {len(parts)} messages of at most "
+                             f"{limit:,} characters")
+            base = dict(rec)
+            for k, part in enumerate(parts[1:], start=2):
+                out.append(MessagePart.model_construct(**{
+                    **base, "values": {**rec.values, fname: part},
+                    "notes": [f"{fname}: part {k} of {len(parts)}"], "part_of": rec.xmlid_name, "part": k}))
+        return out
+
+    def _drop_stale_parts(self, model, ready):
+        """Delete the parts of earlier runs that a record's text no longer needs
+        (the note became shorter); their values stay on their line for rollback."""
+        if not getattr(self, "_parts", None):
+            return []
+        mains = {rec.xmlid_name: rec for rec in ready if not isinstance(rec, MessagePart)}
+        self.env.cr.execute(
+            "SELECT name, res_id FROM ir_model_data WHERE module = %s AND model = %s AND name LIKE ANY(%s)",
+            [self.module, model._name, [_like_prefix(name) + "\\_part%" for name in mains]])
+        stale = []
+        for name, res_id in self.env.cr.fetchall():
+            base, _sep, k = name.rpartition("_part")
+            if base in mains and k.isdigit() and int(k) > self._parts.get(base, 1):
+                stale.append((mains[base], int(k), name, res_id))
+        if not stale:
+            return []
+        lines = []
+        alive = model.browse([res_id for *_x, res_id in stale]).exists()
+        for rec, k, _name, res_id in sorted(stale, key=lambda s: (s[0].xmlid_name, s[1])):
+            part = MessagePart.model_construct(**{**dict(rec), "notes": [], "part_of": rec.xmlid_name, "part": k})
+            record = alive.browse(res_id) if res_id in alive.ids else None
+            kept = [f for f in (*rec.values, *rec.refs, *rec.many_refs)
+                    if f in model._fields and f not in CREATE_ONLY_FIELDS]
+            old = {f: self._write_format(record, f) for f in kept} if record else {}
+            lines.append(self._line(part, "update", res_id=res_id, old_values={"__deleted__": old},
+                                    message=f"part {k} is no longer needed (the text is shorter now): deleted"))
+        alive.unlink()
+        self.env.cr.execute("DELETE FROM ir_model_data WHERE module = %s AND model = %s AND name = ANY(%s)",
+                            [self.module, model._name, [name for _r, _k, name, _id in stale]])
+        return lines
 
     # -- audit ------------------------------------------------------------------
     def _line(self, rec, operation, res_id=False, message=None, old_values=None, model=None):
@@ -169,6 +283,7 @@ class BatchLoader:
             "old_values": old_values or False,
             "message": "; ".join(notes) or False,
             "adopted": rec.xmlid_name in self._adopted,
+            "continuation": isinstance(rec, MessagePart),
         }
 
     # -- identity -----------------------------------------------------------------
@@ -248,6 +363,9 @@ class BatchLoader:
         if ref.kind == "user":
             fallback = self.connection.fallback_user_id.id
             user_id, how = refs["user"].get(ref.key, (fallback, "fallback") if fallback else (False, "none"))
+            if user_id and model._fields[fname].comodel_name == "res.partner":
+                # a message's author, a follower ...: the user's partner
+                user_id = self._user_partner(user_id)
             if how == "fallback":
                 return user_id, f"{fname}: source staff {ref.key} has no Odoo user; the fallback owner was used", None
             if not user_id:
@@ -275,8 +393,19 @@ class BatchLoader:
             return False, f"{fname}: no {comodel._name} matches the source value; left empty", None
         return res_id, None, None
 
+    def _user_partner(self, user_id):
+        key = ("user_partner", user_id)
+        if key not in self._xmlid_cache:
+            self._xmlid_cache[key] = self.env["res.users"].sudo().with_context(active_test=False) \
+                .browse(user_id).partner_id.id or False
+        return self._xmlid_cache[key]
+
     def _vals(self, model, rec, refs):
         vals = dict(rec.values)
+        for fname, value in vals.items():
+            field = model._fields.get(fname)
+            if field is not None and field.type == "html" and isinstance(value, str):
+                vals[fname] = as_html(value)
         notes, errors = [], []
         for fname, ref in rec.refs.items():
             res_id, note, error = self._ref_id(model, fname, ref, refs)
@@ -316,14 +445,19 @@ class BatchLoader:
             created = [(rec, record, orig) for (rec, _v, _), record, orig in zip(items, records, originals)]
         except _RECORD_ERRORS:
             self.env.clear()
+            failed = set()
             for (rec, vals, _), orig in zip(items, originals):
+                if isinstance(rec, MessagePart) and rec.part_of in failed:
+                    lines.append(self._line(rec, "fail", message="the first part of this text failed to load"))
+                    continue
                 try:
                     with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
                         record = model.create(vals)
                     created.append((rec, record, orig))
                 except _RECORD_ERRORS as exc:
                     self.env.clear()
-                    lines.append(self._line(rec, "fail", message=safe_reason(exc, vals.values())))
+                    failed.add(rec.xmlid_name)
+                    lines.append(self._line(rec, "fail", message=safe_reason(exc, vals.values(), model)))
         self._register_xmlids(model, [(rec.xmlid_name, record.id) for rec, record, _ in created])
         self._write_create_dates(model, [(record.id, orig["create_date"])
                                          for _rec, record, orig in created if orig.get("create_date")])
@@ -370,11 +504,27 @@ class BatchLoader:
                 except _RECORD_ERRORS as exc:
                     self.env.clear()
                     lines.append(self._line(rec, "fail", res_id=record.id,
-                                            message=safe_reason(exc, changed.values())))
+                                            message=safe_reason(exc, changed.values(), model)))
         return lines
 
     @staticmethod
-    def _diff(record, vals):
+    def _write_format(record, fname):
+        """The value of ``record.fname`` as ``write`` takes it, JSON-serialisable."""
+        field = record._fields[fname]
+        current = record[fname]
+        if field.type in ("many2many", "one2many"):
+            return [[Command.SET, 0, current.ids]]
+        if field.type == "many2one":
+            return current.id or False
+        value = field.convert_to_write(current, record)
+        if field.type in ("date", "datetime") and value:
+            value = fields.Datetime.to_string(value) if field.type == "datetime" else fields.Date.to_string(value)
+        elif field.type == "html" and value:
+            value = str(value)
+        return value
+
+    @classmethod
+    def _diff(cls, record, vals):
         """``(old values in write format, changed vals)`` of ``record`` against ``vals``."""
         old, changed = {}, {}
         for fname, value in vals.items():
@@ -384,18 +534,13 @@ class BatchLoader:
                 new_ids = sorted(value[0][2]) if value and value[0][0] == Command.SET else None
                 if new_ids is None or new_ids == sorted(current.ids):
                     continue
-                old[fname] = [[Command.SET, 0, current.ids]]
             elif field.type == "many2one":
                 if (value or False) == current.id:
                     continue
-                old[fname] = current.id or False
             else:
                 new = field.convert_to_record(field.convert_to_cache(value, record), record)
                 if new == current or (not new and not current):
                     continue
-                old[fname] = field.convert_to_write(current, record)
-                if field.type in ("date", "datetime") and old[fname]:
-                    old[fname] = fields.Datetime.to_string(old[fname]) if field.type == "datetime" \
-                        else fields.Date.to_string(old[fname])
+            old[fname] = cls._write_format(record, fname)
             changed[fname] = value
         return old, changed

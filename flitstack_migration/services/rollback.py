@@ -7,7 +7,9 @@
    order: what loaded last is undone first), in batches of 500.
 3. ``update`` lines: write back the old values they hold, with tracking off.
    Records that existed before the run and were matched by it (``adopted``)
-   lose the external id the run gave them, and stay.
+   lose the external id the run gave them, and stay.  Records the run deleted
+   (a part of a split note that a shorter note no longer needed) are created
+   again from the values on their line, under their external id.
 4. ``create`` lines: unlink the records and drop their external ids.
 5. Mark the lines as rolled back.
 """
@@ -16,6 +18,7 @@ from collections import defaultdict
 
 from odoo import _
 from odoo.exceptions import UserError
+from odoo.tools import mute_logger
 
 from .loader import LOAD_CONTEXT
 
@@ -88,6 +91,10 @@ class RunRollback:
             model = self.env[model_name].sudo().with_context(**LOAD_CONTEXT)
             if operation in ("update", "skip"):
                 for line in lines:
+                    if line.old_values and "__deleted__" in line.old_values:
+                        self._recreate(model, line, line.old_values["__deleted__"])
+                        stats["restored"] += 1
+                        continue
                     record = model.browse(line.res_id).exists()
                     if record and line.old_values:
                         record.write(dict(line.old_values))
@@ -95,9 +102,28 @@ class RunRollback:
                 self._drop_xmlids(model_name, [l for l in lines if l.adopted])
             else:
                 records = model.browse([l.res_id for l in lines]).exists()
-                records.unlink()
+                # a record deleted by a later run and brought back by its rollback has a new id
+                alive = set(records.ids)
+                gone = [l.xmlid.split(".", 1)[1] for l in lines if l.xmlid and l.res_id not in alive]
+                if gone:
+                    self.env.cr.execute(
+                        "SELECT res_id FROM ir_model_data WHERE module = %s AND model = %s AND name = ANY(%s)",
+                        [self.run.connection_id.xmlid_module, model_name, gone])
+                    records |= model.browse([r for (r,) in self.env.cr.fetchall()]).exists()
+                with mute_logger("odoo.models.unlink"):  # one line of every id: the audit lines say it
+                    records.unlink()
                 stats["deleted"] += len(records)
                 self._drop_xmlids(model_name, lines)
+
+    def _recreate(self, model, line, values):
+        record = model.create(dict(values))
+        module, name = line.xmlid.split(".", 1)
+        self.env.cr.execute(
+            "INSERT INTO ir_model_data (module, name, model, res_id, noupdate, create_uid, write_uid, create_date, "
+            "write_date) VALUES (%s, %s, %s, %s, true, %s, %s, now() at time zone 'UTC', now() at time zone 'UTC') "
+            "ON CONFLICT (module, name) DO UPDATE SET res_id = EXCLUDED.res_id, model = EXCLUDED.model",
+            [module, name, model._name, record.id, self.env.uid, self.env.uid])
+        return record
 
     def _drop_xmlids(self, model_name, lines):
         names = [l.xmlid.split(".", 1)[1] for l in lines if l.xmlid]

@@ -6,3 +6,4 @@ from . import test_map
 from . import test_provisioning
 from . import test_staff
 from . import test_clio_custom_fields
+from . import test_cliniko_run

@@ -1,0 +1,309 @@
+import re
+from collections import Counter
+from datetime import datetime, timezone
+
+from lxml import html as lxml_html
+
+from odoo.tests import tagged
+
+from flitstack_connectors.emulators.cliniko import ClinikoEmulator, iso
+from flitstack_connectors.mapping import MapSpec, apply_object_map
+from flitstack_connectors.records import SourceRecord
+from flitstack_connectors.sources.cliniko import treatment_note_html
+
+from .common_sources import SourceRunCase
+
+PATIENTS, APPOINTMENTS, NOTES, INVOICES = 2000, 5000, 300, 600
+_MARKER = re.compile(r"<p><em>Part \d+ of \d+</em></p>")
+
+
+def text_of(body):
+    return lxml_html.fromstring(f"<div>{body}</div>").text_content()
+
+
+class ThrottledCliniko(ClinikoEmulator):
+    """Failures queued with ``force_429`` hit only the list page ``throttled_page``
+    (collection, page number), in the middle of a read."""
+
+    throttled_page = None
+
+    def failures_apply(self, request):
+        parts = [p for p in request.path.split("/") if p]
+        return len(parts) == 2 and (parts[1], request.param("page", "1")) == self.throttled_page
+
+
+@tagged("post_install", "-at_install", "flitstack")
+class TestClinikoRun(SourceRunCase):
+    """A clinic of 2,000 patients and 5,000 appointments served by the emulated
+    Cliniko over real HTTP, migrated once through the queue jobs; each test
+    works on that migration in its own savepoint."""
+
+    kind = "cliniko"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.cliniko = ThrottledCliniko(patients=PATIENTS, appointments=APPOINTMENTS, treatment_notes=NOTES,
+                                       invoices=INVOICES, rate_limit=400, rate_window=1.0)
+        cls.cliniko.start()
+        cls.addClassCleanup(cls.cliniko.stop)
+        cls.env["ir.config_parameter"].sudo().set_param("flitstack_migration.cliniko_rate_limit", "200/1")
+        cls.connection = cls.make_connection(api_key=cls.cliniko.api_key, base_url=cls.cliniko.base_url,
+                                             contact_email="it@clinic.example")
+        data = cls.cliniko.data
+        emails = {u["id"]: u["email"] for u in data["users"]}
+        # four practitioners have an Odoo user (matched by email, whatever its case); the fifth has a
+        # Cliniko user but no Odoo user, the sixth no user at all: both fall back
+        cls.practitioner_users = {}
+        for p in data["practitioners"][:4]:
+            cls.practitioner_users[p["id"]] = cls.create_users([emails[p["user"].id].upper()])
+        cls.before = cls.table_counts()
+
+        def throttle():
+            # from the first job on: three 429s in a row on the third page of patients, mid-read
+            cls.cliniko.page_log.clear()
+            cls.cliniko.request_log.clear()
+            cls.cliniko.throttled_page = ("patients", "3")
+            cls.cliniko.force_429(3, retry_after=1)
+
+        cls.first = cls.start_run(cls.connection, before_jobs=throttle)
+        cls.cliniko.throttled_page = None
+        cls.extraction_pages = list(cls.cliniko.page_log)
+        cls.extraction_requests = list(cls.cliniko.request_log)
+        cls.after = cls.table_counts()
+
+        # what must fail: the patient with an impossible birth date, and whatever needs a patient
+        # that did not load (that one, or the deleted patient of the orphan appointment)
+        cls.bad_patient = cls.cliniko.malformed_dob_patient_id
+        cls.deleted_patient = str(100000 + PATIENTS)
+        unloaded = {cls.bad_patient, cls.deleted_patient}
+        cls.failing = {
+            "individual_appointments": {a["id"]: a["patient"].id for a in data["individual_appointments"]
+                                        if a["patient"].id in unloaded},
+            "invoices": {i["id"]: i["patient"].id for i in data["invoices"] if i["patient"].id in unloaded},
+            "treatment_notes": {n["id"]: n["patient"].id for n in data["treatment_notes"]
+                                if n["patient"].id in unloaded},
+        }
+        cls.loaded_long_notes = [n for n in cls.cliniko.long_note_ids if n not in cls.failing["treatment_notes"]]
+
+    def _lead_of(self, source_ref):
+        return self.env["crm.lead"].with_context(active_test=False).search(
+            [("x_flitstack_source_ref", "=", source_ref)])
+
+    # -- the full run ---------------------------------------------------------------------
+    def test_full_run_lands_every_object_and_reconciles(self):
+        failing = {k: len(v) for k, v in self.failing.items()}
+        self.assertTrue(failing["individual_appointments"] >= 2 and failing["treatment_notes"] >= 1)
+        products = (20, 20, 0, 0, 0) if "product.template" in self.env else (20, 0, 0, 20, 0)
+        self.assertEqual(self.counts(self.first), {
+            "cliniko_appointment_type": (8, 8, 0, 0, 0),
+            "cliniko_product": products,
+            "cliniko_contact": (30, 30, 0, 0, 0),
+            "cliniko_patient": (PATIENTS, PATIENTS - 1, 0, 0, 1),
+            "cliniko_patient_file": (PATIENTS, PATIENTS - 1, 0, 0, 1),
+            "cliniko_appointment": (APPOINTMENTS, APPOINTMENTS - failing["individual_appointments"], 0, 0,
+                                    failing["individual_appointments"]),
+            "cliniko_invoice": (INVOICES, INVOICES - failing["invoices"], 0, 0, failing["invoices"]),
+            "cliniko_treatment_note": (NOTES, NOTES - failing["treatment_notes"], 0, 0, failing["treatment_notes"]),
+        })
+        self.assert_closes(self.first)
+        delta = {m: self.after[m] - self.before[m] for m in self.before}
+        leads = (PATIENTS - 1) + (APPOINTMENTS - failing["individual_appointments"]) + (INVOICES - failing["invoices"])
+        messages = NOTES - failing["treatment_notes"] + len(self.loaded_long_notes)  # long notes land in two parts
+        self.assertEqual(delta["res.partner"], 30 + PATIENTS - 1)
+        self.assertEqual(delta["crm.lead"], leads)
+        self.assertEqual(delta["crm.tag"], 8)
+        self.assertEqual(delta["mail.message"], messages)
+        self.assertEqual(delta["mail.activity"], 0)
+        created = sum(c[1] for c in self.counts(self.first).values())
+        self.assertEqual(delta["ir.model.data"], created + len(self.loaded_long_notes))
+
+        # fail lines name the field and the problem, never the value
+        patient_fail = self.lines(self.first, "cliniko_patient", "fail")
+        self.assertEqual({k: l.message for k, l in patient_fail.items()},
+                         {self.bad_patient: "x_flitstack_date_of_birth: date value could not be read as a date"})
+        self.assertEqual(
+            {k: l.message for k, l in self.lines(self.first, "cliniko_appointment", "fail").items()},
+            {aid: f"partner_id: the referenced patients record {pid} has not been migrated"
+             for aid, pid in self.failing["individual_appointments"].items()})
+        self.assertEqual(
+            {k: l.message for k, l in self.lines(self.first, "cliniko_treatment_note", "fail").items()},
+            {nid: f"res_id: the referenced patient_files record {pid} has not been migrated"
+             for nid, pid in self.failing["treatment_notes"].items()})
+        if "product.template" not in self.env:
+            skipped = self.lines(self.first, "cliniko_product", "skip")
+            self.assertEqual(set(l.message for l in skipped.values()), {
+                "not migrated: product.template is not installed in this database; install its app and run "
+                "again to migrate these records"})
+        patients = self.cliniko.data["patients"]
+        self.assert_no_personal_data(self.first, [p["email"] for p in patients[:200]] +
+                                     [f"{p['first_name']} {p['last_name']}" for p in patients[:200]])
+
+    def test_patients_appointments_and_invoices_land_with_their_values(self):
+        data = self.cliniko.data
+        archived = set(self.cliniko.archived_patient_ids)
+        partners = self.env["res.partner"].with_context(active_test=False).search(
+            [("x_flitstack_source_ref", "=like", "patients/%")])
+        self.assertEqual(len(partners), PATIENTS - 1)
+        for partner in partners:
+            pid = partner.x_flitstack_source_ref.split("/")[1]
+            self.assertEqual(partner.active, pid not in archived)
+        sample = data["patients"][0]
+        partner = partners.filtered(lambda p: p.x_flitstack_source_ref == f"patients/{sample['id']}")
+        self.assertEqual((partner.name, partner.email, str(partner.x_flitstack_date_of_birth)),
+                         (f"{sample['first_name']} {sample['last_name']}", sample["email"], sample["date_of_birth"]))
+        file_lead = self._lead_of(f"patients/{sample['id']}").filtered(lambda l: l.type == "lead")
+        self.assertEqual(file_lead.partner_id, partner)
+
+        fallback = self.fallback_user
+        stages = {"booked": "crm.stage_lead1", "arrived": "crm.stage_lead4", "cancelled": "crm.stage_lead1",
+                  "did_not_arrive": "crm.stage_lead1"}
+        leads = {l.x_flitstack_source_ref.split("/")[1]: l for l in self.env["crm.lead"].with_context(
+            active_test=False).search([("x_flitstack_source_ref", "=like", "individual_appointments/%")])}
+        self.assertEqual(len(leads), APPOINTMENTS - len(self.failing["individual_appointments"]))
+        for appointment in data["individual_appointments"]:
+            lead = leads.get(appointment["id"])
+            if appointment["id"] in self.failing["individual_appointments"]:
+                self.assertFalse(lead)
+                continue
+            status = ("cancelled" if appointment["cancelled_at"] else "did_not_arrive" if appointment["did_not_arrive"]
+                      else "arrived" if appointment["patient_arrived"] else "booked")
+            self.assertEqual(lead.x_flitstack_appointment_status, status)
+            self.assertEqual(lead.stage_id, self.env.ref(stages[status]))
+            self.assertEqual(lead.active, status in ("booked", "arrived"))
+            self.assertEqual(lead.user_id, self.practitioner_users.get(appointment["practitioner"].id, fallback))
+            self.assertEqual(lead.partner_id.x_flitstack_source_ref, f"patients/{appointment['patient'].id}")
+            self.assertEqual(lead.x_flitstack_appointment_start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                             appointment["starts_at"])
+        invoice = next(i for n, i in enumerate(data["invoices"]) if n % 5 == 1 and i["id"] not in self.failing["invoices"])
+        lead = self._lead_of(f"invoices/{invoice['id']}")
+        self.assertEqual((lead.name, lead.x_flitstack_invoice_number, lead.expected_revenue, lead.stage_id),
+                         (f"Invoice {invoice['number']}", str(invoice["number"]), invoice["total_amount"],
+                          self.env.ref("crm.stage_lead4")))
+        self.assertEqual(lead.x_flitstack_appointment_lead_id, leads[invoice["appointment"].id])
+
+    def test_treatment_notes_become_dated_internal_notes_and_long_ones_are_split_not_cut(self):
+        data = self.cliniko.data
+        note_type = self.env.ref("mail.mt_note")
+        self.assertEqual(len(self.loaded_long_notes), 6)
+        created = self.lines(self.first, "cliniko_treatment_note", "create")
+        further = {}
+        for l in self.first.audit_line_ids.filtered("continuation"):
+            further.setdefault(l.xmlid.rpartition("_part")[0], []).append(l.res_id)
+        self.assertEqual(sorted(further), sorted(created[n].xmlid for n in self.loaded_long_notes))
+        files = {l.x_flitstack_source_ref: l for l in self.env["crm.lead"].with_context(active_test=False).search(
+            [("type", "=", "lead"), ("x_flitstack_source_ref", "=like", "patients/%")])}
+        for note in data["treatment_notes"]:
+            if note["id"] in self.failing["treatment_notes"]:
+                self.assertNotIn(note["id"], created)
+                continue
+            lead = files[f"patients/{note['patient'].id}"]
+            line = created[note["id"]]
+            parts = self.env["mail.message"].browse([line.res_id] + further.get(line.xmlid, []))
+            self.assertEqual(set(parts.mapped("model")), {"crm.lead"})
+            self.assertEqual(set(parts.mapped("res_id")), {lead.id})
+            self.assertEqual(set(parts.mapped("subtype_id")), {note_type})
+            self.assertEqual(set(parts.mapped("message_type")), {"comment"})
+            self.assertTrue(all(parts.mapped("is_internal")))
+            # the original moment the note was written, not the moment of the migration
+            self.assertEqual({p.date.strftime("%Y-%m-%dT%H:%M:%SZ") for p in parts}, {note["created_at"]})
+            original = treatment_note_html(note["content"])
+            if note["id"] in self.cliniko.long_note_ids:
+                self.assertEqual(len(parts), 2)
+                self.assertEqual(line.message, f"body: {len(original):,} characters, split into 2 messages of "
+                                               f"at most 10,000 characters")
+                bodies = [str(p.body) for p in parts.sorted("id")]
+                self.assertTrue(bodies[0].startswith("<p><em>Part 1 of 2</em></p>"))
+                self.assertTrue(bodies[1].startswith("<p><em>Part 2 of 2</em></p>"))
+                self.assertTrue(all(len(b) <= 10000 for b in bodies))
+                # nothing is cut: the parts hold the whole text, in order
+                self.assertEqual("".join(text_of(_MARKER.sub("", b)) for b in bodies), text_of(original))
+            else:
+                self.assertEqual(len(parts), 1)
+                self.assertEqual(text_of(str(parts.body)), text_of(original))
+
+    def test_429s_are_absorbed_without_losing_or_repeating_a_page(self):
+        throttled = [r for r in self.extraction_requests if r.status == 429]
+        self.assertEqual([(r.path, r.query.get("page")) for r in throttled], [("/v1/patients", ["3"])] * 3)
+        # the two patient maps each read every page exactly once, the throttled page included
+        pages = Counter(page for collection, page, _per in self.extraction_pages if collection == "patients")
+        self.assertEqual(pages, {page: 2 for page in range(1, PATIENTS // 100 + 1)})
+        self.assertEqual(self.counts(self.first)["cliniko_patient"], (PATIENTS, PATIENTS - 1, 0, 0, 1))
+        self.assertEqual(len(set(self.lines(self.first, "cliniko_patient", "create"))), PATIENTS - 1)
+
+    # -- again, and back -----------------------------------------------------------------------
+    def test_rerun_creates_nothing(self):
+        second = self.assert_rerun_creates_nothing(self.connection, self.first)
+        self.assertEqual(self.counts(second)["cliniko_treatment_note"],
+                         (NOTES, 0, 0, NOTES - len(self.failing["treatment_notes"]),
+                          len(self.failing["treatment_notes"])))
+
+    def test_rollback_restores_every_table(self):
+        self.rollback(self.first)
+        self.assertEqual(self.table_counts(), self.before)
+        self.assertFalse(self.env["crm.lead"].with_context(active_test=False).search_count(
+            [("x_flitstack_source_ref", "!=", False)]))
+
+    def test_a_shortened_note_loses_its_second_part_and_rollbacks_bring_everything_back(self):
+        note_id = self.loaded_long_notes[0]
+        note = self.cliniko.data["treatment_notes"][int(note_id) - 700000]
+        original = dict(note)
+        self.addCleanup(self.cliniko.patch_record, "treatment_notes", note_id,
+                        content=original["content"], updated_at=original["updated_at"])
+        line = self.lines(self.first, "cliniko_treatment_note", "create")[note_id]
+        part2_line = self.first.audit_line_ids.filtered(lambda l: l.xmlid == f"{line.xmlid}_part2")
+        part2 = self.env["mail.message"].browse(part2_line.res_id)
+        part2_body, first_body = str(part2.body), str(self.env["mail.message"].browse(line.res_id).body)
+        self.cliniko.patch_record("treatment_notes", note_id, updated_at=iso(datetime.now(timezone.utc)), content={
+            "sections": [{"name": "Plan", "questions": [{"name": "Next", "type": "text", "answer": "Review"}]}]})
+
+        delta = self.start_run(self.connection, "delta")
+        self.assert_closes(delta)
+        self.assertEqual(self.counts(delta)["cliniko_treatment_note"], (1, 0, 1, 0, 0))
+        update = self.lines(delta, "cliniko_treatment_note", "update")[note_id]
+        self.assertEqual(update.res_id, line.res_id)
+        self.assertEqual(update.old_values, {"body": first_body})
+        dropped = delta.audit_line_ids.filtered(lambda l: l.continuation)
+        self.assertEqual((dropped.operation, dropped.xmlid, dropped.res_id),
+                         ("update", f"{line.xmlid}_part2", part2.id))
+        self.assertEqual(dropped.message, "part 2 is no longer needed (the text is shorter now): deleted")
+        self.assertFalse(part2.exists())
+        self.assertEqual(self.table_counts()["mail.message"], self.after["mail.message"] - 1)
+
+        self.rollback(delta)
+        self.assertEqual(self.table_counts(), self.after)
+        restored = self.env.ref(f"{line.xmlid}_part2")
+        self.assertEqual(str(restored.body), part2_body)
+        self.assertEqual(str(self.env["mail.message"].browse(line.res_id).body), first_body)
+        self.rollback(self.first)
+        self.assertEqual(self.table_counts(), self.before)
+
+    def test_a_user_lookup_onto_a_partner_field_writes_the_users_partner(self):
+        """A map may set a note's author from the practitioner: author_id wants a
+        partner, the staff table gives a user; the loader writes the user's partner."""
+        spec = MapSpec.from_dict(self.first.spec_json)
+        om = spec.object_map("cliniko_treatment_note")
+        om.lookups.append(om.lookups[0].model_copy(update={
+            "source": "practitioner_id", "target": "author_id", "kind": "user", "object": "practitioners",
+            "required": False, "reason": None}))
+        run = self.env["flitstack.run"].create({"connection_id": self.connection.id, "mode": "full"})
+        run.write({"state": "running", "spec_json": spec.model_dump(mode="json")})
+        notes = [n for n in self.cliniko.data["treatment_notes"]
+                 if n["id"] not in self.failing["treatment_notes"] and n["id"] not in self.cliniko.long_note_ids]
+        with_user = next(n for n in notes if n["practitioner"].id in self.practitioner_users)
+        without = next(n for n in notes if n["practitioner"].id not in self.practitioner_users)
+        payload = []
+        for note in (with_user, without):
+            data = self.cliniko.record("treatment_notes", note["id"])
+            data.update(patient_id=note["patient"].id, practitioner_id=note["practitioner"].id,
+                        content_html=treatment_note_html(note["content"]))
+            payload.append(apply_object_map(spec, om, SourceRecord(
+                object="treatment_notes", source_id=note["id"], data=data)).model_dump(mode="json"))
+        self.assertEqual(run._job_load_batch(om.name, "mail.message", payload), "2 update")
+        authors = {l.source_id: self.env["mail.message"].browse(l.res_id).author_id for l in run.audit_line_ids}
+        self.assertEqual(authors, {
+            with_user["id"]: self.practitioner_users[with_user["practitioner"].id].partner_id,
+            without["id"]: self.fallback_user.partner_id})
+        fallback_line = run.audit_line_ids.filtered(lambda l: l.source_id == without["id"])
+        self.assertEqual(fallback_line.message, f"author_id: source staff {without['practitioner'].id} has no "
+                                                f"Odoo user; the fallback owner was used")
