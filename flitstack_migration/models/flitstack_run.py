@@ -131,7 +131,8 @@ class FlitstackRun(models.Model):
         for run in self:
             cmap = run._check_can_start()
             spec = cmap._spec()
-            missing = run.connection_id._provisioner().missing(spec)
+            # fields of an app that is not installed are not needed: its maps are reported as not migrated
+            missing = [m for m in run.connection_id._provisioner().missing(spec) if m[0] in self.env]
             if missing:
                 raise UserError(_(
                     "%(count)s custom fields of the map do not exist yet (%(names)s): press Provision fields on the map first.",

@@ -1,5 +1,6 @@
 """Build a flitstack_connectors Source from a connection record."""
 import calendar
+import json
 
 from flitstack_connectors.errors import ConfigurationError
 from flitstack_connectors.sources import source_class
@@ -44,4 +45,30 @@ def make_source(connection):
                    rate_limiter=RateLimiter(*_rate(connection, "cliniko", "200/60")))
     if not connection.export_path:
         raise ConfigurationError("Give the path of the export folder or zip file on the Odoo server.")
-    return cls(connection.export_path)
+    # ExportFormatError names a path that is neither a folder nor a zip, or that does not exist
+    try:
+        return cls(connection.export_path, header_map=header_map(connection),
+                   date_order=connection.csv_date_order or "auto")
+    except ValueError as exc:  # a header map naming an object the export does not have
+        raise ConfigurationError(f"The column names of the connection: {exc}.") from None
+
+
+def header_map(connection):
+    """The connection's extra column names, ``{"column": "field"}`` for every file
+    and/or ``{"object": {"column": "field"}}`` per file, from its JSON text."""
+    text = (connection.csv_header_map or "").strip()
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"The column names of the connection are not valid JSON ({exc.msg} at character {exc.pos}): "
+            'write them like {"Client Ref": "id"} or {"appointments": {"Client Ref": "patient_id"}}.') from None
+    if not isinstance(value, dict) or not all(
+            isinstance(v, str) or (isinstance(v, dict) and all(isinstance(x, str) for x in v.values()))
+            for v in value.values()):
+        raise ConfigurationError(
+            'The column names of the connection map an export column to a field name: write them like '
+            '{"Client Ref": "id"} or {"appointments": {"Client Ref": "patient_id"}}.')
+    return value

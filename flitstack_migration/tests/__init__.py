@@ -7,3 +7,5 @@ from . import test_provisioning
 from . import test_staff
 from . import test_clio_custom_fields
 from . import test_cliniko_run
+from . import test_clientjoy_run
+from . import test_clinic_csv_run

@@ -1,0 +1,225 @@
+import re
+import shutil
+import tempfile
+
+from lxml import html as lxml_html
+
+from odoo.tests import tagged
+
+from flitstack_connectors.emulators.exports import write_clientjoy_export
+from flitstack_connectors.mapping import apply_object_map, matches_filter
+from flitstack_connectors.sources.clientjoy import ClientjoySource
+
+from .common_sources import SourceRunCase
+
+PEOPLE, LEADS = 2000, 5000
+_MARKER = re.compile(r"<p><em>Part \d+ of \d+</em></p>")
+
+#: Clientjoy's logged calls, emails, meetings and notes as internal notes in the chatter of
+#: their lead, authored by the owner's user; an administrator adds it to the default map
+ACTIVITY_MAP = {
+    "name": "clientjoy_activity", "source_object": "activities", "target_model": "mail.message",
+    "description": "Logged calls, emails, meetings and notes become internal notes on their lead, dated when "
+                   "they happened.",
+    "defaults": {"model": "crm.lead", "message_type": "comment", "is_internal": True},
+    "fields": [
+        {"source": "body", "target": "body", "required": True},
+        {"source": "subject", "target": "subject", "transform": "strip"},
+        {"source": "date", "target": "date", "transform": "datetime", "required": True},
+    ],
+    "lookups": [
+        {"source": "lead_id", "target": "res_id", "kind": "record", "object": "leads", "required": True},
+        {"source": "id", "target": "subtype_id", "kind": "xmlid", "value_map": "clientjoy_note_subtype"},
+        {"source": "owner_id", "target": "author_id", "kind": "user", "object": "owners"},
+    ],
+}
+
+
+def text_of(body):
+    return lxml_html.fromstring(f"<div>{body}</div>").text_content()
+
+
+@tagged("post_install", "-at_install", "flitstack")
+class TestClientjoyRun(SourceRunCase):
+    """A Clientjoy export folder of 2,000 clients and 5,000 leads with every
+    planted defect, migrated once through the queue jobs."""
+
+    kind = "clientjoy"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        folder = tempfile.mkdtemp(prefix="flitstack-clientjoy-")
+        cls.addClassCleanup(shutil.rmtree, folder, True)
+        cls.manifest = write_clientjoy_export(f"{folder}/export", people=PEOPLE, leads=LEADS, defects="all")
+        cls.owner_users = {email: cls.create_users([email]) for email in cls.manifest["known_user_emails"]}
+        cls.connection = cls.make_connection(export_path=cls.manifest["path"])
+        cmap = cls.connection.map_id
+        cmap.action_new_version()
+        new = cls.connection.map_id
+        spec = dict(new.spec_json)
+        spec["objects"] = spec["objects"] + [ACTIVITY_MAP]
+        spec["value_maps"] = dict(spec["value_maps"], clientjoy_note_subtype={
+            "values": {}, "default": "mail.mt_note", "strict": False})
+        new.spec_json = spec
+        new.action_confirm()
+        # what the export holds, read as the run reads it
+        source = ClientjoySource(cls.manifest["path"])
+        cls.records = {o: list(source.read(o)) for o in ("owners", "pipelines", "stages", "clients", "leads", "activities")}
+        cls.spec = new._spec()
+        cls.before = cls.table_counts()
+        cls.first = cls.start_run(cls.connection)
+        cls.after = cls.table_counts()
+
+    def selected(self, map_name):
+        om = self.spec.object_map(map_name)
+        return [r for r in self.records[om.source_object] if matches_filter(om, r)]
+
+    def defects(self, *kinds):
+        return {(d["source_id"], d["row"]) for k in kinds for d in self.manifest["defects"][k]}
+
+    # -- the full run ---------------------------------------------------------------------------
+    def test_full_run_reconciles_and_malformed_rows_fail_with_row_and_reason(self):
+        unreadable = self.defects("bad_dates", "missing_ids", "duplicate_ids", "undecodable")
+        malformed = self.defects("malformed_emails")
+        self.assertEqual((len(unreadable), len(malformed)), (8, 2))
+        failed_leads = {sid for sid, _row in unreadable}
+        expected = {}
+        for name in ("clientjoy_pipeline", "clientjoy_stage", "clientjoy_client_company", "clientjoy_client_person",
+                     "clientjoy_client_contact", "clientjoy_lead", "clientjoy_lead_won", "clientjoy_activity"):
+            records = self.selected(name)
+            keys = {(r.source_id, r.row_number) for r in records}
+            om = self.spec.object_map(name)
+            fails = keys & unreadable
+            if "email" in om.targets():
+                fails |= keys & malformed
+            if name == "clientjoy_activity":
+                fails = {(r.source_id, r.row_number) for r in records if r.data["lead_id"] in failed_leads}
+            expected[name] = (len(records), len(records) - len(fails), 0, 0, len(fails))
+            got = {(l.source_id, l.row_number): l.message
+                   for l in self.first.audit_line_ids.filtered(lambda l, n=name: l.map_name == n and l.operation == "fail")}
+            want = {}
+            for r in records:
+                key = (r.source_id, r.row_number)
+                if key not in fails:
+                    continue
+                errors = apply_object_map(self.spec, om, r).errors
+                if r.problems:  # the reader's reason first, then what it left the map without
+                    self.assertEqual(errors[:len(r.problems)], r.problems)
+                    want[key] = "; ".join(errors)
+                elif key in malformed:
+                    self.assertEqual(errors, ["email: email address is malformed"])
+                    want[key] = "email: email address is malformed"
+                else:
+                    want[key] = f"res_id: the referenced leads record {r.data['lead_id']} has not been migrated"
+            self.assertEqual(got, want, name)
+        self.assertEqual(self.counts(self.first), expected)
+        self.assertEqual(expected["clientjoy_pipeline"], (2, 2, 0, 0, 0))
+        self.assertEqual(expected["clientjoy_stage"], (9, 9, 0, 0, 0))
+        self.assertEqual(expected["clientjoy_lead"][4] + expected["clientjoy_lead_won"][4], 8)
+        self.assertTrue(expected["clientjoy_activity"][4] > 0)
+        self.assert_closes(self.first)
+
+        # every row number of a fail line is the spreadsheet row the manifest names, with its reason
+        lead_fails = self.first.audit_line_ids.filtered(lambda l: l.map_name.startswith("clientjoy_lead")
+                                                       and l.operation == "fail")
+        self.assertEqual({(l.source_id, l.row_number) for l in lead_fails}, unreadable)
+        self.assertEqual({l.row_number for l in lead_fails if "could not be read as a date" in l.message},
+                         {row for _sid, row in self.defects("bad_dates")})
+        self.assertEqual({l.row_number for l in lead_fails if "not valid utf-8" in l.message},
+                         {row for _sid, row in self.defects("undecodable")})
+
+        # orphan leads load, without their client, and say so
+        for sid, _row in self.defects("orphans"):
+            line = self.lines(self.first, "clientjoy_lead", "create").get(sid) or \
+                self.lines(self.first, "clientjoy_lead_won", "create")[sid]
+            client = next(r for r in self.records["leads"] if r.source_id == sid).data["client_id"]
+            self.assertIn(f"partner_id: the referenced clients record {client} has not been migrated", line.message)
+
+        delta = {m: self.after[m] - self.before[m] for m in self.before}
+        created = {k: v[1] for k, v in expected.items()}
+        parts = len(self.first.audit_line_ids.filtered(lambda l: l.continuation))
+        self.assertEqual(parts, 2)  # the two long notes, in two parts each
+        self.assertEqual(delta["crm.team"], 2)
+        self.assertEqual(delta["crm.stage"], 9)
+        self.assertEqual(delta["res.partner"], created["clientjoy_client_company"] + created["clientjoy_client_person"]
+                         + created["clientjoy_client_contact"])
+        self.assertEqual(delta["crm.lead"], created["clientjoy_lead"] + created["clientjoy_lead_won"])
+        self.assertEqual(delta["mail.message"], created["clientjoy_activity"] + parts)
+        self.assertEqual(delta["ir.model.data"], sum(created.values()) + parts)
+        self.assert_no_personal_data(self.first, [r.data["email"] for r in self.records["clients"][:300]
+                                                  if r.data.get("email")])
+
+    def test_pipelines_stages_clients_and_leads_land_with_their_values(self):
+        teams = {f"pipelines/{k}": self.env.ref(f"{self.connection.xmlid_module}.pipelines_{k}") for k in ("PL1", "PL2")}
+        self.assertEqual(sorted(t.name for t in teams.values()), ["Partnerships", "Sales Pipeline"])
+        stages = {}
+        for r in self.records["stages"]:
+            stage = self.env.ref(f"{self.connection.xmlid_module}.stages_{r.source_id}")
+            stages[r.source_id] = stage
+            self.assertEqual((stage.name, stage.sequence, stage.x_flitstack_probability, stage.is_won),
+                             (r.data["name"], int(r.data["sequence"]), float(r.data["probability"]),
+                              r.data["probability"] == "100"))
+            self.assertEqual(stage.team_id, teams[f"pipelines/{r.data['pipeline_id']}"])
+        users = {r.source_id: self.owner_users.get(r.data["email"], self.fallback_user) for r in self.records["owners"]}
+        self.assertEqual(sum(1 for u in users.values() if u == self.fallback_user), 2)
+        leads = {l.x_flitstack_source_ref.split("/", 1)[1]: l for l in self.env["crm.lead"].with_context(
+            active_test=False).search([("x_flitstack_source_ref", "=like", "leads/%")])}
+        loaded = [r for r in self.records["leads"] if not r.problems]
+        self.assertEqual(len(leads), len(loaded))
+        won = self.env.ref("crm.stage_lead4")
+        for r in loaded:
+            lead = leads[r.source_id]
+            self.assertEqual(lead.user_id, users[r.data["owner_id"]])
+            self.assertEqual(lead.team_id, teams[f"pipelines/{r.data['pipeline_id']}"])
+            if r.data["is_won"]:
+                self.assertEqual((lead.stage_id, lead.active, lead.probability), (won, True, 100))
+            else:
+                self.assertEqual(lead.stage_id, stages[r.data["stage_id"]])
+                self.assertEqual(lead.active, r.data["status"] != "lost")
+            self.assertEqual(lead.x_flitstack_source_status, r.data["status"])
+        companies = [r for r in self.records["clients"] if r.data["is_company"] and not r.problems]
+        sample = companies[0]
+        company = self.env.ref(f"{self.connection.xmlid_module}.clients_{sample.source_id}")
+        contact = self.env.ref(f"{self.connection.xmlid_module}.client_contacts_{sample.source_id}")
+        self.assertEqual((company.is_company, company.name, contact.parent_id, contact.name),
+                         (True, sample.data["company_name"], company, sample.data["contact_name"]))
+
+    def test_activities_become_dated_notes_on_their_lead_and_long_ones_are_split(self):
+        created = self.lines(self.first, "clientjoy_activity", "create")
+        further = {}
+        for l in self.first.audit_line_ids.filtered("continuation"):
+            further.setdefault(l.xmlid.rpartition("_part")[0], []).append(l.res_id)
+        long_ids = {sid for sid, _row in self.defects("long_notes")}
+        self.assertEqual(sorted(further), sorted(created[sid].xmlid for sid in long_ids))
+        owners = {r.source_id: self.owner_users.get(r.data["email"], self.fallback_user) for r in self.records["owners"]}
+        note = self.env.ref("mail.mt_note")
+        for r in self.records["activities"]:
+            if r.source_id not in created:
+                continue
+            line = created[r.source_id]
+            parts = self.env["mail.message"].browse([line.res_id] + further.get(line.xmlid, []))
+            lead = self.env.ref(f"{self.connection.xmlid_module}.leads_{r.data['lead_id']}")
+            self.assertEqual({(p.model, p.res_id, p.subtype_id, p.message_type, p.is_internal) for p in parts},
+                             {("crm.lead", lead.id, note, "comment", True)})
+            self.assertEqual({p.date.strftime("%Y-%m-%dT%H:%M:%S") for p in parts}, {r.data["date"]})
+            self.assertEqual(set(parts.mapped("author_id")), {owners[r.data["owner_id"]].partner_id})
+            # plain text as HTML, its lines kept, nothing cut
+            joined = "".join(text_of(_MARKER.sub("", str(p.body))) for p in parts.sorted("id"))
+            self.assertEqual(joined, r.data["body"].replace("\n", ""))
+            self.assertEqual(len(parts), 2 if r.source_id in long_ids else 1)
+            if r.source_id in long_ids:
+                self.assertRegex(line.message, r"^body: [\d,]+ characters, split into 2 messages of at most "
+                                                r"10,000 characters")
+                self.assertTrue(all(len(str(p.body)) <= 10000 for p in parts))
+            elif "\n" in r.data["body"]:
+                self.assertIn("<br>", str(parts.body))
+
+    # -- again, and back ---------------------------------------------------------------------------
+    def test_rerun_creates_nothing(self):
+        self.assert_rerun_creates_nothing(self.connection, self.first)
+
+    def test_rollback_restores_every_table(self):
+        self.rollback(self.first)
+        self.assertEqual(self.table_counts(), self.before)
+        self.assertFalse(self.env["crm.team"].search([("name", "=", "Partnerships")]))
