@@ -9,3 +9,4 @@ from . import flitstack_staff
 from . import flitstack_provisioned_field
 from . import res_partner
 from . import crm_lead
+from . import flitstack_quality_finding

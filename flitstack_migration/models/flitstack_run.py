@@ -65,6 +65,9 @@ class FlitstackRun(models.Model):
     job_summary = fields.Char(compute="_compute_job_summary", string="Jobs")
     reconciled = fields.Boolean(compute="_compute_reconciled")
     error = fields.Text(readonly=True, copy=False)
+    quality_state = fields.Selection(related="connection_id.quality_state")
+    quality_summary = fields.Text(related="connection_id.quality_summary")
+    quality_finding_count = fields.Integer(related="connection_id.quality_finding_count")
 
     @api.depends("connection_id.name", "mode")
     def _compute_name(self):

@@ -9,3 +9,4 @@ from . import test_clio_custom_fields
 from . import test_cliniko_run
 from . import test_clientjoy_run
 from . import test_clinic_csv_run
+from . import test_quality
