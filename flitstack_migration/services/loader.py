@@ -479,9 +479,13 @@ class BatchLoader:
             return []
         lines = []
         records = model.browse([res_id for _rec, _vals, res_id in items])
+        # read the compared fields of the whole batch in one query per table, not one per record and field
+        records.fetch(sorted({f for _rec, vals, _id in items for f in vals
+                              if f in model._fields and f not in CREATE_ONLY_FIELDS}))
+        by_id = {record.id: record for record in records}
         writes = []
         for rec, vals, res_id in items:
-            record = records.browse(res_id)
+            record = by_id[res_id]
             for f in CREATE_ONLY_FIELDS:
                 vals.pop(f, None)
             old, changed = self._diff(record, vals)
