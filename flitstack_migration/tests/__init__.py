@@ -10,3 +10,4 @@ from . import test_cliniko_run
 from . import test_clientjoy_run
 from . import test_clinic_csv_run
 from . import test_quality
+from . import test_html_parts
