@@ -122,10 +122,12 @@ class FlitstackMap(models.Model):
         for model in installed:
             Model = self.env[model].sudo()
             described = Model.fields_get()
-            # links to _inherits parents are created by Odoo with the record
-            for link in Model._inherits.values():
-                if link in described:
-                    described[link] = dict(described[link], computed=True)
+            # Odoo fills these itself: links to _inherits parents (created with the
+            # record) and computed fields (sale.order.line.customer_lead is required
+            # but computed from the product)
+            filled = set(Model._inherits.values()) | {n for n, f in Model._fields.items() if f.compute}
+            for name in filled & set(described):
+                described[name] = dict(described[name], computed=True)
             fields_by_model[model] = described
             required = [n for n, a in described.items() if a.get("required")]
             defaults[model] = [n for n, v in Model.default_get(required).items() if v not in (None, False)] \

@@ -143,6 +143,8 @@ class FieldProvisioner:
                                          if not (k in seen or seen.add(k))]
             if ttype == "many2one":
                 vals["relation"] = cf.relation
+                # links are searched by rollback (ondelete checks) and by record lookups
+                vals["index"] = True
             to_create.append(vals)
         created = IrFields.create(to_create) if to_create else IrFields
         if options:
