@@ -110,9 +110,6 @@ class FlitstackRun(models.Model):
         self.ensure_one()
         return MapSpec.from_dict(self.spec_json)
 
-    def _ordered_maps(self):
-        return dependency_order(self._spec())
-
     # -- start -------------------------------------------------------------------------
     def _check_can_start(self):
         self.ensure_one()
