@@ -125,6 +125,8 @@ class PlannedRecord(BaseModel):
     #: the name the record is known by in external ids and record lookups when
     #: its object map sets ``identity``; else ``source_object``
     identity: Optional[str] = None
+    #: for sample runs: target field -> {"source": path(s), "value": source value}
+    trace: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def xmlid_name(self) -> str:

@@ -16,6 +16,7 @@
         "views/flitstack_connection_views.xml",
         "views/flitstack_map_views.xml",
         "views/flitstack_run_views.xml",
+        "views/flitstack_sample_diff_views.xml",
         "views/flitstack_audit_line_views.xml",
         "views/flitstack_quality_views.xml",
         "views/flitstack_menus.xml",

@@ -89,8 +89,21 @@ def _empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or (isinstance(value, list) and all(v in (None, "") for v in value))
 
 
-def apply_object_map(spec: MapSpec, om: ObjectMap, record: SourceRecord) -> PlannedRecord:
-    """The planned record for one source record under one object map."""
+def _traced(value: Any) -> Any:
+    """A source value as JSON can hold it, for a sample run's field diff."""
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_traced(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _traced(v) for k, v in value.items()}
+    return str(value)
+
+
+def apply_object_map(spec: MapSpec, om: ObjectMap, record: SourceRecord, *, trace: bool = False) -> PlannedRecord:
+    """The planned record for one source record under one object map.  With
+    ``trace``, the planned record also keeps, per target field, the source path
+    and value it came from (sample runs show them next to what landed)."""
     planned = PlannedRecord(
         map_name=om.name, source_object=record.object, source_id=record.source_id,
         model=om.target_model, row_number=record.row_number, identity=om.identity,
@@ -100,6 +113,9 @@ def apply_object_map(spec: MapSpec, om: ObjectMap, record: SourceRecord) -> Plan
     data = record.data
     for row in om.fields:
         value = _row_value(row, data)
+        if trace:
+            planned.trace[row.target] = {"source": " + ".join(row.sources) if row.sources else row.source,
+                                         "value": _traced(value)}
         try:
             if row.transform:
                 if _empty(value) and row.transform != "concat":
@@ -129,6 +145,8 @@ def apply_object_map(spec: MapSpec, om: ObjectMap, record: SourceRecord) -> Plan
             continue
         planned.values[row.target] = value
     for row in om.lookups:
+        if trace:
+            planned.trace[row.target] = {"source": row.source, "value": _traced(get_path(data, row.source))}
         _apply_lookup(spec, row, data, planned)
     return planned
 

@@ -10,3 +10,4 @@ from . import flitstack_provisioned_field
 from . import res_partner
 from . import crm_lead
 from . import flitstack_quality_finding
+from . import flitstack_sample_diff

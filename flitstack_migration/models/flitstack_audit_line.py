@@ -35,6 +35,9 @@ class FlitstackAuditLine(models.Model):
         help="A further part of a source record whose text was split over several records (a long note "
              "as several messages). Reconciliation counts the record once, on its first part's line.")
 
+    sample_trace = fields.Json(
+        readonly=True, help="Sample runs: per target field, the source path and value and the mapped value.")
+
     def action_open_record(self):
         self.ensure_one()
         if not self.res_id:

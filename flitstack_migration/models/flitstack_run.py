@@ -9,6 +9,7 @@ from odoo.addons.queue_job.delay import group
 from flitstack_connectors.errors import FlitstackError
 from flitstack_connectors.mapping import MapSpec, apply_object_map, matches_filter
 from flitstack_connectors.plan import MAX_BATCH_SIZE, batches, dependency_order
+from flitstack_connectors.records import external_id_name
 
 from ..services.loader import BatchLoader
 from ..services.rollback import RunRollback
@@ -188,14 +189,17 @@ class FlitstackRun(models.Model):
         read = 0
         try:
             records = source.read(om.source_object, since=self.since or None)
-            selected = (r for r in records if matches_filter(om, r))
-            for chunk in batches(selected, MAX_BATCH_SIZE):
+            planned = (apply_object_map(spec, om, r, trace=limit is not None)
+                       for r in records if matches_filter(om, r))
+            if limit is not None:
+                planned = (p for p in planned if self._sample_fits(om, p))
+            for chunk in batches(planned, MAX_BATCH_SIZE):
                 if limit is not None:
                     chunk = chunk[: max(0, limit - read)]
                 if not chunk:
                     break
                 read += len(chunk)
-                payload = [apply_object_map(spec, om, r).model_dump(mode="json") for r in chunk]
+                payload = [p.model_dump(mode="json") for p in chunk]
                 delayables.append(self.delayable(
                     description=f"{self.name}: load {om.name} {read - len(chunk) + 1}-{read}",
                 )._job_load_batch(om.name, om.target_model, payload))
@@ -214,6 +218,18 @@ class FlitstackRun(models.Model):
         else:
             following.delay()
         return f"{om.name}: {read} records in {len(delayables)} batches"
+
+    def _sample_fits(self, om, planned):
+        """A sample is a coherent slice: a record whose required references point
+        at records outside the slice (a matter whose client was not sampled) is
+        passed over for one whose references landed."""
+        required = {row.target for row in om.lookups if row.required and row.kind == "record"}
+        names = [external_id_name(ref.object, ref.key) for target, ref in planned.refs.items() if target in required]
+        if not names:
+            return True
+        self.env.cr.execute("SELECT count(*) FROM ir_model_data WHERE module = %s AND name = ANY(%s)",
+                            [self.connection_id.xmlid_module, names])
+        return self.env.cr.fetchone()[0] == len(set(names))
 
     def _job_load_batch(self, map_name, model_name, payload):
         """Load one batch of planned records (at most 500)."""
@@ -279,6 +295,17 @@ class FlitstackRun(models.Model):
         return {
             "type": "ir.actions.act_window", "name": _("Jobs"), "res_model": "queue.job",
             "view_mode": "list,form", "domain": [("id", "in", self._jobs().ids)],
+        }
+
+    def action_field_diff(self):
+        """Field by field, for the records of a sample run: the source value, the
+        value the map made of it, and the value that landed in Odoo."""
+        self.ensure_one()
+        diff = self.env["flitstack.sample.diff"].build(self)
+        return {
+            "type": "ir.actions.act_window", "name": _("Field diff of %s", self.display_name),
+            "res_model": "flitstack.sample.diff", "view_mode": "list", "domain": [("id", "in", diff.ids)],
+            "context": {"search_default_differs": 0, "group_by": ["map_name", "source_id"]},
         }
 
     def action_delta(self):

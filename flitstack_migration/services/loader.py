@@ -285,10 +285,28 @@ class BatchLoader:
             "message": "; ".join(notes) or False,
             "adopted": rec.xmlid_name in self._adopted,
             "continuation": isinstance(rec, MessagePart),
+            "sample_trace": self._sample_trace(rec),
         }
 
+    @staticmethod
+    def _sample_trace(rec):
+        """For sample runs: per target field, the source path and value and what the map made of it."""
+        trace = getattr(rec, "trace", None)
+        if not trace:
+            return False
+        out = {}
+        for target, origin in trace.items():
+            if target in rec.refs:
+                mapped = rec.refs[target].key
+            elif target in rec.many_refs:
+                mapped = [ref.key for ref in rec.many_refs[target]]
+            else:
+                mapped = rec.values.get(target)
+            out[target] = dict(origin, mapped=mapped)
+        return out
+
     _AUDIT_COLUMNS = ("run_id", "map_name", "source_object", "source_id", "row_number", "model", "res_id",
-                      "xmlid", "operation", "old_values", "message", "adopted", "continuation")
+                      "xmlid", "operation", "old_values", "message", "adopted", "continuation", "sample_trace")
 
     def _write_audit(self, lines):
         """Insert a batch's audit lines in one statement.  They are written once and
@@ -303,7 +321,7 @@ class BatchLoader:
                 return int(value or 0)  # as the ORM stores an empty integer
             if column in ("adopted", "continuation"):
                 return bool(value)
-            if column == "old_values":
+            if column in ("old_values", "sample_trace"):
                 return Json(value) if value else None
             return value or None
 

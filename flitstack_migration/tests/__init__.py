@@ -11,3 +11,4 @@ from . import test_clientjoy_run
 from . import test_clinic_csv_run
 from . import test_quality
 from . import test_html_parts
+from . import test_sample_run
