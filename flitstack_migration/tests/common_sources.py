@@ -121,4 +121,4 @@ class SourceRunCase(TransactionCase):
                 [str(b) for b in run.message_ids.mapped("body")] + [run.error or ""]
         for value in values:
             if value and len(value) >= 4:
-                self.assertFalse([t for t in texts if value in t], f"a value of the source reached the audit log")
+                self.assertFalse([t for t in texts if value in t], "a value of the source reached the audit log")

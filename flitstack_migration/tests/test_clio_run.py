@@ -3,8 +3,6 @@ import logging
 from odoo.exceptions import UserError
 from odoo.tests import tagged
 
-from flitstack_connectors.emulators.clio import ClioEmulator
-
 from ..services.rollback import RollbackRefused
 from .common import FlitstackCase
 
@@ -18,15 +16,8 @@ class TestClioRun(FlitstackCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.clio = ClioEmulator(contacts=CONTACTS, matters=MATTERS, rate_limit=50, rate_window=4.0)
-        cls.clio.start()
-        cls.addClassCleanup(cls.clio.stop)
         cls.env["ir.config_parameter"].sudo().set_param("flitstack_migration.clio_rate_limit", "50/4")
-        token = cls.clio.issue_token()
-        cls.connection.sudo().write({
-            "base_url": cls.clio.base_url, "client_id": cls.clio.client_id, "client_secret": cls.clio.client_secret,
-            "access_token": token["access_token"], "refresh_token": token["refresh_token"],
-        })
+        cls.serve_clio(contacts=CONTACTS, matters=MATTERS, rate_limit=50, rate_window=4.0)
         # two of the firm's attorneys already have Odoo users (matched by email, whatever the case)
         users = [cls.clio.record("users", uid) for uid in cls.clio.ids("users")]
         cls.attorneys = {}

@@ -2,8 +2,6 @@ from datetime import timedelta
 
 from odoo.tests import tagged
 
-from flitstack_connectors.emulators.clio import ClioEmulator
-
 from .common import FlitstackCase
 
 
@@ -14,14 +12,7 @@ class TestDeltaCron(FlitstackCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.clio = ClioEmulator(contacts=30, matters=12, rate_limit=1000, rate_window=60.0)
-        cls.clio.start()
-        cls.addClassCleanup(cls.clio.stop)
-        token = cls.clio.issue_token()
-        cls.connection.sudo().write({
-            "base_url": cls.clio.base_url, "client_id": cls.clio.client_id, "client_secret": cls.clio.client_secret,
-            "access_token": token["access_token"], "refresh_token": token["refresh_token"],
-        })
+        cls.serve_clio(contacts=30, matters=12, rate_limit=1000, rate_window=60.0)
 
     def run_full(self):
         run = self.connection._new_run("full")
