@@ -47,6 +47,21 @@ from .errors import (
 
 log = logging.getLogger(__name__)
 
+
+class _RequestLineWithoutQuery(logging.Filter):
+    """httpx logs every request line with its full URL at INFO.  Query strings
+    can carry signed download links and search values; the line keeps the path."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg.startswith("HTTP Request:") and isinstance(record.args, tuple) and len(record.args) > 1:
+            url = record.args[1]
+            if isinstance(url, httpx.URL) and url.query:
+                record.args = (record.args[0], url.copy_with(query=None)) + record.args[2:]
+        return True
+
+
+logging.getLogger("httpx").addFilter(_RequestLineWithoutQuery())
+
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: the longest a server-announced rate-limit reset may make us wait
 MAX_RESET_WAIT = 3600.0

@@ -363,3 +363,12 @@ def test_log_lines_carry_method_path_status_attempt_and_no_query_or_header(scrip
     assert ours[0] == "GET /items -> 503 (attempt 1)"
     assert ours[-1] == "GET /items -> 200 (attempt 2)"
     assert "CANARY" not in "\n".join(ours)
+
+
+def test_request_lines_logged_by_httpx_keep_the_path_but_not_the_query(caplog):
+    caplog.set_level(logging.INFO, logger="httpx")
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json={}))
+    with httpx.Client(transport=transport) as client:
+        client.get("https://files.example/patient_attachments/9/contents?signature=SIGNED-canary&expires=1")
+    lines = [r.getMessage() for r in caplog.records if r.name == "httpx"]
+    assert lines == ['HTTP Request: GET https://files.example/patient_attachments/9/contents "HTTP/1.1 200 OK"']
