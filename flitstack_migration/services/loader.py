@@ -488,6 +488,7 @@ class BatchLoader:
         originals = [{f: vals.pop(f) for f in CREATE_ONLY_FIELDS if f in vals} for _rec, vals, _ in items]
         created = []  # (rec, record, original values)
         lines = []
+        followers_before = self._last_follower_id()
         try:
             # a failing statement is logged by the cursor with its parameters: personal data
             with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
@@ -512,6 +513,39 @@ class BatchLoader:
         self._write_create_dates(model, [(record.id, orig["create_date"])
                                          for _rec, record, orig in created if orig.get("create_date")])
         lines += [self._line(rec, "create", res_id=record.id) for rec, record, _ in created]
+        lines += self._side_followers(followers_before, created)
+        return lines
+
+    def _last_follower_id(self):
+        self.env.flush_all()
+        self.env.cr.execute("SELECT COALESCE(MAX(id), 0) FROM mail_followers")
+        return self.env.cr.fetchone()[0]
+
+    def _side_followers(self, after_id, created):
+        """Followers Odoo added while creating the batch (an activity subscribes its
+        user to the record it sits on), as further ``create`` lines of the record
+        that caused them, so that rollback removes them too.  The transaction's
+        snapshot shows no other transaction's new rows, only ours."""
+        if not created:
+            return []
+        self.env.flush_all()
+        self.env.cr.execute("SELECT id, res_model, res_id FROM mail_followers WHERE id > %s ORDER BY id", [after_id])
+        rows = self.env.cr.fetchall()
+        if not rows:
+            return []
+        cause = {}
+        for rec, record, _orig in created:
+            cause.setdefault((record._name, record.id), rec)
+            if "res_model" in record._fields and "res_id" in record._fields and record.res_model:
+                cause.setdefault((record.res_model, record.res_id), rec)
+        lines = []
+        for follower_id, res_model, res_id in rows:
+            rec = cause.get((res_model, res_id), created[0][0])
+            line = self._line(rec, "create", res_id=follower_id, model="mail.followers",
+                              message=f"follower of {res_model} {res_id} added by Odoo with this record")
+            line["continuation"] = True
+            line["sample_trace"] = False
+            lines.append(line)
         return lines
 
     def _write_create_dates(self, model, pairs):

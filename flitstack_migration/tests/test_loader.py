@@ -2,7 +2,7 @@ import logging
 
 from odoo.tests import tagged
 
-from flitstack_connectors.mapping import apply_object_map
+from flitstack_connectors.mapping import FieldRow, LookupRow, ObjectMap, ValueMap, apply_object_map
 from flitstack_connectors.records import SourceRecord
 
 from ..services.rollback import RunRollback
@@ -190,3 +190,36 @@ class TestBatchLoader(FlitstackCase):
         self.assertEqual(set(run.audit_line_ids.mapped("message")), {
             "not migrated: helpdesk.ticket is not installed in this database; install its app and run again "
             "to migrate these records"})
+
+    def test_followers_an_activity_adds_are_audited_and_rolled_back(self):
+        # a lead migrated by an earlier run, and a task of its matter migrated now as an activity
+        lead = self.env["crm.lead"].create({"name": "Earlier matter", "type": "opportunity"})
+        self.env["ir.model.data"].create({"module": self.connection.xmlid_module, "name": "matters_500",
+                                          "model": "crm.lead", "res_id": lead.id})
+        assignee = self.env["res.users"].create({"name": "Paralegal", "login": "paralegal@firm.example",
+                                                 "email": "paralegal@firm.example"})
+        followers_before = lead.message_partner_ids
+        spec = self.cmap._spec()
+        spec.value_maps["on_leads"] = ValueMap(default="crm.model_crm_lead")
+        spec.objects.append(ObjectMap(
+            name="matter_task", source_object="tasks", target_model="mail.activity",
+            defaults={"user_id": assignee.id},
+            fields=[FieldRow(source="title", target="summary"),
+                    FieldRow(source="due", target="date_deadline", transform="date")],
+            lookups=[LookupRow(source="matter_id", target="res_id", kind="record", object="matters", required=True),
+                     LookupRow(source="matter_id", target="res_model_id", kind="xmlid", value_map="on_leads")]))
+        run = self.new_running_run()
+        run.spec_json = spec.model_dump(mode="json")
+        task = SourceRecord(object="tasks", source_id="9", data={"title": "Call the court", "due": "2026-12-01",
+                                                                  "matter_id": 500})
+        planned = apply_object_map(spec, spec.object_map("matter_task"), task).model_dump(mode="json")
+        self.assertEqual(run._job_load_batch("matter_task", "mail.activity", [planned]), "1 create, 1 create (part)")
+        self.assertEqual(lead.message_partner_ids, followers_before | assignee.partner_id)
+        follower_line = run.audit_line_ids.filtered(lambda l: l.model == "mail.followers")
+        self.assertEqual((follower_line.operation, follower_line.continuation, follower_line.source_id),
+                         ("create", True, "9"))
+        self.assertEqual(follower_line.message, f"follower of crm.lead {lead.id} added by Odoo with this record")
+
+        self.assertEqual(RunRollback(run).execute(), {"deleted": 2, "restored": 0})
+        self.assertFalse(lead.activity_ids)
+        self.assertEqual(lead.message_partner_ids, followers_before)
