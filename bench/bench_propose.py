@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import itertools
 import re
 import sys
 import tempfile
@@ -60,9 +59,6 @@ Inputs = tuple[list[ObjectInfo], dict[str, list[SourceRecord]]]
 # Sources
 
 
-def _sample(source, objects: list[ObjectInfo]) -> dict[str, list[SourceRecord]]:
-    return {o.name: list(itertools.islice(source.read(o.name), SAMPLE_SIZE)) for o in objects}
-
 
 def clio_inputs(workdir: Path) -> Inputs:
     from flitstack_connectors.emulators.clio import ClioEmulator
@@ -71,7 +67,7 @@ def clio_inputs(workdir: Path) -> Inputs:
     try:
         source = ClioSource(emulator.issue_token(), base_url=emulator.base_url)
         objects = source.discover()
-        samples = _sample(source, objects)
+        samples = source.sample((o.name for o in objects), SAMPLE_SIZE)
         source.close()
     finally:
         emulator.stop()
@@ -86,7 +82,7 @@ def cliniko_inputs(workdir: Path) -> Inputs:
     try:
         source = ClinikoSource(emulator.api_key, "bench@example.org", base_url=emulator.base_url)
         objects = source.discover()
-        samples = _sample(source, objects)
+        samples = source.sample((o.name for o in objects), SAMPLE_SIZE)
         source.close()
     finally:
         emulator.stop()
@@ -99,7 +95,7 @@ def clinic_csv_inputs(workdir: Path) -> Inputs:
     manifest = write_clinic_export(workdir / "clinic", patients=150, appointments=300, seed=7)
     source = ClinicCsvSource(manifest["path"])
     objects = source.discover()
-    return objects, _sample(source, objects)
+    return objects, source.sample((o.name for o in objects), SAMPLE_SIZE)
 
 
 def clientjoy_inputs(workdir: Path) -> Inputs:
@@ -108,7 +104,7 @@ def clientjoy_inputs(workdir: Path) -> Inputs:
     manifest = write_clientjoy_export(workdir / "clientjoy", people=150, leads=300, seed=7)
     source = ClientjoySource(manifest["path"])
     objects = source.discover()
-    return objects, _sample(source, objects)
+    return objects, source.sample((o.name for o in objects), SAMPLE_SIZE)
 
 
 INPUTS: dict[str, Callable[[Path], Inputs]] = {

@@ -259,19 +259,6 @@ def discover_report(source: Source, objects: Optional[list[ObjectInfo]] = None) 
     return {"source": source.kind, "objects": rows, "total_records": sum(known)}
 
 
-def _samples(source: Source, objects: Iterable[ObjectInfo], size: int) -> dict[str, list[SourceRecord]]:
-    out = {}
-    for o in objects:
-        records = source.read(o.name)
-        try:
-            out[o.name] = list(islice(records, size))
-        finally:
-            close = getattr(records, "close", None)
-            if close:
-                close()
-    return out
-
-
 def propose_report(source: Source, *, out: Optional[os.PathLike | str] = None,
                    objects: Optional[list[ObjectInfo]] = None, min_confidence: float = 0.0,
                    sample_size: int = SAMPLE_SIZE) -> tuple[dict[str, Any], MapSpec]:
@@ -280,8 +267,8 @@ def propose_report(source: Source, *, out: Optional[os.PathLike | str] = None,
     objects = source.discover() if objects is None else objects
     schema = TargetSchema.load_snapshot(SCHEMA_SNAPSHOT)
     pack_name = f"{source.kind}_odoo"
-    proposal = propose_map(objects, schema, _samples(source, objects, sample_size), pack=load_pack(pack_name),
-                           source_kind=source.kind)
+    samples = source.sample((o.name for o in objects), sample_size)
+    proposal = propose_map(objects, schema, samples, pack=load_pack(pack_name), source_kind=source.kind)
     spec = proposal.to_spec(min_confidence=min_confidence)
     maps = []
     for op in proposal.objects:

@@ -345,3 +345,14 @@ def test_secrets_and_personal_data_stay_out_of_logs_errors_and_reprs(clio_factor
         for canary in canaries + personal:
             assert canary not in text
     assert "GET /api/v4/contacts.json -> 200 (attempt 1)" in caplog.text  # the log is on, and it is ours
+
+
+def test_sample_reads_a_few_records_of_each_object_and_stops(clio):
+    source = ClioSource(clio.issue_token(), base_url=clio.base_url, page_size=50)
+    clio.clear_log()
+    samples = source.sample(["contacts", "matters"], 3)
+    source.close()
+    assert {name: [r.source_id for r in records] for name, records in samples.items()} == {
+        name: [str(i) for i in clio.ids(name)[:3]] for name in ("contacts", "matters")}
+    # one page each: the reads stop once three records came
+    assert [entry.path for entry in clio.request_log] == ["/api/v4/contacts.json", "/api/v4/matters.json"]

@@ -2,7 +2,6 @@
 pack it reproduces from what the real sources (emulated) discover and sample."""
 from __future__ import annotations
 
-import itertools
 
 import pytest
 
@@ -29,9 +28,6 @@ MIN_RECALL = 0.9
 def schema() -> TargetSchema:
     return TargetSchema.load_snapshot()
 
-
-def _sample(source, objects):
-    return {o.name: list(itertools.islice(source.read(o.name), SAMPLES)) for o in objects}
 
 
 def _check_recall(proposal, pack_name: str, source_object: str):
@@ -241,7 +237,7 @@ def clio_inputs():
     try:
         source = ClioSource(emulator.issue_token(), base_url=emulator.base_url)
         objects = source.discover()
-        samples = _sample(source, objects)
+        samples = source.sample((o.name for o in objects), SAMPLES)
         source.close()
     finally:
         emulator.stop()
@@ -255,7 +251,7 @@ def cliniko_inputs():
     try:
         source = ClinikoSource(emulator.api_key, "tests@example.org", base_url=emulator.base_url)
         objects = source.discover()
-        samples = _sample(source, objects)
+        samples = source.sample((o.name for o in objects), SAMPLES)
         source.close()
     finally:
         emulator.stop()
@@ -268,7 +264,7 @@ def clinic_inputs(tmp_path_factory):
                                    seed=11)
     source = ClinicCsvSource(manifest["path"])
     objects = source.discover()
-    return objects, _sample(source, objects)
+    return objects, source.sample((o.name for o in objects), SAMPLES)
 
 
 @pytest.mark.parametrize("source_object", ["contacts", "matters"])

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import importlib
 from datetime import datetime
-from typing import IO, Iterator, Optional
+from itertools import islice
+from typing import IO, Iterable, Iterator, Optional
 
 from ..records import Attachment, ObjectInfo, SourceRecord
 
@@ -27,6 +28,20 @@ class Source:
     def read(self, object_name: str, since: Optional[datetime] = None) -> Iterator[SourceRecord]:
         """Every record of ``object_name``; only those changed after ``since`` when given."""
         raise NotImplementedError
+
+    def sample(self, object_names: Iterable[str], size: int) -> dict[str, list[SourceRecord]]:
+        """Up to ``size`` records of each object, as proposals and pre-flight look
+        at them; each read is closed as soon as enough records came."""
+        out: dict[str, list[SourceRecord]] = {}
+        for name in object_names:
+            records = self.read(name)
+            try:
+                out[name] = list(islice(records, size))
+            finally:
+                close = getattr(records, "close", None)
+                if close:
+                    close()
+        return out
 
     def count(self, object_name: str) -> Optional[int]:
         """Number of records of ``object_name`` when the source can tell cheaply."""

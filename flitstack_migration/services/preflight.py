@@ -19,7 +19,6 @@
 Findings carry messages without record values; the values concerned (picklist
 options, statuses) are kept apart for the admin's screen.
 """
-import itertools
 
 from odoo import _
 from odoo.exceptions import UserError
@@ -50,7 +49,7 @@ def read_source(connection, object_names, size):
             objects = source.discover()
             names = [o.name for o in objects] if object_names is None else \
                 [n for n in dict.fromkeys(object_names) if n in {o.name for o in objects}]
-            samples = {name: list(itertools.islice(source.read(name), size)) for name in names}
+            samples = source.sample(names, size)
         finally:
             source.close()
     except FlitstackError as exc:
