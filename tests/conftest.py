@@ -9,7 +9,24 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
+from flitstack_connectors.emulators.cliniko import ClinikoEmulator
 from flitstack_connectors.emulators.clio import ClioEmulator
+
+
+def _started(emulator_class, **defaults):
+    """A factory fixture body: ``start(**settings)`` starts an emulator of
+    ``emulator_class`` (``defaults`` unless a test says otherwise); every one
+    is stopped at teardown."""
+    started: list = []
+
+    def start(**settings: Any):
+        emulator = emulator_class(**{**defaults, **settings}).start()
+        started.append(emulator)
+        return emulator
+
+    yield start
+    for emulator in started:
+        emulator.stop()
 
 
 # -- Clio ----------------------------------------------------------------------
@@ -18,16 +35,16 @@ from flitstack_connectors.emulators.clio import ClioEmulator
 def clio_factory() -> Iterator[Callable[..., ClioEmulator]]:
     """``clio_factory(contacts=450, rate_limit=5, rate_window=1.0)``: a started
     Clio emulator with those settings; every one is stopped at teardown."""
-    started: list[ClioEmulator] = []
+    yield from _started(ClioEmulator)
 
-    def start(**settings: Any) -> ClioEmulator:
-        emulator = ClioEmulator(**settings).start()
-        started.append(emulator)
-        return emulator
 
-    yield start
-    for emulator in started:
-        emulator.stop()
+# -- Cliniko ---------------------------------------------------------------------
+
+@pytest.fixture
+def cliniko_factory() -> Iterator[Callable[..., ClinikoEmulator]]:
+    """``cliniko_factory(patients=90, ...)``: a started Cliniko emulator; the
+    limit is high unless a test asks for Cliniko's own."""
+    yield from _started(ClinikoEmulator, rate_limit=100_000)
 
 
 @pytest.fixture

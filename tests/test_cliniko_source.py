@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 import logging
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -22,23 +22,6 @@ USER_AGENT = f"FlitStack Migration ({CONTACT})"
 FAST_RETRY = RetryPolicy(max_attempts=6, base_delay=0.01, max_delay=0.05, max_total_wait=30)
 KEY_HELP = ("copy the key again from Cliniko (My Info > Manage API keys) and paste it into the connection "
             "whole, including the region suffix such as -au2")
-
-
-@pytest.fixture
-def cliniko_factory() -> Iterator:
-    """``cliniko_factory(patients=..., rate_limit=...)``: a started emulator, stopped at teardown.
-    The limit is high unless a test asks for Cliniko's own."""
-    started: list[ClinikoEmulator] = []
-
-    def start(**settings: Any) -> ClinikoEmulator:
-        settings.setdefault("rate_limit", 100_000)
-        emulator = ClinikoEmulator(**settings).start()
-        started.append(emulator)
-        return emulator
-
-    yield start
-    for emulator in started:
-        emulator.stop()
 
 
 @pytest.fixture
