@@ -85,7 +85,9 @@ def test_an_unknown_region_is_a_configuration_error():
 
 def test_the_connection_kind_resolves_to_the_clio_source():
     assert source_class("clio") is ClioSource
-    assert ClioSource.object_order == ("users", "practice_areas", "custom_fields", "contacts", "matters")
+    assert ClioSource.object_order == ("users", "practice_areas", "custom_fields", "contacts", "matters",
+                                       "bank_accounts", "activity_rates", "bills", "billable_matters", "activities",
+                                       "allocations", "bank_transactions")
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -95,7 +97,9 @@ def test_paging_reads_every_record_once_in_id_order(clio, recording_sleep):
     records = list(source.read("contacts"))
     assert [int(r.source_id) for r in records] == clio.ids("contacts")
     assert len(records) == 450 and len({r.source_id for r in records}) == 450
-    assert clio.pages_served["contacts"] == 5 and source.pages_read == {"contacts": 5}
+    # picklist values name their option by id only (a second-level nested resource):
+    # the labels come from one read of the custom fields
+    assert clio.pages_served["contacts"] == 5 and source.pages_read == {"contacts": 5, "custom_fields": 1}
     first = [r for r in clio.request_log if r.path == "/api/v4/contacts.json"][0]
     assert {k: v[0] for k, v in first.query.items()} == {
         "fields": FIELDS["contacts"], "limit": "100", "order": "id(asc)"}
@@ -115,7 +119,8 @@ def test_the_default_page_holds_200_records(clio, recording_sleep):
     source = source_for(clio, recording_sleep)
     assert len(list(source.read("contacts"))) == 450
     assert [len(list(source.read(o))) for o in ("users", "practice_areas", "custom_fields", "matters")] == [8, 6, 3, 120]
-    assert clio.pages_served == {"contacts": 3, "users": 1, "practice_areas": 1, "custom_fields": 1, "matters": 1}
+    # custom fields: once read here, once for the picklist labels of the contacts
+    assert clio.pages_served == {"contacts": 3, "users": 1, "practice_areas": 1, "custom_fields": 2, "matters": 1}
 
 
 def test_a_delta_returns_exactly_the_touched_contacts(clio, recording_sleep):
@@ -156,7 +161,7 @@ def test_picklist_values_carry_the_option_label(clio, recording_sleep, monkeypat
            for r in source.read("contacts") if r.source_id in expected}
     assert got == expected
     # when a response carries only the option id, the label comes from the custom field's options
-    monkeypatch.setitem(FIELDS, "contacts", "id,updated_at,custom_field_values{id,field_type,value,custom_field{id}}")
+    monkeypatch.setitem(FIELDS, "contacts", "id,updated_at,custom_field_values{id,field_type,value,custom_field}")
     bare = source_for(clio, recording_sleep)
     got = {r.source_id: get_path(r.data, custom_field_path(picklist))
            for r in bare.read("contacts") if r.source_id in expected}
@@ -166,7 +171,9 @@ def test_picklist_values_carry_the_option_label(clio, recording_sleep, monkeypat
 def test_discover_lists_standard_and_custom_fields_with_counts(clio, recording_sleep):
     objects = source_for(clio, recording_sleep).discover()
     assert [(o.name, o.count) for o in objects] == [
-        ("users", 8), ("practice_areas", 6), ("custom_fields", 3), ("contacts", 450), ("matters", 120)]
+        ("users", 8), ("practice_areas", 6), ("custom_fields", 3), ("contacts", 450), ("matters", 120),
+        ("bank_accounts", 2), ("activity_rates", 8), ("bills", 0), ("billable_matters", 0), ("activities", 0),
+        ("allocations", 0), ("bank_transactions", 0)]
     by_name = {o.name: o for o in objects}
     assert by_name["matters"].depends_on == ["contacts", "practice_areas", "users"]
     picklist, date_id, numeric_id = clio.ids("custom_fields")
@@ -200,7 +207,7 @@ def test_a_long_read_stays_under_the_rate_limit(clio_factory, recording_real_sle
     ids = [r.source_id for r in source.read("contacts")]
     assert len(ids) == 450 and len(set(ids)) == 450
     assert api_statuses(clio, "contacts") == [200] * 18
-    assert dict(source.http.status_counts) == {200: 18}
+    assert dict(source.http.status_counts) == {200: 19}  # and one page of custom fields, for picklist labels
     assert source.http.retry_waits == []
     assert sum(recording_real_sleep.calls) >= 1.0  # the limiter did wait for window resets
 
@@ -288,7 +295,7 @@ def test_an_unsupported_api_version_is_reported(clio, recording_sleep):
     with pytest.raises(SourceRequestError) as err:
         list(source.read("users"))
     assert str(err.value) == ("Clio rejected GET /api/v4/users.json "
-                              "(HTTP 410: API version 4.9.9 is invalid or no longer supported).")
+                              "(HTTP 410: API version 4.9.9 is invalid).")
 
 
 def test_the_pinned_api_version_is_sent(clio, recording_sleep):
@@ -355,4 +362,5 @@ def test_sample_reads_a_few_records_of_each_object_and_stops(clio):
     assert {name: [r.source_id for r in records] for name, records in samples.items()} == {
         name: [str(i) for i in clio.ids(name)[:3]] for name in ("contacts", "matters")}
     # one page each: the reads stop once three records came
-    assert [entry.path for entry in clio.request_log] == ["/api/v4/contacts.json", "/api/v4/matters.json"]
+    assert [entry.path for entry in clio.request_log] == [
+        "/api/v4/contacts.json", "/api/v4/custom_fields.json", "/api/v4/matters.json"]

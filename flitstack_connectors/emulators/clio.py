@@ -39,17 +39,31 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, Optional, Sequence
 from urllib.parse import urlencode
 
-from .clio_fields import RESOURCE_FIELDS
+from .clio_fields import RESOURCE_FIELDS, RESOURCE_PARAMS
+from .clio_money import TRUST_ACCOUNT_ID, ClioLedger
 from .server import EmulatedRequest, EmulatedResponse, EmulatorServer, FixedWindowLimit, reset_header
 
 FieldTree = dict[str, Optional["FieldTree"]]
 
-#: API minor versions the emulator accepts; the default is Clio's documented default
-SUPPORTED_VERSIONS = ("4.0.4", "4.0.5", "4.0.6", "4.0.7", "4.0.8", "4.0.9", "4.0.10")
+#: API minor versions the emulator accepts, and the default for requests without
+#: ``X-API-VERSION``. https://docs.developers.clio.com/api-reference/ (minor versions
+#: 4.X.Y; "If the header is present but invalid, it will return a 410 Gone response.
+#: If the header is present and valid, but it is no longer supported, it will return
+#: a 410 Gone response") and the changelog (4.0.9 the default since 2023-02-21; 4.0.4
+#: made ``quantity`` of activities seconds, the versions before it are retired here).
+SUPPORTED_VERSIONS = ("4.0.4", "4.0.5", "4.0.6", "4.0.7", "4.0.8", "4.0.9", "4.0.10", "4.0.11", "4.0.12",
+                      "4.0.13")
+RETIRED_VERSIONS = ("4.0.0", "4.0.1", "4.0.2", "4.0.3")
 DEFAULT_VERSION = "4.0.9"
+#: https://docs.developers.clio.com/api-docs/paging: "Index actions are limited to 200
+#: results per request"; offset pagination reaches "10,000 total records"
 MAX_LIMIT = 200
+OFFSET_RECORD_LIMIT = 10_000
 
 _T0 = datetime(2020, 1, 1, tzinfo=timezone.utc).timestamp()
+#: the resources of the account's money (see clio_money)
+MONEY_RESOURCES = ("activities", "bills", "allocations", "bank_accounts", "bank_transactions", "activity_rates",
+                   "billable_matters")
 _SPREAD = 4 * 365 * 86400  # records were created over four years
 _EDIT_WINDOW = 180 * 86400  # and last edited within half a year after
 
@@ -94,15 +108,25 @@ def _parse_list(text: str, pos: int) -> tuple[FieldTree, int]:
 
 
 def unknown_fields(requested: FieldTree, allowed: FieldTree, prefix: str = "") -> list[str]:
-    """Requested field paths (``company{nickname}``) that ``allowed`` does not have."""
+    """Requested field paths (``company{nickname}``) that ``allowed`` does not have,
+    and field lists asked of a second-level nested resource.
+
+    https://docs.developers.clio.com/api-docs/fields: "If any requested fields are
+    invalid, the API will return a 400 Bad Request response", and "Attempting to
+    request fields for a second-level nested resource will result a 400 Bad
+    Request" (``matter{client}`` is fine, ``matter{client{date_of_birth}}`` is not).
+    """
     bad: list[str] = []
+    depth = prefix.count("{")
     for name, sub in requested.items():
         label = f"{prefix}{name}"
         if name not in allowed:
-            bad.append(label + ("}" * prefix.count("{")))
+            bad.append(label + ("}" * depth))
         elif sub is not None:
-            if allowed[name] is None:
-                bad.append(f"{label}{{...}}" + ("}" * prefix.count("{")))
+            if depth >= 1:
+                bad.append(f"{label}{{...}}" + ("}" * depth) + " (fields of a second-level nested resource)")
+            elif allowed[name] is None:
+                bad.append(f"{label}{{...}}" + ("}" * depth))
             else:
                 bad.extend(unknown_fields(sub, allowed[name], f"{label}{{"))
     return bad
@@ -117,7 +141,10 @@ def project(value: Any, tree: FieldTree) -> Any:
     out: dict[str, Any] = {}
     for name, sub in tree.items():
         v = value.get(name)
-        if sub is None and isinstance(v, (dict, list)) and name != "roles":
+        nested = isinstance(v, dict) or (isinstance(v, list) and any(isinstance(x, dict) for x in v))
+        if sub is None and nested:
+            # a nested resource without a field list gives its default fields
+            # (https://docs.developers.clio.com/api-docs/fields)
             sub = {"id": None, "etag": None}
         out[name] = project(v, sub) if sub is not None and v is not None else v
     return out
@@ -177,6 +204,10 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
 
 
+def _ts(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
 def _day(ts: float) -> str:
     return datetime.fromtimestamp(ts, timezone.utc).date().isoformat()
 
@@ -203,7 +234,16 @@ class _Collection:
         #: id -> (updated_at epoch, revision) for records changed by ``touch``
         self.touched: dict[int, tuple[float, int]] = {}
 
+    def set_ids(self, ids: list[int]) -> None:
+        """Explicit, sorted ids (records that exist for some indexes only)."""
+        self.ids = sorted(ids)
+        self.count = len(self.ids)
+        self._positions = {rid: k for k, rid in enumerate(self.ids)}
+
     def index(self, record_id: int) -> int:
+        positions = getattr(self, "_positions", None)
+        if positions is not None:
+            return positions.get(record_id, -1)
         return (record_id - self.first_id) // self.step
 
     def created_ts(self, i: int) -> float:
@@ -225,7 +265,8 @@ class ClioAccount:
     """A deterministic Clio account: same seed and sizes, same records."""
 
     def __init__(self, contacts: int = 1200, matters: int = 800, users: int = 8, practice_areas: int = 6,
-                 custom_fields: Sequence[dict[str, Any]] = DEFAULT_CUSTOM_FIELDS, seed: int = 1):
+                 custom_fields: Sequence[dict[str, Any]] = DEFAULT_CUSTOM_FIELDS, seed: int = 1,
+                 activities: int = 0, bills: int = 0, trust_transactions: int = 0):
         self.seed = seed
         self.users = _Collection("users", users, 345001, 1)
         self.practice_areas = _Collection("practice_areas", practice_areas, 7001, 1)
@@ -235,9 +276,23 @@ class ClioAccount:
         self._custom_specs = list(custom_fields)
         self._custom_defs = [self._custom_field(i) for i in range(len(custom_fields))]
         self._overrides: dict[tuple[str, int], dict[str, Any]] = {}
+        self.ledger = ClioLedger(self, activities, bills, trust_transactions)
 
     def collection(self, name: str) -> _Collection:
+        if name in MONEY_RESOURCES:
+            return getattr(self.ledger, name)
         return getattr(self, name)
+
+    def filter_value(self, resource: str, record_id: int, name: str) -> Optional[str]:
+        """The value a documented filter parameter (``matter_id``, ``state`` ...) compares with."""
+        rec = self.record(resource, record_id)
+        if name.endswith("_id") and name not in rec:
+            nested = rec.get(name[:-3])
+            if isinstance(nested, list):
+                nested = nested[0] if nested else None
+            return str(nested["id"]) if isinstance(nested, dict) else None
+        value = rec.get(name)
+        return None if value is None else str(value)
 
     def _rng(self, kind: str, i: int) -> random.Random:
         return random.Random((self.seed * 1_000_003 + i) * 31 + len(kind) * 7 + ord(kind[0]))
@@ -248,6 +303,12 @@ class ClioAccount:
         i = col.index(record_id)
         if resource == "custom_fields":
             return dict(self._custom_defs[i])
+        if resource in MONEY_RESOURCES:
+            rec = self.ledger.record(resource, record_id)
+            if resource != "billable_matters":  # BillableMatter has neither timestamp nor etag
+                rec["updated_at"] = _iso(max(col.updated_ts(record_id), _ts(rec["created_at"])))
+                rec["etag"] = _etag(resource, record_id, col.revision(record_id))
+            return rec
         rec = getattr(self, f"_{resource[:-1] if resource != 'practice_areas' else 'practice_area'}")(i)
         rec["updated_at"] = _iso(col.updated_ts(record_id))
         rev = col.revision(record_id)
@@ -387,6 +448,9 @@ class ClioAccount:
                    secondary_phone_number=phones[1]["number"] if len(phones) > 1 else None,
                    primary_address=addresses[0],
                    custom_field_values=self._custom_values("Contact", cid, rng))
+        trust = self.ledger.trust_balance(cid)
+        rec["account_balances"] = ([{"id": TRUST_ACCOUNT_ID, "balance": trust, "type": "Trust",
+                                     "name": "Trust account", "currency_id": 1}] if trust is not None else [])
         return rec
 
     def _matter(self, i: int) -> dict[str, Any]:
@@ -446,16 +510,21 @@ class ClioEmulator(EmulatorServer):
     """
 
     server_name = "clio-emulator"
-    RESOURCES = ("contacts", "matters", "users", "practice_areas", "custom_fields")
-    _LABELS = {"contacts": "Contacts", "matters": "Matters", "users": "Users",
+    RESOURCES = ("contacts", "matters", "users", "practice_areas", "custom_fields") + MONEY_RESOURCES
+    _LABELS = {"contacts": "Contacts", "matters": "Matters", "users": "Users", "activities": "Activities",
+               "bills": "Bills", "allocations": "Allocations", "bank_accounts": "Bank Accounts",
+               "bank_transactions": "Bank Transactions", "activity_rates": "Activity Rates",
+               "billable_matters": "Billable Matters",
                "practice_areas": "Practice Areas", "custom_fields": "Custom Fields"}
 
     def __init__(self, contacts: int = 1200, matters: int = 800, users: int = 8, practice_areas: int = 6,
                  custom_fields: Sequence[dict[str, Any]] = DEFAULT_CUSTOM_FIELDS, seed: int = 1,
                  rate_limit: int = 50, rate_window: float = 60.0, token_ttl: float = 3600,
-                 client_id: str = "flitstack-test-client", client_secret: Optional[str] = None):
+                 client_id: str = "flitstack-test-client", client_secret: Optional[str] = None,
+                 activities: int = 0, bills: int = 0, trust_transactions: int = 0):
         super().__init__()
-        self.account = ClioAccount(contacts, matters, users, practice_areas, custom_fields, seed)
+        self.account = ClioAccount(contacts, matters, users, practice_areas, custom_fields, seed,
+                                   activities=activities, bills=bills, trust_transactions=trust_transactions)
         self.client_id = client_id
         self.client_secret = client_secret or secrets.token_urlsafe(24)
         self.token_ttl = token_ttl
@@ -518,6 +587,24 @@ class ClioEmulator(EmulatorServer):
                     self.account._overrides[(resource, rid)] = {"description": f"Updated matter (revision {revision})"}
         return ids
 
+    def pay_bills(self, ids: Optional[Iterable[int]] = None, n: Optional[int] = None) -> list[int]:
+        """Bills awaiting payment (given ``ids``, or the first ``n``) are paid in
+        full now: each gets a payment of its balance, and both change ``updated_at``."""
+        ledger = self.account.ledger
+        ids = list(ids) if ids is not None else ledger.payable_bills()[:n or 0]
+        with self._state:
+            stamp = max(math.floor(time.time()) + 1.0, self._clock_floor)
+            self._clock_floor = stamp
+            for rid in ids:
+                k = ledger.bills.index(rid)
+                ledger.pay(k, stamp)
+                ledger.bills.touched[rid] = (stamp, ledger.bills.revision(rid) + 1)
+                ledger.allocations.touched[4400002 + 2 * k] = (stamp, 1)
+                for j in ledger.bill_activities(k):
+                    aid = ledger.activities.ids[j]
+                    ledger.activities.touched[aid] = (stamp, ledger.activities.revision(aid) + 1)
+        return ids
+
     def touch_contacts(self, ids: Optional[Iterable[int]] = None, n: Optional[int] = None) -> list[int]:
         return self.touch("contacts", ids, n)
 
@@ -548,7 +635,8 @@ class ClioEmulator(EmulatorServer):
             return self.error_response(404, "Not found")
         version = request.header("X-API-VERSION")
         if version is not None and version not in SUPPORTED_VERSIONS:
-            return self.error_response(410, f"API version {version} is invalid or no longer supported")
+            why = "is no longer supported" if version in RETIRED_VERSIONS else "is invalid"
+            return self.error_response(410, f"API version {version} {why}")
         version = version or DEFAULT_VERSION
         token = self._bearer(request)
         valid = token is not None and self._token_valid(token)
@@ -698,9 +786,30 @@ class ClioEmulator(EmulatorServer):
             return self.error_response(400, "limit must be an integer between 1 and 200")
         if not 1 <= limit <= MAX_LIMIT:
             return self.error_response(400, "limit must be an integer between 1 and 200")
-        order = request.param("order") or "id(asc)"
-        if order != "id(asc)":
-            return self.error_response(400, f"Unsupported order {order!r}: cursor pagination requires order=id(asc)")
+        # https://docs.developers.clio.com/api-docs/paging: "To use Cursor Pagination,
+        # you must include the order parameter with a value of id(asc) and no offset
+        # parameter"; otherwise the answer is offset-paged, which reaches at most
+        # "10,000 total records". Endpoints whose description has no ``order``
+        # parameter (activity_rates, line_items ...) are cursor-paged by id.
+        takes_order = "order" in RESOURCE_PARAMS.get(resource, ("order",))
+        order = request.param("order")
+        offset_param = request.param("offset")
+        cursor = offset_param is None and (order == "id(asc)" or (not takes_order and order is None))
+        descending = False
+        if not cursor:
+            if order not in (None, "id(asc)", "id(desc)"):
+                return self.error_response(400, f"Unsupported order {order!r}: order by id(asc) or id(desc)")
+            descending = order == "id(desc)"
+            try:
+                offset = int(offset_param or 0)
+            except ValueError:
+                return self.error_response(400, "offset must be a non-negative integer")
+            if offset < 0:
+                return self.error_response(400, "offset must be a non-negative integer")
+            if offset + limit > OFFSET_RECORD_LIMIT:
+                return self.error_response(
+                    400, f"Offset pagination is limited to {OFFSET_RECORD_LIMIT} records: use cursor pagination "
+                         f"(order=id(asc), no offset) to read further")
         since: Optional[float] = None
         if request.param("updated_since"):
             try:
@@ -710,7 +819,26 @@ class ClioEmulator(EmulatorServer):
             if parsed.tzinfo is None:
                 parsed = parsed.replace(tzinfo=timezone.utc)
             since = parsed.timestamp()
-        query_key = hashlib.sha1(json.dumps([request.param("updated_since"), request.param("fields"), limit])
+        filters = self._filters(request, resource)
+        col = self.account.collection(resource)
+        selected = (lambda rid: (since is None or col.updated_ts(rid) > since)
+                    and all(check(rid) for check in filters))
+        matching = self._matching(col, since) if not filters else sum(1 for rid in col.ids if selected(rid))
+        meta: dict[str, Any] = {"paging": {}, "records": matching}
+        if not cursor:
+            ordered = list(reversed(col.ids)) if descending else col.ids
+            chosen = [rid for rid in ordered if selected(rid)]
+            page_ids = chosen[offset:offset + limit]
+            data = [project(self.record(resource, rid), tree) for rid in page_ids]
+            if offset + limit < len(chosen) and offset + 2 * limit <= OFFSET_RECORD_LIMIT:
+                params = [(k, v) for k, values in request.query.items() if k != "offset" for v in values]
+                params.append(("offset", str(offset + limit)))
+                meta["paging"]["next"] = f"{self.base_url}{request.path}?{urlencode(params)}"
+            self.pages_served[resource] += 1
+            return EmulatedResponse.json(200, {"data": data, "meta": meta})
+        query_key = hashlib.sha1(json.dumps([request.param("updated_since"), request.param("fields"), limit,
+                                             sorted((k, v) for k, v in request.query.items()
+                                                    if k not in ("page_token", "fields", "limit"))])
                                  .encode()).hexdigest()[:12]
         after = None
         token = request.param("page_token")
@@ -722,20 +850,17 @@ class ClioEmulator(EmulatorServer):
                 return self.error_response(400, "Invalid page_token")
             if key != query_key:
                 return self.error_response(400, "page_token does not belong to this query: follow meta.paging.next as given")
-        col = self.account.collection(resource)
-        matching = self._matching(col, since)
         start = 0 if after is None else bisect_right(col.ids, after)
-        page_ids: list[int] = []
+        page_ids = []
         more = False
         for rid in col.ids[start:]:
-            if since is not None and not col.updated_ts(rid) > since:
+            if not selected(rid):
                 continue
             if len(page_ids) == limit:
                 more = True
                 break
             page_ids.append(rid)
         data = [project(self.record(resource, rid), tree) for rid in page_ids]
-        meta: dict[str, Any] = {"paging": {}, "records": matching}
         if more:
             next_token = base64.urlsafe_b64encode(json.dumps({"after": page_ids[-1], "q": query_key}).encode()).decode().rstrip("=")
             params = [(k, v) for k, values in request.query.items() if k != "page_token" for v in values]
@@ -745,6 +870,16 @@ class ClioEmulator(EmulatorServer):
             meta["paging"]["previous"] = None
         self.pages_served[resource] += 1
         return EmulatedResponse.json(200, {"data": data, "meta": meta})
+
+    def _filters(self, request: EmulatedRequest, resource: str) -> list:
+        """Record filters from the documented query parameters the emulator honours."""
+        checks = []
+        for name in ("matter_id", "bill_id", "bank_account_id", "client_id", "type", "state"):
+            value = request.param(name)
+            if value is None or name not in RESOURCE_PARAMS.get(resource, ()):
+                continue
+            checks.append(lambda rid, name=name, value=value: self.account.filter_value(resource, rid, name) == value)
+        return checks
 
     def _matching(self, col: _Collection, since: Optional[float]) -> int:
         if since is None:

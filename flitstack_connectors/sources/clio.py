@@ -52,8 +52,11 @@ RATE_LIMIT = 50
 RATE_WINDOW = 60.0
 PAGE_SIZE = 200
 
-_CUSTOM_VALUE_FIELDS = ("custom_field_values{id,field_name,field_type,value,custom_field{id},"
-                        "picklist_option{id,option}}")
+#: a custom field value names its custom field and picklist option as second-level
+#: nested resources, which Clio gives with their default fields (id, etag) and
+#: refuses a field list for (https://docs.developers.clio.com/api-docs/fields); the
+#: option's label comes from the custom fields' own picklist options
+_CUSTOM_VALUE_FIELDS = "custom_field_values{id,field_name,field_type,value,custom_field,picklist_option}"
 
 #: the ``fields`` parameter per object: every value the default maps and the
 #: field list in discover() use, nested objects in braces
@@ -69,11 +72,37 @@ FIELDS = {
     "matters": ("id,etag,number,display_number,description,status,open_date,close_date,pending_date,"
                 "billing_method,created_at,updated_at,client{id,name,type},practice_area{id,name},"
                 "responsible_attorney{id,name,email},originating_attorney{id,name,email}," + _CUSTOM_VALUE_FIELDS),
+    # the practice's money (API 4.0.4 and later: a time entry's quantity is in seconds)
+    "bank_accounts": ("id,etag,name,type,currency,balance,account_number,institution,default_account,"
+                      "created_at,updated_at"),
+    "activity_rates": "id,etag,rate,flat_rate,contact_id,co_counsel_contact_id,created_at,updated_at,user{id,name,email}",
+    "bills": ("id,etag,number,issued_at,due_at,subject,memo,type,kind,state,tax_rate,secondary_tax_rate,sub_total,"
+              "tax_sum,total_tax,total,paid,paid_at,balance,due,created_at,updated_at,client{id,name,type},"
+              "matters{id,display_number},discount{rate,type,note},currency{id,code}"),
+    "billable_matters": "id,display_number,unbilled_hours,unbilled_amount,amount_in_trust,currency_code,client{id,name}",
+    "activities": ("id,etag,type,date,quantity,quantity_in_hours,price,total,note,billed,on_bill,non_billable,"
+                   "non_billable_total,flat_rate,tax_setting,created_at,updated_at,matter{id,display_number},"
+                   "user{id,name,email},bill{id,number,state},expense_category{id,name}"),
+    "allocations": ("id,etag,date,amount,voided_at,created_at,updated_at,bill{id,number},contact{id,name},"
+                    "matter{id,display_number},destination_bank_account{id,name,type}"),
+    "bank_transactions": ("id,etag,type,transaction_type,date,amount,funds_in,funds_out,description,confirmation,"
+                          "currency,bank_account_id,created_at,updated_at,client{id,name,type},"
+                          "bank_account{id,name,type}"),
 }
+#: list endpoints whose description has no ``order`` parameter (cursor-paged by id
+#: as they are), and none without ``updated_since`` (read whole on every run)
+NO_ORDER = frozenset({"activity_rates", "billable_matters"})
+NO_UPDATED_SINCE = frozenset({"billable_matters"})
 
 _LABELS = {"users": "Users", "practice_areas": "Practice areas", "custom_fields": "Custom fields",
-           "contacts": "Contacts", "matters": "Matters"}
-_DEPENDS_ON = {"matters": ["contacts", "practice_areas", "users"]}
+           "contacts": "Contacts", "matters": "Matters", "bank_accounts": "Bank accounts",
+           "activity_rates": "Activity rates", "bills": "Bills", "billable_matters": "Unbilled work per matter",
+           "activities": "Time and expense entries", "allocations": "Bill payments",
+           "bank_transactions": "Trust transactions"}
+_DEPENDS_ON = {"matters": ["contacts", "practice_areas", "users"], "activity_rates": ["users"],
+               "bills": ["contacts", "matters"], "billable_matters": ["matters", "contacts"],
+               "activities": ["matters", "users", "bills", "billable_matters"], "allocations": ["bills"],
+               "bank_transactions": ["contacts", "bank_accounts"]}
 #: custom fields hang on contacts and matters: Clio's parent_type -> our object
 _PARENT_OBJECT = {"Contact": "contacts", "Matter": "matters"}
 
@@ -129,6 +158,60 @@ STANDARD_FIELDS: dict[str, list[FieldInfo]] = {
         _f("responsible_attorney.id", "Responsible attorney", "many2one", relation="users"),
         _f("originating_attorney.id", "Originating attorney", "many2one", relation="users"),
         _f("created_at", "Created", "datetime"), _f("updated_at", "Updated", "datetime"),
+    ],
+    "bank_accounts": [
+        _f("id", "ID", "integer", required=True), _f("name", "Name"),
+        _f("type", "Type", "selection", selection=["Operating", "Trust"]), _f("currency", "Currency"),
+        _f("balance", "Balance", "monetary"), _f("account_number", "Account number"),
+        _f("institution", "Institution"), _f("default_account", "Default account", "boolean"),
+    ],
+    "activity_rates": [
+        _f("id", "ID", "integer", required=True), _f("rate", "Rate", "monetary"),
+        _f("flat_rate", "Flat rate", "boolean"), _f("user.id", "User", "many2one", relation="users"),
+        _f("contact_id", "Contact", "many2one", relation="contacts"),
+    ],
+    "bills": [
+        _f("id", "ID", "integer", required=True), _f("number", "Number"), _f("issued_at", "Issued", "date"),
+        _f("due_at", "Due", "date"), _f("subject", "Subject"), _f("memo", "Memo", "text"),
+        _f("state", "State", "selection", selection=["draft", "awaiting_approval", "awaiting_payment", "paid",
+                                                     "void", "deleted"]),
+        _f("tax_rate", "Tax rate", "float"), _f("sub_total", "Subtotal", "monetary"),
+        _f("total_tax", "Tax", "monetary"), _f("total", "Total", "monetary"), _f("paid", "Paid", "monetary"),
+        _f("balance", "Balance", "monetary"), _f("discount.rate", "Discount", "monetary"),
+        _f("client.id", "Client", "many2one", relation="contacts"),
+        _f("matters[0].id", "Matter", "many2one", relation="matters"),
+        _f("created_at", "Created", "datetime"), _f("updated_at", "Updated", "datetime"),
+    ],
+    "billable_matters": [
+        _f("id", "Matter", "many2one", relation="matters", required=True), _f("display_number", "Matter number"),
+        _f("unbilled_hours", "Unbilled hours", "float"), _f("unbilled_amount", "Unbilled amount", "monetary"),
+        _f("client.id", "Client", "many2one", relation="contacts"),
+    ],
+    "activities": [
+        _f("id", "ID", "integer", required=True),
+        _f("type", "Type", "selection", selection=["TimeEntry", "ExpenseEntry", "HardCostEntry", "SoftCostEntry"]),
+        _f("date", "Date", "date"), _f("quantity", "Quantity (seconds for time)", "float"),
+        _f("quantity_in_hours", "Hours", "float"), _f("price", "Rate", "monetary"),
+        _f("total", "Total", "monetary"), _f("note", "Description", "text"),
+        _f("billed", "Billed", "boolean"), _f("non_billable", "Non-billable", "boolean"),
+        _f("matter.id", "Matter", "many2one", relation="matters"),
+        _f("user.id", "User", "many2one", relation="users"),
+        _f("bill.id", "Bill", "many2one", relation="bills"),
+        _f("created_at", "Created", "datetime"), _f("updated_at", "Updated", "datetime"),
+    ],
+    "allocations": [
+        _f("id", "ID", "integer", required=True), _f("date", "Date", "date"), _f("amount", "Amount", "monetary"),
+        _f("bill.id", "Bill", "many2one", relation="bills"),
+        _f("contact.id", "Contact", "many2one", relation="contacts"),
+        _f("voided_at", "Voided", "datetime"),
+    ],
+    "bank_transactions": [
+        _f("id", "ID", "integer", required=True), _f("date", "Date", "date"),
+        _f("transaction_type", "Transaction type"), _f("amount", "Amount", "monetary"),
+        _f("funds_in", "Funds in", "monetary"), _f("funds_out", "Funds out", "monetary"),
+        _f("description", "Description"), _f("confirmation", "Reference"),
+        _f("client.id", "Client", "many2one", relation="contacts"),
+        _f("bank_account.id", "Bank account", "many2one", relation="bank_accounts"),
     ],
 }
 
@@ -300,7 +383,8 @@ class ClioSource(Source):
     """
 
     kind = "clio"
-    object_order = ("users", "practice_areas", "custom_fields", "contacts", "matters")
+    object_order = ("users", "practice_areas", "custom_fields", "contacts", "matters", "bank_accounts",
+                    "activity_rates", "bills", "billable_matters", "activities", "allocations", "bank_transactions")
 
     def __init__(self, token_set: Union[TokenSet, dict[str, Any]], *, oauth: Optional[ClioOAuth] = None,
                  region: str = "us", base_url: Optional[str] = None,
@@ -339,7 +423,7 @@ class ClioSource(Source):
         """Every record of ``object_name`` in id order, page by page; with ``since``
         only those Clio reports as updated after it."""
         params = self._list_params(object_name)
-        if since is not None:
+        if since is not None and object_name not in NO_UPDATED_SINCE:
             params["updated_since"] = _since_param(since)
         for page in self._paginator.pages(self.http, f"{object_name}.json", params):
             self.pages_read[object_name] = self.pages_read.get(object_name, 0) + 1
@@ -348,8 +432,8 @@ class ClioSource(Source):
 
     def count(self, object_name: str) -> Optional[int]:
         """``meta.records`` of a one-record page, or None when Clio does not say."""
-        self._list_params(object_name)
-        page = self.http.get_json(f"{object_name}.json", {"fields": "id", "limit": 1, "order": "id(asc)"})
+        params = {**self._list_params(object_name), "fields": "id", "limit": 1}
+        page = self.http.get_json(f"{object_name}.json", params)
         records = (page.get("meta") or {}).get("records")
         return int(records) if isinstance(records, (int, float)) else None
 
@@ -391,7 +475,12 @@ class ClioSource(Source):
         if object_name not in FIELDS:
             raise ConfigurationError(
                 f"Clio has no object {object_name!r} here: choose one of {', '.join(self.object_order)}.")
-        return {"fields": FIELDS[object_name], "limit": self.page_size, "order": "id(asc)"}
+        # cursor paging: order=id(asc) and no offset where the endpoint takes an order
+        # (https://docs.developers.clio.com/api-docs/paging)
+        params: dict[str, Any] = {"fields": FIELDS[object_name], "limit": self.page_size}
+        if object_name not in NO_ORDER:
+            params["order"] = "id(asc)"
+        return params
 
     def _record(self, object_name: str, item: dict[str, Any]) -> SourceRecord:
         problems: list[str] = []
@@ -416,7 +505,7 @@ class ClioSource(Source):
         if isinstance(option, dict) and option.get("option") is not None:
             value["value"] = option["option"]
             return
-        raw = value.get("value")
+        raw = option.get("id") if isinstance(option, dict) and option.get("id") is not None else value.get("value")
         if raw is None or raw == "":
             return
         if self._picklist_labels is None:
