@@ -339,8 +339,13 @@ def _detail(title: str, a: Agreement) -> None:
         print(f"    extra    {pair[0]}.{pair[1]} -> {pair[2]}.{pair[3]}")
 
 
+#: the shipped schema snapshot a pack's destination is proposed against
+DESTINATION_SCHEMAS = {"odoo": "odoo18_crm", "dynamics": "dynamics365_sales"}
+
+
 def run(packs: Optional[Iterable[str]] = None, verbose: bool = False) -> int:
     schema = TargetSchema.load_snapshot()
+    schemas = {"odoo": schema}
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in packs or available_packs():
@@ -354,14 +359,18 @@ def run(packs: Optional[Iterable[str]] = None, verbose: bool = False) -> int:
             except Exception as exc:  # a source being changed elsewhere must not hide the other figures
                 print(f"{name}: could not read the emulated {pack.source_kind} ({type(exc).__name__}); skipped")
                 continue
+            destination = getattr(pack, "destination", "odoo")
+            if destination not in schemas:
+                schemas[destination] = TargetSchema.load_snapshot(DESTINATION_SCHEMAS.get(destination, destination))
+            target = schemas[destination]
             started = time.perf_counter()
-            proposal = propose_map(objects, schema, samples, source_kind=pack.source_kind)
+            proposal = propose_map(objects, target, samples, source_kind=pack.source_kind)
             ours_seconds = time.perf_counter() - started
             ours = agreement(proposal.pairs(), pack)
             started = time.perf_counter()
-            base = agreement(baseline_pairs(objects, samples, pack, schema), pack)
+            base = agreement(baseline_pairs(objects, samples, pack, target), pack)
             base_seconds = time.perf_counter() - started
-            rows.append((name, ours, base, ours_seconds, base_seconds))
+            rows.append((name, ours, base, ours_seconds, base_seconds, destination))
             if verbose:
                 print(f"{name}")
                 _detail("propose_map", ours)
@@ -375,21 +384,23 @@ def run(packs: Optional[Iterable[str]] = None, verbose: bool = False) -> int:
         print(f"{'':<18} | {'prec':>6} {'recall':>6} {'hits':>9}   | {'prec':>6} {'recall':>6} {'hits':>9}   "
               f"| {'ours':>6} {'base':>7}")
         print("-" * 96)
-        for name, ours, base, s_ours, s_base in rows:
+        for name, ours, base, s_ours, s_base, _destination in rows:
             print(f"{name:<18} | {_cell(view(ours))} | {_cell(view(base))} | {s_ours:6.2f} {s_base:7.2f}")
-        if rows:
+        odoo_rows = [r for r in rows if r[5] == "odoo"]
+        if odoo_rows:
             print("-" * 96)
-            print(f"{'all packs':<18} | {_cell(view(_pooled(r[1] for r in rows)))} | "
-                  f"{_cell(view(_pooled(r[2] for r in rows)))} |")
+            print(f"{'all Odoo packs':<18} | {_cell(view(_pooled(r[1] for r in odoo_rows)))} | "
+                  f"{_cell(view(_pooled(r[2] for r in odoo_rows)))} |")
         print()
     print("prec = proposed pairs the pack also has / proposed pairs counted; recall = pack pairs proposed / "
           "pack pairs.\nA pair is (source path, target field); new custom fields count as one kind of target.")
     print()
     total, ours_h, base_h = run_heldout(schema, verbose)
-    if rows and total:
-        packs = _pooled(r[1] for r in rows)
-        packs_base = _pooled(r[2] for r in rows)
-        print(f"Summary: packs recall {packs.recall:.3f} precision {packs.precision:.3f} "
+    odoo_rows = [r for r in rows if r[5] == "odoo"]
+    if odoo_rows and total:
+        packs = _pooled(r[1] for r in odoo_rows)
+        packs_base = _pooled(r[2] for r in odoo_rows)
+        print(f"Summary: Odoo packs recall {packs.recall:.3f} precision {packs.precision:.3f} "
               f"(base_import {packs_base.recall:.3f} / {packs_base.precision:.3f}); "
               f"held-out exports placed right {ours_h / total:.3f} (base_import {base_h / total:.3f})")
     return 0

@@ -14,6 +14,7 @@ from flitstack_connectors.mapping.spec import CustomField, FieldRow, LookupRow, 
 from flitstack_connectors.mapping.target_schema import TargetSchema
 from flitstack_connectors.mapping.validate import validate_spec
 from flitstack_connectors.mapping.value_profile import ValueProfile, value_kind
+from flitstack_connectors.mapping.vocabulary import Match, default_vocabulary
 from flitstack_connectors.records import FieldInfo, ObjectInfo, SourceRecord
 from flitstack_connectors.sources.clinic_csv import ClinicCsvSource
 from flitstack_connectors.sources.clio import ClioSource
@@ -321,3 +322,98 @@ def test_clinic_csv_proposal_reproduces_the_clinic_pack(clinic_inputs, schema):
     proposal = propose_map(objects, schema, samples, source_kind="clinic_csv")
     _check_recall(proposal, "clinic_csv_odoo", "patients")
     validate_spec(proposal.to_spec(), schema)
+
+
+# -- exports never seen: compound headers, owners, references by name, values ----------
+
+
+def _export(name: str, columns: dict[str, list[str]]):
+    """A CSV-like export: char fields named by their headers, values cycled over 6 rows."""
+    obj = ObjectInfo(name=name, fields=[FieldInfo(name=h) for h in columns])
+    records = [SourceRecord(object=name, source_id=str(i), data={h: v[i % len(v)] for h, v in columns.items()})
+               for i in range(6)]
+    return [obj], {name: records}
+
+
+def _rows(proposal):
+    [op] = proposal.objects
+    return {fp.sources[0]: fp for fp in op.fields}
+
+
+def test_slashed_prefixed_and_qualified_headers_are_read_part_by_part(schema):
+    objects, samples = _export("customers", {
+        "Town/City": ["Leeds", "York", "Bath"],
+        "Zip/Postcode": ["LS1 4AP", "YO1 7HH", "BA1 1LZ"],
+        "Customer Website": ["https://a.example", "https://b.example", "https://c.example"],
+        "Mailing Street": ["1 High St", "2 Low Rd", "3 Mill Ln"],
+        "Shipping Street": ["9 Dock Rd", "8 Pier St", "7 Yard Ln"],
+    })
+    rows = _rows(propose_map(objects, schema, samples, source_kind="crm"))
+    assert [(h, fp.action, fp.target, fp.confidence) for h, fp in rows.items()] == [
+        ("Town/City", "field", "city", 1.0),
+        ("Zip/Postcode", "field", "zip", 1.0),
+        ("Customer Website", "field", "website", 1.0),
+        ("Mailing Street", "field", "street", 1.0),
+        ("Shipping Street", "custom", "x_customers_shipping_street", 0.5),
+    ]
+    assert rows["Town/City"].reason == "name match 'city' ~ 'city' (1.00, exact)"
+
+
+def test_a_concept_said_twice_counts_once():
+    vocab = default_vocabulary()
+    assert vocab.similarity(vocab.words("Homepage URL"), vocab.words("website")) == Match(0.92, "synonym")
+    assert vocab.header_variants("State/Province", vocab.words("leads")) == [("state",), ("province",)]
+    assert vocab.header_variants("Lead Owner", vocab.words("leads")) == [("owner",)]
+    assert vocab.header_variants("Billing City") == [("city",)]
+
+
+def test_owners_given_as_emails_or_names_are_matched_to_users(schema):
+    objects, samples = _export("customers", {
+        "Full Name": ["Ann Lee", "Bob Roy", "Cy Tan"],
+        "Customer Owner": ["ann@staff.example", "bob@staff.example", "ann@staff.example"]})
+    owner = _rows(propose_map(objects, schema, samples, source_kind="crm"))["Customer Owner"]
+    assert owner.row == LookupRow(source="Customer Owner", target="user_id", kind="user", confidence=0.9,
+                                  reason=owner.reason)
+    assert owner.reason == ("name match 'owner' ~ 'user_id (points at res.users, 'owner')' (1.00, exact); "
+                            "email into many2one (0.90); values are emails: owners are matched to Odoo users "
+                            "by email")
+    objects, samples = _export("opportunities", {
+        "Opportunity Name": ["Roof repair", "New build", "Survey"],
+        "Opportunity Owner": ["Ann Lee", "Bob Roy", "Ann Lee"]})
+    owner = _rows(propose_map(objects, schema, samples, source_kind="crm"))["Opportunity Owner"]
+    assert (owner.action, owner.target, owner.row.kind, owner.confidence) == ("lookup", "user_id", "user", 0.85)
+    assert owner.reason.endswith("values are names: owners are matched to Odoo users by name")
+
+
+def test_references_named_by_the_model_they_point_at_are_looked_up_by_name(schema):
+    objects, samples = _export("opportunities", {
+        "Opportunity Name": ["Roof repair", "New build", "Survey"],
+        "Team": ["Residential", "Commercial", "Residential"]})
+    team = _rows(propose_map(objects, schema, samples, source_kind="crm"))["Team"]
+    assert (team.action, team.target, team.row.kind, team.confidence) == ("lookup", "team_id", "name", 0.68)
+    assert team.reason == ("name match 'team' ~ 'team_id (points at crm.team, 'team')' (1.00, exact); "
+                           "char into many2one (0.85); no source value matches an existing crm.team record")
+    objects, samples = _export("customers", {
+        "Full Name": ["Acme Ltd", "Acme Leeds", "Acme York"],
+        "Parent Company": ["", "Acme Ltd", "Acme Ltd"]})
+    parent = _rows(propose_map(objects, schema, samples, source_kind="crm"))["Parent Company"]
+    assert (parent.action, parent.target, parent.row.kind, parent.confidence) == ("lookup", "parent_id", "name", 0.75)
+    assert parent.reason.endswith("values name res.partner records, looked up by name "
+                                  "(load the records they name first)")
+
+
+def test_values_naming_existing_records_find_the_field_a_weak_name_misses(schema):
+    objects, samples = _export("opportunities", {
+        "Opportunity Name": ["Roof repair", "New build", "Survey"],
+        "Courtesy": ["Mr", "Ms", "Dr", "Mrs", "Prof"]})
+    courtesy = _rows(propose_map(objects, schema, samples, source_kind="crm"))["Courtesy"]
+    assert (courtesy.action, courtesy.target, courtesy.row.kind, courtesy.confidence) == (
+        "lookup", "title", "xmlid", 0.67)
+    assert courtesy.value_map == ValueMap(values={
+        "Mr": "base.res_partner_title_mister", "Ms": "base.res_partner_title_madam",
+        "Dr": "base.res_partner_title_doctor", "Mrs": "base.res_partner_title_madam",
+        "Prof": "base.res_partner_title_prof"})
+    objects, samples = _export("opportunities", {
+        "Opportunity Name": ["Roof repair", "New build", "Survey"],
+        "Colour": ["Red", "Blue", "Green", "Teal", "Pink"]})
+    assert _rows(propose_map(objects, schema, samples, source_kind="crm"))["Colour"].action == "custom"

@@ -439,20 +439,48 @@ class _Proposer:
             texts = [("name", self.vocab.words(words)), ("label", self.vocab.words(spec.label or name))]
             for hint in self.vocab.field_hints.get(model, {}).get(name, ()):
                 texts.append(("hint", self.vocab.words(hint)))
+            texts.extend(("relation", t) for t in self.relation_texts(words, spec))
             cached = self._target_texts[key] = [(k, t) for k, t in texts if t]
         return cached
 
+    def relation_texts(self, words: list[str], spec: FieldSpec) -> list[tuple[str, ...]]:
+        """Names of a many2one field taken from the model it points at: the
+        phrases objects landing on that model go by, alone and after the
+        field's own words (crm.lead.team_id -> "pipeline"; res.partner.parent_id
+        -> "parent account", "parent company")."""
+        if spec.type != "many2one" or not spec.relation:
+            return []
+        own = self.vocab.words(words)
+        out: list[tuple[str, ...]] = []
+        for entry in self.vocab.object_models:
+            if entry.get("model") != spec.relation:
+                continue
+            for phrase in self.vocab.phrase_words(entry.get("phrases", ())):
+                for text in (phrase, tuple(dict.fromkeys(own + phrase))):
+                    if text not in out:
+                        out.append(text)
+        return out
+
     def name_match(self, src: _SourceField, model: str, name: str, spec: FieldSpec
-                   ) -> tuple[Match, tuple[str, ...], str]:
-        best: tuple[Match, tuple[str, ...], str] = (Match(0.0, "none"), (), "")
+                   ) -> tuple[Match, tuple[str, ...], str, str]:
+        """The best match of the source's names with the field's, the source
+        words and target name that gave it, and what kind of target name it
+        was (name, label, hint, relation)."""
+        best: tuple[Match, tuple[str, ...], str, str] = (Match(0.0, "none"), (), "", "")
         for s_text in src.texts:
             for kind, t_text in self.target_texts(model, name, spec):
                 m = self.vocab.similarity(s_text, t_text)
-                if kind == "hint" and m.kind not in ("exact", "synonym"):
+                if kind in ("hint", "relation") and m.kind not in ("exact", "synonym"):
                     continue  # a hint is another name for the field, not a word to share
-                if m.score > best[0].score:
-                    shown = {"label": spec.label or name, "name": name}.get(kind, f"{name} (as '{_display(t_text)}')")
-                    best = (m, s_text, shown)
+                # on a tie, naming the model pointed at says most (it allows a lookup by name)
+                if m.score > best[0].score or (kind == "relation" and m.score == best[0].score > 0
+                                               and best[3] != "relation"):
+                    if kind == "relation":
+                        shown = f"{name} (points at {spec.relation}, '{_display(t_text)}')"
+                    else:
+                        shown = {"label": spec.label or name, "name": name}.get(
+                            kind, f"{name} (as '{_display(t_text)}')")
+                    best = (m, s_text, shown, kind)
         return best
 
     def candidate_fields(self, model: str) -> list[tuple[str, FieldSpec]]:
@@ -493,6 +521,10 @@ class _Proposer:
                 texts = [self.vocab.words(f.label or path)]
             else:
                 texts = [t for t in (self.vocab.words(path_words(path)), self.vocab.words(f.label or "")) if t]
+                object_words = self.vocab.words(obj.name)
+                for raw in dict.fromkeys(x for x in (" ".join(path_words(path)) if "/" not in path else path,
+                                                     f.label) if x):
+                    texts.extend(v for v in self.vocab.header_variants(raw, object_words) if v not in texts)
         kind = f.type
         sampled = profile.kind
         if kind == "char" and sampled:
@@ -601,7 +633,7 @@ class _Proposer:
                     and not (many_source and s.type == "many2one")]
         out = []
         for name, spec in pointing:
-            m, s_text, t_label = self.name_match(src, plan.model, name, spec)
+            m, s_text, t_label, _kind = self.name_match(src, plan.model, name, spec)
             score = 0.7 + 0.3 * m.score + (0.1 if len(pointing) == 1 else 0.0)
             many = spec.type == "many2many"
             if many and not many_source:
@@ -624,22 +656,38 @@ class _Proposer:
         for name, spec in fields:
             if spec.type == "many2many" and spec.relation not in self.vocab.name_lookup_models:
                 continue
-            m, s_text, t_label = self.name_match(src, plan.model, name, spec)
+            m, s_text, t_label, t_kind = self.name_match(src, plan.model, name, spec)
+            known_values = src.values
             if m.score < 0.45:
-                continue
+                # the name says little; values naming existing records may say more
+                known_values = self.known_record_values(src, spec)
+                if not known_values:
+                    continue
+                m, s_text, t_label, t_kind = Match(0.55, "values"), src.leaf, spec.label or name, "values"
             compat = compat_table.get(spec.type, 0.0)
             lookup_kind: Optional[str] = None
             notes: list[str] = []
             value_map: Optional[ValueMap] = None
+            by_relation = t_kind == "relation"
             if spec.type in ("many2one", "many2many"):
                 lookup_kind = "name"
-                if spec.relation in produced_models:
-                    compat = min(compat, 0.3)
-                elif spec.relation == "res.users":
-                    compat, lookup_kind = min(compat, 0.6), "user"
+                if spec.relation == "res.users":
+                    compat, lookup_kind = self.user_compat(src, compat, notes), "user"
+                elif spec.relation in produced_models:
+                    if by_relation and m.kind == "exact" and self.names_records(src):
+                        # "Parent Account": records of the same export, named
+                        compat = min(compat, 0.75)
+                        notes.append(f"values name {spec.relation} records, looked up by name "
+                                     f"(load the records they name first)")
+                    else:
+                        compat = min(compat, 0.3)
                 elif not (spec.relation in self.vocab.name_lookup_models
                           or self.schema.known_records(spec.relation or "")):
-                    compat = min(compat, 0.3)
+                    if by_relation and self.names_records(src):
+                        compat = min(compat, 0.8)
+                        notes.append(f"values name {spec.relation} records, looked up by name")
+                    else:
+                        compat = min(compat, 0.3)
             if compat <= 0:
                 continue
             score = m.score * compat
@@ -662,17 +710,18 @@ class _Proposer:
             elif spec.type == "selection" and src.kind != "selection":
                 score *= 0.8  # free text into a fixed list: only with the keys' own spelling
                 transform, args = "selection_key", {}
-            if lookup_kind == "name" and src.values and self.schema.known_records(spec.relation or ""):
-                mapped, missing, kind = self.record_value_map(src.values, spec.relation or "")
+            if lookup_kind == "name" and known_values and self.schema.known_records(spec.relation or ""):
+                mapped, missing, kind = self.record_value_map(known_values, spec.relation or "")
                 if mapped:
                     lookup_kind = kind
                     value_map = ValueMap(values=mapped)
                     # values naming existing records are strong evidence (Mr/Dr -> titles)
-                    score += 0.2 * len(mapped) / len(src.values)
-                    notes.append(f"{len(mapped)}/{len(src.values)} source values match existing "
+                    score += 0.2 * len(mapped) / len(known_values)
+                    notes.append(f"{len(mapped)}/{len(known_values)} source values match existing "
                                  f"{spec.relation} records" + (f"; {len(missing)} need a choice" if missing else ""))
                 else:
-                    score *= 0.7
+                    # a header naming the model outright still points there (Pipeline -> team_id)
+                    score *= 0.8 if by_relation and m.kind == "exact" else 0.7
                     notes.append(f"no source value matches an existing {spec.relation} record")
             reason = f"name match '{_display(s_text)}' ~ '{t_label}' ({_fmt(m.score)}, {m.kind})"
             if compat < 1.0:
@@ -725,10 +774,39 @@ class _Proposer:
                 return score + 0.03
             notes.append("sampled values are not numbers")
             return score * 0.6
-        if sampled == "email":
+        if sampled == "email" and spec.relation != "res.users":
             notes.append("sampled values look like emails")
             return score * 0.6
         return score
+
+    def user_compat(self, src: _SourceField, compat: float, notes: list[str]) -> float:
+        """How well a column fits a field pointing at users: owners given as
+        emails (or as people's names) are matched to Odoo users."""
+        # a reference to a staff object, where there is one, stays the better source
+        sampled = src.profile.kind
+        if sampled == "email" or src.kind == "email":
+            notes.append("values are emails: owners are matched to Odoo users by email")
+            return 0.9
+        if self.names_records(src) and src.profile.non_empty:
+            notes.append("values are names: owners are matched to Odoo users by name")
+            return 0.85
+        return min(compat, 0.6)
+
+    @staticmethod
+    def names_records(src: _SourceField) -> bool:
+        """Values that can name a record: short texts, not numbers, emails or dates."""
+        return src.kind in ("char", "selection") and src.profile.kind in ("char", None)
+
+    def known_record_values(self, src: _SourceField, spec: FieldSpec) -> list[str]:
+        """The column's distinct values when most of them name existing records
+        of the model ``spec`` points at (Mr/Ms/Dr -> partner titles), else []."""
+        if spec.type != "many2one" or not self.schema.known_records(spec.relation or ""):
+            return []
+        values = src.values or ([] if src.profile.too_many_distinct else list(src.profile.distinct))
+        if len(values) < 2 or not self.names_records(src):
+            return []
+        mapped, _missing, _kind = self.record_value_map(values, spec.relation or "")
+        return values if len(mapped) >= 0.8 * len(values) else []
 
     def transform_for(self, src: _SourceField, spec: FieldSpec, concepts: frozenset[str]
                       ) -> tuple[Optional[str], dict[str, Any]]:

@@ -92,6 +92,7 @@ class Vocabulary:
         self._never = tuple(targets.get("never", ()))
         self.name_lookup_models = frozenset(data.get("name_lookup_models", ()))
         self.type_compatibility: dict[str, dict[str, float]] = data.get("type_compatibility", {})
+        self.header_qualifiers = frozenset(data.get("header_qualifiers", ()))
         self._words_cache: dict[str, tuple[str, ...]] = {}
 
     @classmethod
@@ -115,20 +116,54 @@ class Vocabulary:
         return kept
 
     def canon(self, words: tuple[str, ...]) -> tuple[frozenset[str], ...]:
-        """Words with each longest known phrase replaced by its concepts."""
+        """Words with each longest known phrase replaced by its concepts.
+
+        Two neighbours naming the same concepts count once: a header that says
+        its concept twice ("Website URL", "Cell Mobile") means it once."""
         out: list[frozenset[str]] = []
         i = 0
         while i < len(words):
             for n in range(min(self.max_phrase, len(words) - i), 0, -1):
                 concepts = self.phrase_concepts.get(tuple(words[i:i + n]))
                 if concepts:
-                    out.append(concepts)
+                    if not (out and out[-1] == concepts):
+                        out.append(concepts)
                     i += n
                     break
             else:
                 out.append(frozenset({words[i]}))
                 i += 1
         return tuple(out)
+
+    def header_variants(self, header: str, object_words: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+        """Other readings of a compound export header, besides its whole words:
+
+        - each part of a slashed header ("State/Region" -> state, region;
+          "Zip/Postal Code" -> zip, postal code);
+        - the header without the name of the object it belongs to ("Account
+          Name" in an accounts export -> name; "Contact owner" -> owner);
+        - the header without a qualifier that names the main one of several
+          ("Billing Street" -> street; ``header_qualifiers`` in the vocabulary).
+        """
+        whole = self.words(header)
+        out: list[tuple[str, ...]] = []
+
+        def add(words: tuple[str, ...]) -> None:
+            if words and words != whole and words not in out:
+                out.append(words)
+
+        if "/" in header:
+            for part in header.split("/"):
+                add(self.words(part))
+        readings = [whole] + list(out)
+        for words in readings:
+            n = len(object_words)
+            if n and len(words) > n and words[:n] == object_words:
+                add(words[n:])
+        for words in list(readings) + list(out):
+            if len(words) > 1 and words[0] in self.header_qualifiers:
+                add(words[1:])
+        return out
 
     def concepts(self, words: tuple[str, ...]) -> frozenset[str]:
         return frozenset(c for item in self.canon(words) for c in item if c.startswith("@"))
