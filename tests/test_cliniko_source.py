@@ -35,8 +35,8 @@ def source_for(api: ClinikoEmulator, sleep, api_key: str | None = None, **kw: An
     return ClinikoSource(api_key or api.api_key, CONTACT, base_url=api.base_url, sleep=sleep, **kw)
 
 
-def patient_queries(api: ClinikoEmulator) -> list[dict[str, list[str]]]:
-    return [r.query for r in api.request_log if r.path == "/v1/patients" and r.status == 200]
+def patient_queries(api: ClinikoEmulator, path: str = "/v1/patients") -> list[dict[str, list[str]]]:
+    return [r.query for r in api.request_log if r.path == path and r.status == 200]
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -48,12 +48,16 @@ def test_every_patient_is_read_exactly_once_over_twenty_pages_archived_included(
     ids = [r.source_id for r in records]
     assert len(ids) == 2000
     assert sorted(ids) == [p["id"] for p in cliniko.data["patients"]]
-    assert cliniko.pages_served["patients"] == 20
-    assert [p for p in cliniko.page_log if p[0] == "patients"] == [("patients", n, 100) for n in range(1, 21)]
+    # sections/patients.md: the archived patients have a list of their own, read after the others
+    assert cliniko.pages_served["patients"] == 20 and cliniko.pages_served["patients/archived"] == 1
+    assert [p for p in cliniko.page_log if p[0].startswith("patients")] == [
+        ("patients", n, 100) for n in range(1, 21)] + [("patients/archived", 1, 100)]
     first = patient_queries(cliniko)[0]
-    assert first == {"per_page": ["100"], "sort": ["id"], "q[]": ["archived_at:*"]}
+    assert first == {"per_page": ["100"], "sort": ["id"]}
+    assert patient_queries(cliniko, "/v1/patients/archived") == [{"per_page": ["100"], "sort": ["id"]}]
     archived = [r for r in records if r.data["archived_at"]]
     assert sorted(r.source_id for r in archived) == cliniko.archived_patient_ids
+    assert [r.source_id for r in records[-50:]] == cliniko.archived_patient_ids
     assert len(archived) == 50
     assert {r.data["active"] for r in archived} == {False}
     assert sum(r.data["active"] for r in records) == 1950
@@ -67,6 +71,7 @@ def test_archived_patients_are_left_out_when_not_asked_for(cliniko, recording_sl
     assert len(ids) == 1950
     assert ids.isdisjoint(cliniko.archived_patient_ids)
     assert patient_queries(cliniko) and all("q[]" not in q for q in patient_queries(cliniko))
+    assert cliniko.pages_served["patients/archived"] == 0
 
 
 def test_reading_streams_page_by_page(cliniko, recording_sleep):
@@ -88,11 +93,11 @@ def test_a_delta_read_returns_exactly_the_touched_patients(cliniko, recording_sl
 
     changed = [r.source_id for r in source.read("patients", since=GENERATED_BEFORE)]
 
-    assert changed == sorted(touched + [archived], key=int)
+    unarchived = sorted(set(touched) - set(cliniko.archived_patient_ids), key=int)
+    assert changed == unarchived + sorted({archived} | (set(touched) & set(cliniko.archived_patient_ids)), key=int)
     assert len(changed) == 8
-    assert patient_queries(cliniko) == [{
-        "per_page": ["100"], "sort": ["id"],
-        "q[]": ["archived_at:*", "updated_at:>2025-01-01T00:00:00Z"]}]
+    delta = {"per_page": ["100"], "sort": ["id"], "q[]": ["updated_at:>2025-01-01T00:00:00Z"]}
+    assert patient_queries(cliniko) == patient_queries(cliniko, "/v1/patients/archived") == [delta]
 
 
 def test_a_naive_since_is_read_as_utc(cliniko, recording_sleep):
@@ -145,7 +150,7 @@ def test_patients_carry_the_practitioners_they_saw(cliniko_factory, recording_sl
         if not a["cancelled_at"]:
             seen = latest.setdefault(a["patient"].id, {})
             seen[a["practitioner"].id] = max(seen.get(a["practitioner"].id, ""), a["starts_at"])
-    names = {p["id"]: p["display_name"] for p in api.data["practitioners"]}
+    names = {p["id"]: f"{p['first_name']} {p['last_name']}" for p in api.data["practitioners"]}
     for pid, data in patients.items():
         order = sorted(latest.get(pid, {}), key=lambda p: (latest[pid][p], p), reverse=True)
         assert data["practitioner_ids"] == order
@@ -159,11 +164,13 @@ def test_patients_carry_the_practitioners_they_saw(cliniko_factory, recording_sl
 def test_practitioners_take_the_email_of_their_user(cliniko, recording_sleep):
     source = source_for(cliniko, recording_sleep)
     practitioners = list(source.read("practitioners"))
-    assert [(p.source_id, p.data["email"]) for p in practitioners] == [
-        ("11000", "ada.anderson@clinic.example"), ("11001", "hamish.fraser@clinic.example"),
-        ("11002", "olive.kelly@clinic.example"), ("11003", "vik.patel@clinic.example"),
-        ("11004", "chloe.walker@clinic.example"), ("11005", None)]
+    assert [(p.source_id, p.data["email"], p.data["active"]) for p in practitioners] == [
+        ("11000", "ada.anderson@clinic.example", True), ("11001", "hamish.fraser@clinic.example", True),
+        ("11002", "olive.kelly@clinic.example", True), ("11003", "vik.patel@clinic.example", True),
+        ("11004", "chloe.walker@clinic.example", True), ("11005", None, False)]
     assert cliniko.pages_served["users"] == 1
+    # sections/practitioners.md: inactive practitioners are listed only by /practitioners/inactive
+    assert (cliniko.pages_served["practitioners"], cliniko.pages_served["practitioners/inactive"]) == (1, 1)
 
 
 def test_long_treatment_notes_arrive_whole_as_html(cliniko, recording_sleep):
@@ -193,11 +200,13 @@ def test_discover_counts_every_object_with_one_small_request_each(cliniko, recor
     infos = {o.name: o for o in source.discover()}
     assert list(infos) == list(ClinikoSource.object_order)
     assert {n: o.count for n, o in infos.items()} == {
-        "practitioners": 6, "appointment_types": 8, "products": 20, "contacts": 30, "patients": 2000,
+        "practitioners": 6, "appointment_types": 8, "products": 20, "billable_items": 6, "contacts": 30,
+        "patients": 2000,
         "individual_appointments": 5000, "group_appointments": 40, "treatment_notes": 300, "invoices": 600,
         "patient_attachments": 12}
     assert all(q["per_page"] == ["1"] for q in (r.query for r in cliniko.request_log))
-    assert len(cliniko.request_log) == 10
+    # one request per list; patients, appointment types and practitioners have a second list
+    assert len(cliniko.request_log) == 14
     appointment = infos["individual_appointments"]
     assert appointment.depends_on == ["appointment_types", "patients", "practitioners"]
     assert appointment.field("patient_id").relation == "patients"
@@ -246,7 +255,7 @@ def test_cliniko_refuses_a_request_without_a_contact_user_agent_and_the_source_a
     api.user_agents.clear()
     source = source_for(api, recording_sleep)
     assert len(list(source.read("individual_appointments"))) == 40
-    assert len(api.user_agents) == 2  # appointment types for the names, then the appointments
+    assert len(api.user_agents) == 3  # appointment types (and archived ones) for the names, then the appointments
     assert set(api.user_agents) == {USER_AGENT}
 
 
@@ -298,8 +307,8 @@ def test_429s_in_the_middle_of_a_read_are_absorbed_without_losing_or_repeating_a
 
     assert len(got) == 2000 and len({r.source_id for r in got}) == 2000
     assert cliniko.pages_served["patients"] == 20
-    assert [p[1] for p in cliniko.page_log] == list(range(1, 21))
-    assert cliniko.statuses("/v1/patients") == [200] * 3 + [429] * 3 + [200] * 17
+    assert [p[1] for p in cliniko.page_log if p[0] == "patients"] == list(range(1, 21))
+    assert cliniko.statuses("/v1/patients") == [200] * 3 + [429] * 3 + [200] * 18  # 17 + the archived list
     assert recording_sleep.calls == [2.0, 2.0, 2.0]
 
 
@@ -307,9 +316,11 @@ def test_cliniko_s_own_limit_is_waited_out(cliniko_factory, recording_real_sleep
     api = cliniko_factory(patients=400, appointments=10, rate_limit=12, rate_window=1.0)
     source = source_for(api, recording_real_sleep, per_page=20, patient_practitioners=False)
     ids = [r.source_id for r in source.read("patients")]
-    assert ids == [p["id"] for p in api.data["patients"]]
+    archived = [p["id"] for p in api.data["patients"] if p["archived_at"]]
+    assert ids == [p["id"] for p in api.data["patients"] if not p["archived_at"]] + archived
     statuses = api.statuses("/v1/patients")
-    assert statuses.count(200) == 20 and api.pages_served["patients"] == 20
+    # 390 patients in 20 pages of 20, then the 10 archived ones in one
+    assert statuses.count(200) == 21 and (api.pages_served["patients"], api.pages_served["patients/archived"]) == (20, 1)
     assert statuses.count(429) == len(recording_real_sleep.calls) >= 1
     assert set(recording_real_sleep.calls) == {1.0}
 
@@ -382,7 +393,7 @@ def test_an_attachment_downloads_as_a_stream_of_its_exact_bytes(cliniko_factory,
     attachment = record.attachments[0]
     assert (attachment.source_id, attachment.filename, attachment.mimetype, attachment.size) == (
         "900000", "referral-1.pdf", "application/pdf", 1_500_000)
-    assert attachment.location == f"{api.base_url}/patient_attachments/900000/contents"
+    assert attachment.location == f"{api.base_url}/patient_attachments/900000/content"
     assert record.data["patient_id"] == "100000"
 
     chunks = []
@@ -394,7 +405,7 @@ def test_an_attachment_downloads_as_a_stream_of_its_exact_bytes(cliniko_factory,
     assert stream.closed
     if redirect:
         # the signed file URL was fetched, and without the API key (the store refuses it with one)
-        assert api.statuses("/v1/patient_attachments/900000/contents") == [302]
+        assert api.statuses("/v1/patient_attachments/900000/content") == [302]
         assert api.statuses("/files/900000") == [200]
     else:
-        assert api.statuses("/v1/patient_attachments/900000/contents") == [200]
+        assert api.statuses("/v1/patient_attachments/900000/content") == [200]

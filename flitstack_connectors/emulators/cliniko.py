@@ -24,6 +24,15 @@ It behaves as Cliniko documents its API:
 - Errors: 401, 403 (see :meth:`ClinikoEmulator.forbid`), 404, 422 with
   ``{"errors": {...}}`` for a malformed filter.
 
+Every record carries exactly the fields its section page of Cliniko's API
+documentation (the ``redguava/cliniko-api`` repository, ``sections/*.md``)
+shows in its example responses (:data:`DOCUMENTED_FIELDS`), with the documented
+types: money as decimal strings, invoice statuses as integer codes, and link
+objects for references.  Archived and inactive records are served where the
+pages say: ``/patients/archived``, ``/appointment_types/archived``,
+``/practitioners/inactive``; appointments take ``q[]=archived_at:*``.  A filter
+on a field the page does not list as filterable answers 422.
+
 Practitioners carry no email in Cliniko; the user account behind a
 practitioner does.  The emulator serves ``/users`` with emails and links each
 practitioner to its user, except the last practitioner, who has no user (so
@@ -33,7 +42,9 @@ The generated clinic is deterministic for a given ``seed`` and holds the data
 problems a migration must survive: archived patients, cancelled and
 did-not-arrive appointments, duplicate patient emails, a patient with an
 impossible date of birth, treatment notes longer than 10,000 characters of
-HTML, and an appointment whose patient was deleted.
+HTML, an appointment whose patient was deleted, an inactive practitioner,
+organisation contacts (insurers: a company name and no person's name) and
+invoices in each of the four documented statuses.
 """
 from __future__ import annotations
 
@@ -70,7 +81,6 @@ _APPOINTMENT_TYPES = [("Initial Consultation", 60), ("Follow-up", 30), ("Standar
                       ("Group Pilates", 60), ("Extended Treatment", 90)]
 _PRACTITIONER_TITLES = [("Dr", "Physiotherapist"), ("", "Osteopath"), ("Dr", "Chiropractor"),
                         ("", "Exercise Physiologist"), ("", "Myotherapist"), ("Dr", "Podiatrist")]
-_INVOICE_STATUSES = [(1, "Awaiting payment"), (2, "Paid"), (3, "Partially paid"), (4, "Written off")]
 _NOTE_SENTENCES = [
     "Patient reports reduced pain since the last session.",
     "Range of motion improved in lumbar flexion & extension.",
@@ -79,6 +89,134 @@ _NOTE_SENTENCES = [
     "No red flags identified; review in two weeks.",
     "Sleep disturbed by pain <3 nights per week>.",
 ]
+#: the fields of each collection as its section page shows them in example responses
+#: (``links`` left out: every record has one)
+DOCUMENTED_FIELDS: dict[str, frozenset[str]] = {
+    # sections/patients.md: Get Patients, Get Archived Patients
+    "patients": frozenset({
+        "accepted_email_marketing", "accepted_privacy_policy", "accepted_sms_marketing", "address_1",
+        "address_2", "address_3", "appointment_notes", "appointments", "archived_at", "city",
+        "concession_type", "country", "created_at", "custom_fields", "date_of_birth", "deleted_at",
+        "dva_card_number", "email", "emergency_contact", "first_name", "gender", "gender_identity", "id",
+        "invoice_default_to", "invoice_email", "invoice_extra_information", "invoices", "last_name",
+        "medical_alerts", "medicare", "medicare_reference_number", "merged_at", "merged_with_patient",
+        "notes", "occupation", "old_reference_id", "patient_phone_numbers", "post_code",
+        "preferred_first_name", "pronouns", "receives_confirmation_emails", "referral_source",
+        "referring_doctor", "reminder_type", "sex", "state", "time_zone", "title", "updated_at"}),
+    # sections/practitioners.md: no email, no archived_at, no display_name (``label`` instead)
+    "practitioners": frozenset({
+        "appointments", "created_at", "default_appointment_type", "description", "designation",
+        "first_name", "id", "invoices", "label", "last_name", "practitioner_reference_numbers",
+        "show_in_online_bookings", "title", "updated_at", "user"}),
+    # sections/users.md: ``user_active``, not ``active``
+    "users": frozenset({"created_at", "email", "first_name", "id", "last_name", "role", "time_zone", "title",
+                        "updated_at", "user_active"}),
+    # sections/appointment_types.md
+    "appointment_types": frozenset({
+        "archived_at", "billable_item", "category", "color", "created_at", "description",
+        "duration_in_minutes", "id", "max_attendees", "name", "practitioners", "product",
+        "show_in_online_bookings", "treatment_note_template", "updated_at"}),
+    # sections/individual_appointments.md (``archived_at`` is a documented filter, so a field)
+    "individual_appointments": frozenset({
+        "appointment_type", "archived_at", "attendees", "booking_ip_address", "business", "cancellation_note",
+        "cancellation_reason", "cancellation_reason_description", "cancelled_at", "conflicts", "created_at",
+        "deleted_at", "did_not_arrive", "email_reminder_sent", "ends_at", "id", "invoice_status", "notes",
+        "online_booking_policy_accepted", "patient", "patient_arrived", "patient_name", "practitioner",
+        "repeat_rule", "repeats", "sms_reminder_sent", "starts_at", "treatment_note_status", "updated_at"}),
+    # sections/group_appointments.md
+    "group_appointments": frozenset({
+        "appointment_type", "archived_at", "attendees", "business", "conflicts", "created_at", "deleted_at",
+        "ends_at", "id", "max_attendees", "notes", "patient_ids", "practitioner", "repeat_rule", "repeats",
+        "starts_at", "updated_at"}),
+    # sections/treatment_notes.md: no finalized_at, no archived_at
+    "treatment_notes": frozenset({
+        "author_name", "booking", "content", "created_at", "deleted_at", "draft", "id", "patient",
+        "practitioner", "title", "treatment_note_template", "updated_at"}),
+    # sections/invoices.md
+    "invoices": frozenset({
+        "appointment", "business", "closed_at", "created_at", "deleted_at", "discounted_amount", "id",
+        "invoice_to", "issue_date", "net_amount", "notes", "number", "patient", "patient_extra_information",
+        "practitioner", "status", "status_description", "tax_amount", "total_amount", "updated_at"}),
+    # sections/products.md: ``price_ex_tax``, not ``price``; no archived_at
+    "products": frozenset({
+        "cost_price", "created_at", "id", "item_code", "name", "notes", "price_ex_tax",
+        "product_supplier_name", "serial_number", "stock_level", "tax", "updated_at"}),
+    # sections/billable_items.md
+    "billable_items": frozenset({"created_at", "id", "item_code", "item_type", "name", "price", "tax",
+                                 "updated_at"}),
+    # sections/contacts.md: no archived_at; ``type`` with ``type_code``
+    "contacts": frozenset({
+        "address_1", "address_2", "address_3", "city", "company_name", "country", "country_code",
+        "created_at", "deleted_at", "doctor_type", "email", "first_name", "id", "last_name", "notes",
+        "occupation", "phone_numbers", "post_code", "preferred_name", "provider_number", "state", "title",
+        "type", "type_code", "updated_at"}),
+    # sections/patient_attachments.md: the file is behind ``content`` (``.../content``)
+    "patient_attachments": frozenset({
+        "content", "content_type", "created_at", "description", "filename", "id", "patient",
+        "processing_completed", "size", "updated_at", "user"}),
+}
+
+#: the fields each page lists under "Filtering ..." (``q[]=<field>:<op><value>``)
+DOCUMENTED_FILTERS: dict[str, frozenset[str]] = {
+    "patients": frozenset({"created_at", "date_of_birth", "email", "first_name", "id", "last_name",
+                           "old_reference_id", "updated_at"}),
+    "practitioners": frozenset({"created_at", "id", "updated_at", "user_id"}),
+    "users": frozenset({"created_at", "id", "updated_at"}),
+    "appointment_types": frozenset({"created_at", "id", "updated_at"}),
+    "individual_appointments": frozenset({
+        "appointment_type_id", "archived_at", "business_id", "cancelled_at", "created_at", "ends_at", "id",
+        "patient_id", "practitioner_id", "repeated_from_id", "starts_at", "updated_at"}),
+    "group_appointments": frozenset({
+        "appointment_type_id", "archived_at", "business_id", "created_at", "ends_at", "id", "practitioner_id",
+        "repeated_from_id", "starts_at", "updated_at"}),
+    "treatment_notes": frozenset({"attendee_id", "booking_id", "created_at", "id", "patient_id",
+                                  "practitioner_id", "treatment_note_template_id", "updated_at"}),
+    "invoices": frozenset({"appointment_id", "business_id", "created_at", "id", "issue_date", "number",
+                           "patient_id", "practitioner_id", "status", "updated_at"}),
+    "products": frozenset({"created_at", "id", "name", "tax_id", "updated_at"}),
+    "billable_items": frozenset({"created_at", "id", "tax_id", "updated_at"}),
+    "contacts": frozenset({"created_at", "email", "first_name", "id", "last_name", "type_code", "updated_at"}),
+    "patient_attachments": frozenset({"content_type", "created_at", "description", "filename", "id",
+                                      "patient_id", "size", "updated_at", "user_id"}),
+}
+
+#: sections/invoices.md, "Filtering Invoices": the integer statuses and their descriptions
+INVOICE_STATUSES: dict[int, str] = {10: "Open", 20: "Paid", 30: "Closed", 40: "Open (credit)"}
+#: sections/contacts.md: ``type`` and its ``type_code`` (0 Standard, 1 Doctor)
+CONTACT_TYPES: dict[int, str] = {0: "Standard", 1: "Doctor"}
+#: sections/contacts.md, Create Contact: the values ``doctor_type`` may hold (or null)
+DOCTOR_TYPES = ("general_practitioner", "specialist")
+#: sections/billable_items.md: ``item_type`` (the example's "Service"; products are a resource of their own)
+BILLABLE_ITEM_TYPES = ("Service",)
+#: sections/patients.md: patient custom fields (the example's "Insurance coverage" section)
+CUSTOM_FIELD_TYPES = ("text", "paragraph", "checkboxes", "radiobuttons", "date")
+#: lists the pages give archived or inactive records of their own: collection -> sub-path
+SEPARATE_LISTS: dict[str, str] = {
+    "patients": "archived",            # sections/patients.md: GET /patients/archived
+    "appointment_types": "archived",   # sections/appointment_types.md: GET /appointment_types/archived
+    "practitioners": "inactive",       # sections/practitioners.md: GET /practitioners/inactive
+}
+_INSURERS = ["Medibank Private", "Bupa Health", "HCF Insurance", "NIB Health Funds"]
+
+
+def _insurance_fields(rng: random.Random, i: int) -> dict[str, Any]:
+    """A patient's custom fields as sections/patients.md shows them: an "Insurance
+    coverage" section with the provider (radio buttons), policy and group numbers (text)."""
+    chosen = i % len(_INSURERS)
+    return {"sections": [{
+        "name": "Insurance coverage", "token": "ef4c43ec-105d-489c-88cc-0f3c5f67dc70", "fields": [
+            {"name": "Provider", "type": "radiobuttons", "token": "b16839e0-26a4-48d6-83d6-36658e357c81",
+             "other": {"enabled": True},
+             "options": [dict({"name": name, "token": f"00000000-0000-4000-8000-{k:012d}"},
+                              **({"selected": True} if k == chosen else {}))
+                         for k, name in enumerate(_INSURERS)]},
+            {"name": "Policy number", "type": "text", "token": "fdb9c8a0-2984-4d96-8dc1-fbe703a8afdb",
+             "value": f"POL-{rng.randrange(100000, 999999)}"},
+            {"name": "Group number", "type": "text", "token": "5d0f3c1e-7a44-4b8e-9d0e-3b9f1a2c4d5e",
+             "value": f"GRP-{100 + i % 7}" if i % 4 else ""},
+        ]}]}
+
+
 #: generated timestamps all fall before this moment; ``touch_patients`` writes later ones
 GENERATED_BEFORE = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
@@ -116,12 +254,12 @@ class ClinikoEmulator(EmulatorServer):
 
     server_name = "cliniko-emulator"
     collections = ("patients", "practitioners", "users", "appointment_types", "individual_appointments",
-                   "group_appointments", "treatment_notes", "invoices", "products", "contacts",
-                   "patient_attachments")
+                   "group_appointments", "treatment_notes", "invoices", "products", "billable_items",
+                   "contacts", "patient_attachments")
 
     def __init__(self, patients: int = 2000, appointments: int = 5000, practitioners: int = 6,
                  treatment_notes: int = 300, invoices: int = 600, products: int = 20, contacts: int = 30,
-                 group_appointments: int = 40, attachments: int = 12, seed: int = 1,
+                 group_appointments: int = 40, attachments: int = 12, billable_items: int = 6, seed: int = 1,
                  rate_limit: int = 200, rate_window: float = 60.0, shard: str = "au2",
                  api_key: Optional[str] = None, attachment_redirect: bool = False):
         super().__init__()
@@ -147,11 +285,12 @@ class ClinikoEmulator(EmulatorServer):
         #: User-Agent of every request that reached the API checks, in order
         self.user_agents: list[Optional[str]] = []
         self._generate(patients, appointments, practitioners, treatment_notes, invoices, products,
-                       contacts, group_appointments, attachments)
+                       contacts, group_appointments, attachments, billable_items)
 
     # -- generation ---------------------------------------------------------
     def _generate(self, n_patients: int, n_appointments: int, n_practitioners: int, n_notes: int,
-                  n_invoices: int, n_products: int, n_contacts: int, n_groups: int, n_attachments: int) -> None:
+                  n_invoices: int, n_products: int, n_contacts: int, n_groups: int, n_attachments: int,
+                  n_billable_items: int) -> None:
         rng = random.Random(self.seed)
         start = datetime(2019, 1, 1, 8, 0, tzinfo=timezone.utc)
 
@@ -165,30 +304,42 @@ class ClinikoEmulator(EmulatorServer):
             has_user = i < n_practitioners - 1
             if has_user:
                 users.append({
-                    "id": uid, "first_name": first, "last_name": last,
+                    "id": uid, "title": title, "first_name": first, "last_name": last,
                     "email": f"{first}.{last}@clinic.example".lower(), "role": "practitioner",
-                    "active": True, "created_at": iso(created), "updated_at": iso(created),
+                    "time_zone": "Melbourne", "user_active": True,
+                    "created_at": iso(created), "updated_at": iso(created),
                 })
+            # sections/practitioners.md: ``label`` is the practitioner's name ("Randy Savage"); every
+            # practitioner has a user account, yet the last one here has none (a user removed since)
             practitioners.append({
                 "id": pid, "first_name": first, "last_name": last, "title": title,
-                "designation": designation, "display_name": f"{title + ' ' if title else ''}{first} {last}",
-                "label": designation, "active": True, "show_in_online_bookings": True,
-                "created_at": iso(created), "updated_at": iso(created), "archived_at": None,
+                "designation": designation, "description": None, "label": f"{first} {last}",
+                "show_in_online_bookings": True, "created_at": iso(created), "updated_at": iso(created),
+                "default_appointment_type": Link("appointment_types", "13000"),
                 "user": Link("users", uid) if has_user else None,
+                "appointments": Link("practitioners", f"{pid}/appointments"),
+                "invoices": Link("practitioners", f"{pid}/invoices"),
+                "practitioner_reference_numbers": Link("practitioners", f"{pid}/practitioner_reference_numbers"),
             })
-        users.append({"id": str(12000 + n_practitioners), "first_name": "Front", "last_name": "Desk",
-                      "email": "reception@clinic.example", "role": "receptionist", "active": True,
-                      "created_at": iso(start), "updated_at": iso(start)})
+        #: sections/practitioners.md: inactive practitioners are listed by /practitioners/inactive only
+        self.inactive_practitioner_ids: set[str] = {practitioners[-1]["id"]}
+        users.append({"id": str(12000 + n_practitioners), "title": "", "first_name": "Front", "last_name": "Desk",
+                      "email": "reception@clinic.example", "role": "receptionist", "time_zone": "Melbourne",
+                      "user_active": True, "created_at": iso(start), "updated_at": iso(start)})
 
         types = self.data["appointment_types"]
         for i, (name, minutes) in enumerate(_APPOINTMENT_TYPES):
             created = start + timedelta(days=i)
+            tid = str(13000 + i)
             types.append({
-                "id": str(13000 + i), "name": name, "description": f"{name} ({minutes} min)",
+                "id": tid, "name": name, "description": f"{name} ({minutes} min)",
                 "duration_in_minutes": minutes, "category": "Treatment", "color": "#4a90e2",
-                "max_attendees": 8 if name.startswith("Group") else 1,
+                "max_attendees": 8 if name.startswith("Group") else 1, "show_in_online_bookings": True,
                 "created_at": iso(created), "updated_at": iso(created),
                 "archived_at": iso(created + timedelta(days=900)) if name == "Extended Treatment" else None,
+                "billable_item": Link("billable_items", str(16000 + i)), "product": None,
+                "practitioners": Link("appointment_types", f"{tid}/practitioners"),
+                "treatment_note_template": Link("treatment_note_templates", "17000"),
             })
 
         patients = self.data["patients"]
@@ -221,6 +372,7 @@ class ClinikoEmulator(EmulatorServer):
             if i % 3 == 0:
                 phones.append({"number": f"+61 3 9{rng.randrange(100, 999)} {rng.randrange(1000, 9999)}",
                                "phone_type": "Home"})
+            insured = i % 6 == 2
             patients.append({
                 "id": pid, "title": "", "first_name": first, "last_name": last,
                 "preferred_first_name": first[:3] if i % 11 == 0 else "",
@@ -228,7 +380,8 @@ class ClinikoEmulator(EmulatorServer):
                 "address_1": f"{rng.randrange(1, 300)} {_STREETS[rng.randrange(len(_STREETS))]}",
                 "address_2": f"Unit {rng.randrange(1, 20)}" if i % 5 == 0 else "", "address_3": "",
                 "city": city, "state": state, "post_code": post_code, "country": "Australia",
-                "sex": ("Female", "Male")[i % 2], "gender_identity": None,
+                "sex": ("Female", "Male")[i % 2], "gender": ("Female", "Male")[i % 2], "gender_identity": None,
+                "pronouns": None,
                 "medicare": f"{rng.randrange(2000, 6999)} {rng.randrange(10000, 99999)} {rng.randrange(1, 9)}"
                 if i % 4 != 1 else "",
                 "medicare_reference_number": str(rng.randrange(1, 9)) if i % 4 != 1 else "",
@@ -237,7 +390,21 @@ class ClinikoEmulator(EmulatorServer):
                 "occupation": _OCCUPATIONS[rng.randrange(len(_OCCUPATIONS))],
                 "referral_source": _REFERRALS[rng.randrange(len(_REFERRALS))],
                 "created_at": iso(created), "updated_at": iso(updated),
-                "archived_at": archived_at, "deleted_at": None,
+                "archived_at": archived_at, "deleted_at": None, "merged_at": None, "merged_with_patient": None,
+                "accepted_privacy_policy": True if i % 7 else None, "accepted_email_marketing": i % 2 == 0,
+                "accepted_sms_marketing": False, "appointment_notes": "", "emergency_contact": "",
+                "old_reference_id": "", "receives_confirmation_emails": True, "reminder_type": "SMS & Email",
+                "time_zone": "Australia/Melbourne",
+                # sections/patients.md: insurance lives in the patient's custom fields (the page's own
+                # example: an "Insurance coverage" section) and in who the invoices go to
+                "custom_fields": _insurance_fields(random.Random(self.seed * 7919 + i), i) if insured else None,
+                "invoice_default_to": _INSURERS[i % len(_INSURERS)] if insured else "",
+                "invoice_email": "", "invoice_extra_information": "",
+                "concession_type": None, "referring_doctor": Link("contacts", str(15000 + i % 5 * 2))
+                if i % 10 == 0 else None,
+                "medical_alerts": Link("patients", f"{pid}/medical_alerts"),
+                "invoices": Link("patients", f"{pid}/invoices"),
+                "appointments": Link("patients", f"{pid}/appointments"),
             })
 
         appointments = self.data["individual_appointments"]
@@ -272,11 +439,17 @@ class ClinikoEmulator(EmulatorServer):
                 "appointment_type": Link("appointment_types", atype["id"]),
                 "business": Link("businesses", "14900"),
                 "cancelled_at": cancelled_at,
+                # sections/individual_appointments.md: cancellation reason codes (10 Feeling better ...)
+                "cancellation_reason": 10 if cancelled_at else None, "cancellation_note": None,
                 "cancellation_reason_description": "Feeling better" if cancelled_at else "",
                 "did_not_arrive": bool(did_not_arrive), "patient_arrived": bool(arrived),
                 "notes": "Running 5 min late" if i % 25 == 0 else None,
                 "created_at": iso(created), "updated_at": iso(max(created, starts)),
-                "archived_at": None, "deleted_at": None,
+                "archived_at": None, "deleted_at": None, "booking_ip_address": None, "email_reminder_sent": False,
+                "sms_reminder_sent": False, "invoice_status": None, "treatment_note_status": None,
+                "online_booking_policy_accepted": None, "repeat_rule": {}, "repeats": None,
+                "conflicts": Link("individual_appointments", f"{500000 + i}/conflicts"),
+                "attendees": Link("individual_appointments", f"{500000 + i}/attendees"),
             })
 
         groups = self.data["group_appointments"]
@@ -288,7 +461,10 @@ class ClinikoEmulator(EmulatorServer):
                 "ends_at": iso(starts + timedelta(minutes=60)), "max_attendees": 8,
                 "practitioner": Link("practitioners", practitioners[i % len(practitioners)]["id"]),
                 "appointment_type": Link("appointment_types", group_type["id"]),
-                "business": Link("businesses", "14900"), "notes": None,
+                "business": Link("businesses", "14900"), "notes": None, "patient_ids": [],
+                "repeat_rule": {}, "repeats": None,
+                "conflicts": Link("group_appointments", f"{600000 + i}/conflicts"),
+                "attendees": Link("group_appointments", f"{600000 + i}/attendees"),
                 "created_at": iso(starts - timedelta(days=14)), "updated_at": iso(starts - timedelta(days=14)),
                 "archived_at": None, "deleted_at": None,
             })
@@ -320,58 +496,89 @@ class ClinikoEmulator(EmulatorServer):
                 "id": nid, "title": "Treatment note", "draft": i % 23 == 0, "content": content,
                 "patient": patient_link, "practitioner": practitioner_link,
                 "booking": Link("bookings", appointment["id"]) if appointment else None,
-                "created_at": iso(created), "updated_at": iso(created), "finalized_at": iso(created),
-                "archived_at": None, "deleted_at": None,
+                "author_name": next(f"{p['first_name']} {p['last_name']}" for p in practitioners
+                                    if p["id"] == practitioner_link.id),
+                "treatment_note_template": Link("treatment_note_templates", "17000"),
+                "created_at": iso(created), "updated_at": iso(created), "deleted_at": None,
             })
 
         invoices = self.data["invoices"]
         billable = [a for a in appointments if a["patient_arrived"]] or appointments
         for i in range(min(n_invoices, len(billable))):
             appointment = billable[(i * 7) % len(billable)]
-            status, description = _INVOICE_STATUSES[0 if i % 5 == 0 else 1 if i % 5 in (1, 2) else 2
-                                                    if i % 5 == 3 else 3]
+            # sections/invoices.md: ``status`` is an integer (10 Open, 20 Paid, 30 Closed, 40 Open (credit))
+            # with its ``status_description``; amounts are decimal strings ("50.0")
+            status = (10, 20, 20, 30, 40)[i % 5]
             net = float(60 + 10 * (i % 9))
             tax = round(net * 0.1, 2) if i % 4 == 0 else 0.0
             issued = _parse_moment(appointment["starts_at"])
             invoices.append({
                 "id": str(800000 + i), "number": 1000 + i, "issue_date": issued.date().isoformat(),
-                "status": status, "status_description": description,
-                "net_amount": net, "tax_amount": tax, "total_amount": round(net + tax, 2),
+                "status": status, "status_description": INVOICE_STATUSES[status],
+                "net_amount": str(net), "tax_amount": str(tax), "total_amount": str(round(net + tax, 2)),
+                "discounted_amount": "0.0", "invoice_to": None, "patient_extra_information": None,
                 "patient": appointment["patient"], "practitioner": appointment["practitioner"],
                 "appointment": Link("individual_appointments", appointment["id"]),
+                "business": Link("businesses", "14900"),
                 "notes": None, "created_at": iso(issued), "updated_at": iso(issued),
-                "closed_at": iso(issued) if status == 2 else None, "deleted_at": None,
+                "closed_at": iso(issued) if status in (20, 30) else None, "deleted_at": None,
             })
 
         products = self.data["products"]
         for i in range(n_products):
             created = start + timedelta(days=3 * i)
+            # sections/products.md: ``price_ex_tax`` and ``cost_price`` as decimal strings, a tax link
             products.append({
                 "id": str(14000 + i), "name": f"{['Theraband', 'Heat Pack', 'Foam Roller', 'Massage Ball', 'Knee Brace'][i % 5]} {i + 1}",
-                "item_code": f"SKU-{i + 1:03d}", "price": round(9.95 + 5 * i, 2),
-                "cost_price": round(4.5 + 2 * i, 2), "stock_level": (i * 13) % 40,
+                "item_code": f"SKU-{i + 1:03d}", "price_ex_tax": str(round(9.95 + 5 * i, 2)),
+                "cost_price": str(round(4.5 + 2 * i, 2)), "stock_level": (i * 13) % 40,
                 "product_supplier_name": "Physio Supplies Pty Ltd", "serial_number": "",
-                "notes": "", "created_at": iso(created), "updated_at": iso(created),
-                "archived_at": iso(created + timedelta(days=400)) if i % 10 == 9 else None,
+                "notes": "", "tax": Link("taxes", "14800"), "created_at": iso(created), "updated_at": iso(created),
+            })
+
+        # sections/billable_items.md: the services a clinic bills (``item_type`` "Service"), price a decimal string
+        billable_items = self.data["billable_items"]
+        for i, (name, minutes) in enumerate(_APPOINTMENT_TYPES[:n_billable_items]):
+            created = start + timedelta(days=i)
+            billable_items.append({
+                "id": str(16000 + i), "item_code": f"SVC-{i + 1:03d}", "item_type": "Service", "name": name,
+                "price": str(round(40.0 + minutes * 1.5, 2)), "tax": Link("taxes", "14800") if i % 3 == 0 else None,
+                "created_at": iso(created), "updated_at": iso(created),
             })
 
         contacts = self.data["contacts"]
+        #: contacts that are organisations (insurers, third-party payers): a company name, no person
+        self.organisation_contact_ids: list[str] = []
         for i in range(n_contacts):
             first, last = _FIRST[(i * 3) % len(_FIRST)], _LAST[(i * 7) % len(_LAST)]
             created = start + timedelta(days=5 * i)
+            cid = str(15000 + i)
+            common = {
+                "id": cid, "preferred_name": "", "notes": "", "address_2": "", "address_3": "",
+                "city": "Melbourne", "state": "VIC", "post_code": "3000", "country": "Australia",
+                "country_code": "AU", "created_at": iso(created), "updated_at": iso(created), "deleted_at": None,
+            }
+            if i % 5 == 4:
+                # sections/contacts.md: contacts are "third party contacts"; a company (an insurer paying
+                # invoices) is a contact with ``company_name`` and empty first and last names
+                insurer = _INSURERS[(i // 5) % len(_INSURERS)]
+                self.organisation_contact_ids.append(cid)
+                contacts.append({**common, "title": "", "first_name": "", "last_name": "", "company_name": insurer,
+                                 "occupation": "", "type": CONTACT_TYPES[0], "type_code": 0, "doctor_type": None,
+                                 "email": f"claims@{insurer.split()[0].lower()}.example",
+                                 "phone_numbers": [{"number": f"13 {1000 + i}", "phone_type": "Work"}],
+                                 "address_1": f"{i + 1} Bourke Street", "provider_number": ""})
+                continue
+            doctor = i % 2 == 0
             contacts.append({
-                "id": str(15000 + i), "title": "Dr" if i % 2 == 0 else "", "first_name": first,
-                "last_name": last, "preferred_name": "",
-                "company_name": f"{last} Medical Centre" if i % 2 == 0 else "",
-                "occupation": "General Practitioner" if i % 2 == 0 else "Case manager",
-                "type": "Standard", "doctor_type": "GP" if i % 2 == 0 else "",
+                **common, "title": "Dr" if doctor else "", "first_name": first, "last_name": last,
+                "company_name": f"{last} Medical Centre" if doctor else "",
+                "occupation": "General Practitioner" if doctor else "Case manager",
+                "type": CONTACT_TYPES[1 if doctor else 0], "type_code": 1 if doctor else 0,
+                "doctor_type": DOCTOR_TYPES[0] if doctor else None,
                 "email": f"{first}.{last}@gp.example".lower().replace("'", ""),
                 "phone_numbers": [{"number": f"03 9{100 + i} {2000 + i}", "phone_type": "Work"}],
-                "address_1": f"{i + 1} Collins Street", "address_2": "", "address_3": "",
-                "city": "Melbourne", "state": "VIC", "post_code": "3000", "country": "Australia",
-                "provider_number": f"{2000000 + i}A", "notes": "",
-                "created_at": iso(created), "updated_at": iso(created), "archived_at": None,
-                "deleted_at": None,
+                "address_1": f"{i + 1} Collins Street", "provider_number": f"{2000000 + i}A" if doctor else "",
             })
 
         attachments = self.data["patient_attachments"]
@@ -386,9 +593,10 @@ class ClinikoEmulator(EmulatorServer):
                 "content_type": "application/pdf" if is_pdf else "image/jpeg", "size": size,
                 "description": "Referral letter" if is_pdf else "X-ray image",
                 "patient": Link("patients", patients[(i * 37) % len(patients)]["id"]) if patients else None,
-                "contents": Link("patient_attachments", f"{aid}/contents"),
-                "created_at": iso(created), "updated_at": iso(created), "archived_at": None,
-                "deleted_at": None,
+                # sections/patient_attachments.md: the file is at the ``content`` link, .../content
+                "content": Link("patient_attachments", f"{aid}/content"), "processing_completed": True,
+                "user": Link("users", users[0]["id"]),
+                "created_at": iso(created), "updated_at": iso(created),
             })
 
         for name, rows in self.data.items():
@@ -493,12 +701,14 @@ class ClinikoEmulator(EmulatorServer):
             return self.error_response(403, "Forbidden: your user role does not allow this.")
         if len(parts) == 2:
             return self._list(collection, request)
+        if len(parts) == 3 and SEPARATE_LISTS.get(collection) == parts[2]:
+            return self._list(collection, request, separate=True)
         record = self._by_id[collection].get(parts[2])
         if record is None:
             return self.error_response(404, "Not found")
         if len(parts) == 3:
             return self._json(record)
-        if collection == "patient_attachments" and parts[3:] == ["contents"]:
+        if collection == "patient_attachments" and parts[3:] == ["content"]:
             if self.attachment_redirect:
                 target = f"http://127.0.0.1:{self.port}/files/{record['id']}?signature={self._signature(record['id'])}"
                 return EmulatedResponse(302, b"", {"Location": target})
@@ -530,7 +740,14 @@ class ClinikoEmulator(EmulatorServer):
             sent += n
 
     # -- lists --------------------------------------------------------------
-    def _list(self, collection: str, request: EmulatedRequest) -> EmulatedResponse:
+    def _set_apart(self, collection: str, record: dict[str, Any]) -> bool:
+        """Whether ``record`` is listed apart (archived patients and appointment types,
+        inactive practitioners) rather than in the collection's own list."""
+        if collection == "practitioners":
+            return record["id"] in self.inactive_practitioner_ids
+        return bool(record.get("archived_at"))
+
+    def _list(self, collection: str, request: EmulatedRequest, separate: bool = False) -> EmulatedResponse:
         try:
             page = int(request.param("page", "1"))
             per_page = int(request.param("per_page", str(DEFAULT_PER_PAGE)))
@@ -544,6 +761,9 @@ class ClinikoEmulator(EmulatorServer):
             parsed = _parse_filter(text)
             if parsed is None:
                 return self._json({"errors": {"q": [f"filter {text.split(':', 1)[0]!r} is malformed"]}}, 422)
+            if collection in DOCUMENTED_FILTERS and parsed[0] not in DOCUMENTED_FILTERS[collection]:
+                # each page lists the fields its records can be filtered by
+                return self._json({"errors": {"q": [f"{collection} cannot be filtered by {parsed[0]!r}"]}}, 422)
             filters.append(parsed)
         sort = request.param("sort", "id")
         if sort not in ("id", "created_at", "updated_at"):
@@ -552,19 +772,25 @@ class ClinikoEmulator(EmulatorServer):
         with self._data_lock:
             rows = self.data[collection]
             names_archived = any(f[0] == "archived_at" for f in filters)
-            selected = [r for r in rows
-                        if (names_archived or r.get("archived_at") is None)
-                        and all(_matches(r, f) for f in filters)]
+            if collection in SEPARATE_LISTS:
+                rows = [r for r in rows if self._set_apart(collection, r) == separate]
+            elif not names_archived:
+                # sections/individual_appointments.md and group_appointments.md: archived appointments
+                # are left out unless a filter names archived_at (q[]=archived_at:* includes them)
+                rows = [r for r in rows if not r.get("archived_at")]
+            selected = [r for r in rows if all(_matches(r, f) for f in filters)]
             key = (lambda r: int(r["id"])) if sort == "id" else (lambda r: (r[sort], int(r["id"])))
             selected.sort(key=key, reverse=descending)
             total = len(selected)
             items = selected[(page - 1) * per_page: page * per_page]
             payload = json.loads(json.dumps(items, default=self._link_renderer()))
 
+        path = f"{collection}/{SEPARATE_LISTS[collection]}" if separate else collection
+
         def link(p: int) -> str:
             query = [(k, v) for k, values in request.query.items() if k not in ("page",) for v in values]
             query.append(("page", str(p)))
-            return f"{self.base_url}/{collection}?{urlencode(query)}"
+            return f"{self.base_url}/{path}?{urlencode(query)}"
 
         links = {"self": link(page)}
         if page * per_page < total:
@@ -572,8 +798,8 @@ class ClinikoEmulator(EmulatorServer):
         if page > 1:
             links["previous"] = link(page - 1)
         with self._lock:
-            self.pages_served[collection] += 1
-            self.page_log.append((collection, page, per_page))
+            self.pages_served[path] += 1
+            self.page_log.append((path, page, per_page))
         return self._json({collection: payload, "total_entries": total, "links": links})
 
 

@@ -11,18 +11,27 @@ Reading one object goes in these steps:
    200 requests per minute per key (:class:`RateLimiter`), retries of 429 and
    5xx honouring ``Retry-After``, typed errors for 401/403/4xx;
 4. lists are read ``per_page`` (at most 100) records at a time, ``sort=id``,
-   following ``links.next`` until it is absent; ``q[]=archived_at:*`` includes
-   archived records (Cliniko leaves them out otherwise) and
+   following ``links.next`` until it is absent, with only the filters each
+   resource's page documents: archived patients and appointment types come
+   from ``/patients/archived`` and ``/appointment_types/archived``, inactive
+   practitioners from ``/practitioners/inactive`` (each read after the
+   resource's own list), archived appointments with ``q[]=archived_at:*``;
    ``q[]=updated_at:>...`` limits a delta read;
 5. each record becomes a :class:`SourceRecord`.  Link objects
    (``"patient": {"links": {"self": ".../patients/7"}}``) gain a plain id next
    to them (``patient_id: "7"``) and a few values are derived so that maps can
-   use them: an appointment's ``status``, ``duration_minutes`` and
+   use them (:data:`DERIVED`): an appointment's ``status``, ``duration_minutes`` and
    ``appointment_type_name``, a treatment note's ``content_html``, a
    practitioner's ``email`` (from the user account behind it: Cliniko keeps
-   emails on users, not on practitioners), an invoice's ``label``, an
-   ``active`` flag (not archived) on objects that can be archived, and a
-   patient's practitioners (see ``patient_practitioners``).
+   emails on users, not on practitioners), an invoice's ``label``, a contact's
+   ``contact_name`` and ``is_organisation`` (insurers and other payers are
+   contacts with a company name and no person's name), a patient's insurance
+   (from the custom fields), an ``active`` flag on objects that can be
+   archived or made inactive, and a patient's practitioners (see
+   ``patient_practitioners``).
+
+Field names and values follow Cliniko's API documentation, the section pages
+of the ``redguava/cliniko-api`` repository (``sections/<resource>.md``).
 
 The API key never appears in a log line, a repr or an exception message.
 """
@@ -158,6 +167,33 @@ def treatment_note_html(content: Any) -> Optional[str]:
     return "".join(parts) or None
 
 
+def patient_insurance(custom_fields: Any) -> dict[str, Optional[str]]:
+    """``insurance_provider``, ``insurance_policy_number`` and ``insurance_group_number``
+    from a patient's custom fields (sections/patients.md, "Patient Custom Fields
+    Schema": sections of fields; a text field has a ``value``, a radio-button or
+    checkbox field ``options`` of which the chosen ones are ``selected``), found by
+    the field's name; ``None`` where the account has no such field."""
+    found: dict[str, Optional[str]] = {k: None for k in INSURANCE_FIELDS}
+    sections = custom_fields.get("sections") if isinstance(custom_fields, dict) else None
+    for section in sections if isinstance(sections, list) else []:
+        fields = section.get("fields") if isinstance(section, dict) else None
+        for field in fields if isinstance(fields, list) else []:
+            if not isinstance(field, dict):
+                continue
+            name = str(field.get("name") or "").strip().casefold()
+            target = next((k for k, names in INSURANCE_FIELDS.items() if name in names), None)
+            if target is None or found[target]:
+                continue
+            if isinstance(field.get("options"), list):
+                chosen = [str(o.get("name")) for o in field["options"]
+                          if isinstance(o, dict) and o.get("selected") and o.get("name")]
+                value = ", ".join(chosen)
+            else:
+                value = str(field.get("value") or "").strip()
+            found[target] = value or None
+    return found
+
+
 def _f(name: str, type_: str = "char", label: str = "", relation: Optional[str] = None,
        selection: Optional[list[str]] = None) -> FieldInfo:
     return FieldInfo(name=name, label=label or name.replace("_", " ").capitalize(), type=type_,
@@ -167,34 +203,55 @@ def _f(name: str, type_: str = "char", label: str = "", relation: Optional[str] 
 _COMMON = [_f("id", label="Cliniko id"), _f("created_at", "datetime"), _f("updated_at", "datetime")]
 _ARCHIVED = [_f("archived_at", "datetime"), _f("active", "boolean", "Active (not archived)")]
 
+#: sections/invoices.md, "Filtering Invoices": the integer statuses and their descriptions
+INVOICE_STATUSES = {10: "Open", 20: "Paid", 30: "Closed", 40: "Open (credit)"}
+#: names of the insurance fields in a patient's custom fields (sections/patients.md shows an
+#: "Insurance coverage" section with "Provider" and "Policy number"), folded to lower case
+INSURANCE_FIELDS = {"insurance_provider": ("provider", "insurance provider", "insurer", "health fund"),
+                    "insurance_policy_number": ("policy number", "policy no", "member number", "membership number"),
+                    "insurance_group_number": ("group number", "group no")}
+
 #: the fields of each object as this source hands them on (derived ones included)
 FIELDS: dict[str, list[FieldInfo]] = {
-    "practitioners": _COMMON + _ARCHIVED + [
-        _f("first_name"), _f("last_name"), _f("title"), _f("designation"), _f("display_name"),
+    "practitioners": _COMMON + [
+        _f("first_name"), _f("last_name"), _f("title"), _f("designation"), _f("label"),
         _f("user_id", "many2one", "User", "users"),
+        _f("active", "boolean", "Active (not listed as inactive)"),
         _f("email", "email", "Email (of the practitioner's user account)"),
     ],
     "appointment_types": _COMMON + _ARCHIVED + [
         _f("name"), _f("description", "text"), _f("duration_in_minutes", "integer"), _f("category"),
         _f("color"), _f("max_attendees", "integer"),
+        _f("billable_item_id", "many2one", "Billable item", "billable_items"),
     ],
-    "products": _COMMON + _ARCHIVED + [
-        _f("name"), _f("item_code"), _f("price", "monetary"), _f("cost_price", "monetary"),
-        _f("stock_level", "integer"), _f("product_supplier_name"), _f("serial_number"), _f("notes", "text"),
+    "products": _COMMON + [
+        _f("name"), _f("item_code"), _f("price_ex_tax", "monetary", "Price (excluding tax)"),
+        _f("cost_price", "monetary"), _f("stock_level", "integer"), _f("product_supplier_name"),
+        _f("serial_number"), _f("notes", "text"), _f("tax_id", label="Tax"),
     ],
-    "contacts": _COMMON + _ARCHIVED + [
+    "billable_items": _COMMON + [
+        _f("name"), _f("item_code"), _f("item_type"), _f("price", "monetary"), _f("tax_id", label="Tax"),
+    ],
+    "contacts": _COMMON + [
         _f("title"), _f("first_name"), _f("last_name"), _f("preferred_name"), _f("company_name"),
-        _f("occupation"), _f("type"), _f("doctor_type"), _f("email", "email"), _f("phone_numbers", "json"),
-        _f("address_1"), _f("address_2"), _f("address_3"), _f("city"), _f("state"), _f("post_code"),
-        _f("country"), _f("provider_number"), _f("notes", "text"),
+        _f("occupation"), _f("type"), _f("type_code", "integer"), _f("doctor_type"), _f("email", "email"),
+        _f("phone_numbers", "json"), _f("address_1"), _f("address_2"), _f("address_3"), _f("city"),
+        _f("state"), _f("post_code"), _f("country"), _f("provider_number"), _f("notes", "text"),
+        _f("contact_name", label="Name (the person's, or the company's for an organisation)"),
+        _f("is_organisation", "boolean", "Organisation (a company name and no person's name)"),
     ],
     "patients": _COMMON + _ARCHIVED + [
         _f("title"), _f("first_name"), _f("last_name"), _f("preferred_first_name"),
         _f("date_of_birth", "date"), _f("email", "email"), _f("patient_phone_numbers", "json"),
         _f("address_1"), _f("address_2"), _f("address_3"), _f("city"), _f("state"), _f("post_code"),
-        _f("country"), _f("sex"), _f("gender_identity"), _f("medicare", label="Medicare number"),
+        _f("country"), _f("sex"), _f("gender"), _f("gender_identity"), _f("medicare", label="Medicare number"),
         _f("medicare_reference_number"), _f("dva_card_number", label="DVA card number"),
-        _f("notes", "text"), _f("occupation"), _f("referral_source"),
+        _f("notes", "text"), _f("occupation"), _f("referral_source"), _f("custom_fields", "json"),
+        _f("invoice_default_to", label="Invoices go to"),
+        _f("referring_doctor_id", label="Referring doctor (contact id)"),
+        _f("insurance_provider", label="Insurance provider (custom field)"),
+        _f("insurance_policy_number", label="Insurance policy number (custom field)"),
+        _f("insurance_group_number", label="Insurance group number (custom field)"),
         _f("practitioner_id", "many2one", "Practitioner (of the latest appointment)", "practitioners"),
         _f("practitioner_ids", "many2many", "Practitioners seen", "practitioners"),
         _f("practitioner_names", "text", "Practitioners seen (one per line)"),
@@ -214,40 +271,62 @@ FIELDS: dict[str, list[FieldInfo]] = {
         _f("appointment_type_id", "many2one", "Appointment type", "appointment_types"),
         _f("appointment_type_name"), _f("notes", "text"),
     ],
-    "treatment_notes": _COMMON + _ARCHIVED + [
+    "treatment_notes": _COMMON + [
         _f("title"), _f("draft", "boolean"), _f("content", "json"), _f("content_html", "html"),
-        _f("patient_id", "many2one", "Patient", "patients"),
+        _f("author_name"), _f("patient_id", "many2one", "Patient", "patients"),
         _f("practitioner_id", "many2one", "Practitioner", "practitioners"),
         _f("booking_id", "many2one", "Appointment", "individual_appointments"),
-        _f("finalized_at", "datetime"),
     ],
     "invoices": _COMMON + [
-        _f("number", "integer"), _f("issue_date", "date"), _f("status", "integer"),
-        _f("status_description", "selection",
-           selection=["Awaiting payment", "Paid", "Partially paid", "Written off"]),
+        _f("number", "integer"), _f("issue_date", "date"),
+        _f("status", "selection", "Status (10 Open, 20 Paid, 30 Closed, 40 Open (credit))",
+           selection=[str(code) for code in INVOICE_STATUSES]),
+        _f("status_description", "selection", selection=list(INVOICE_STATUSES.values())),
         _f("net_amount", "monetary"), _f("tax_amount", "monetary"), _f("total_amount", "monetary"),
         _f("patient_id", "many2one", "Patient", "patients"),
         _f("practitioner_id", "many2one", "Practitioner", "practitioners"),
         _f("appointment_id", "many2one", "Appointment", "individual_appointments"),
         _f("closed_at", "datetime"), _f("notes", "text"), _f("label", label="Invoice label (Invoice <number>)"),
     ],
-    "patient_attachments": _COMMON + _ARCHIVED + [
+    "patient_attachments": _COMMON + [
         _f("filename"), _f("content_type"), _f("size", "integer"), _f("description"),
-        _f("patient_id", "many2one", "Patient", "patients"),
+        _f("processing_completed", "boolean"), _f("patient_id", "many2one", "Patient", "patients"),
+        _f("user_id", "many2one", "Uploaded by", "users"),
     ],
+}
+
+#: the fields this source adds to what Cliniko answers (every other field is Cliniko's own)
+DERIVED: dict[str, frozenset[str]] = {
+    "practitioners": frozenset({"active", "email", "user_id"}),
+    "appointment_types": frozenset({"active", "billable_item_id"}),
+    "products": frozenset({"tax_id"}),
+    "billable_items": frozenset({"tax_id"}),
+    "contacts": frozenset({"contact_name", "is_organisation"}),
+    "patients": frozenset({"active", "referring_doctor_id", "insurance_provider", "insurance_policy_number",
+                           "insurance_group_number", "practitioner_id", "practitioner_ids", "practitioner_names"}),
+    "individual_appointments": frozenset({"active", "status", "duration_minutes", "patient_id", "practitioner_id",
+                                          "appointment_type_id", "appointment_type_name"}),
+    "group_appointments": frozenset({"active", "practitioner_id", "appointment_type_id", "appointment_type_name"}),
+    "treatment_notes": frozenset({"content_html", "patient_id", "practitioner_id", "booking_id"}),
+    "invoices": frozenset({"label", "patient_id", "practitioner_id", "appointment_id"}),
+    "patient_attachments": frozenset({"patient_id", "user_id"}),
 }
 
 LABELS = {
     "practitioners": "Practitioners", "appointment_types": "Appointment types", "products": "Products",
+    "billable_items": "Billable items (services)",
     "contacts": "Contacts", "patients": "Patients", "individual_appointments": "Appointments",
     "group_appointments": "Group appointments", "treatment_notes": "Treatment notes",
     "invoices": "Invoices", "patient_attachments": "Patient attachments",
 }
 
-#: objects whose list endpoint leaves archived records out unless asked
-ARCHIVABLE = frozenset({"practitioners", "appointment_types", "products", "contacts", "patients",
-                        "individual_appointments", "group_appointments", "treatment_notes",
-                        "patient_attachments"})
+#: objects whose list leaves archived records out unless a filter names ``archived_at``
+#: (sections/individual_appointments.md, group_appointments.md list it among their filters)
+ARCHIVABLE = frozenset({"individual_appointments", "group_appointments"})
+#: objects whose archived or inactive records have a list of their own, read after the main one:
+#: sections/patients.md (GET /patients/archived), appointment_types.md (GET /appointment_types/archived),
+#: practitioners.md (GET /practitioners/inactive)
+SEPARATE_LISTS = {"patients": "archived", "appointment_types": "archived", "practitioners": "inactive"}
 
 
 class ClinikoSource(Source):
@@ -262,7 +341,7 @@ class ClinikoSource(Source):
     """
 
     kind = "cliniko"
-    object_order = ("practitioners", "appointment_types", "products", "contacts", "patients",
+    object_order = ("practitioners", "appointment_types", "products", "billable_items", "contacts", "patients",
                     "individual_appointments", "group_appointments", "treatment_notes", "invoices",
                     "patient_attachments")
 
@@ -326,25 +405,34 @@ class ClinikoSource(Source):
 
     def count(self, object_name: str) -> Optional[int]:
         self._check_object(object_name)
-        page = self._http.get_json(object_name, self._params(object_name, None, per_page=1))
-        total = page.get("total_entries")
-        return int(total) if isinstance(total, int) else None
+        total = 0
+        for path in self._paths(object_name):
+            page = self._http.get_json(path, self._params(object_name, None, per_page=1))
+            entries = page.get("total_entries")
+            if not isinstance(entries, int):
+                return None
+            total += entries
+        return total
 
     def read(self, object_name: str, since: Optional[datetime] = None) -> Iterator[SourceRecord]:
         self._check_object(object_name)
         if object_name == "patients" and self.patient_practitioners and self._patient_index is None:
             self._patient_index = self._build_patient_index()
         position = 0
-        for item in self._items(object_name, self._params(object_name, since)):
-            position += 1
-            yield self._record(object_name, item, position)
+        for path in self._paths(object_name):
+            for item in self._items(object_name, self._params(object_name, since), path=path):
+                position += 1
+                record = self._record(object_name, item, position)
+                if object_name in SEPARATE_LISTS and "active" not in (item if isinstance(item, dict) else {}):
+                    record.data["active"] = path == object_name
+                yield record
 
     def open_attachment(self, attachment: Attachment) -> IO[bytes]:
         """The attachment's content as a buffered binary stream (``read(n)``
         gives ``n`` bytes until the end); close it when done.  Cliniko may answer the contents
         URL with a redirect to a signed file URL on another host; that one is
         fetched without the API key."""
-        location = attachment.location or f"patient_attachments/{attachment.source_id}/contents"
+        location = attachment.location or f"patient_attachments/{attachment.source_id}/content"
         stream = self._http.open(location)
         if stream.response.status_code in (301, 302, 303, 307, 308):
             target = stream.response.headers.get("location")
@@ -386,9 +474,16 @@ class ClinikoSource(Source):
             params["q[]"] = filters
         return params
 
-    def _items(self, collection: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def _paths(self, object_name: str, include_archived: Optional[bool] = None) -> list[str]:
+        """The list paths an object is read from: its own, then its archived or inactive one."""
+        archived = self.include_archived if include_archived is None else include_archived
+        if archived and object_name in SEPARATE_LISTS:
+            return [object_name, f"{object_name}/{SEPARATE_LISTS[object_name]}"]
+        return [object_name]
+
+    def _items(self, collection: str, params: dict[str, Any], path: Optional[str] = None) -> Iterator[dict[str, Any]]:
         pages = 0
-        for page in self._paginator.pages(self._http, collection, params):
+        for page in self._paginator.pages(self._http, path or collection, params):
             pages += 1
             items = page.get(collection)
             if not isinstance(items, list):
@@ -419,7 +514,9 @@ class ClinikoSource(Source):
 
     # -- small reference tables (a few dozen rows each) -----------------------
     def _all(self, collection: str) -> Iterator[dict[str, Any]]:
-        return self._items(collection, self._params(collection, None, include_archived=True))
+        params = self._params(collection, None, include_archived=True)
+        for path in self._paths(collection, include_archived=True):
+            yield from self._items(collection, params, path=path)
 
     def _appointment_type_names(self) -> dict[str, str]:
         if self._type_names is None:
@@ -441,8 +538,8 @@ class ClinikoSource(Source):
         if self._practitioner_names is None:
             names = {}
             for p in self._all("practitioners"):
-                names[str(p.get("id"))] = (p.get("display_name") or " ".join(
-                    x for x in (p.get("first_name"), p.get("last_name")) if x)).strip()
+                names[str(p.get("id"))] = " ".join(
+                    str(x) for x in (p.get("first_name"), p.get("last_name")) if x).strip()
             self._practitioner_names = names
         return self._practitioner_names
 
@@ -495,7 +592,15 @@ class ClinikoSource(Source):
         if not data.get("email"):
             data["email"] = self._emails_of_users().get(str(user_id)) if user_id else None
 
+    def _derive_contacts(self, data: dict[str, Any], attachments: list[Attachment]) -> None:
+        person = " ".join(str(data[k]).strip() for k in ("first_name", "last_name") if data.get(k)
+                          and str(data[k]).strip())
+        company = str(data.get("company_name") or "").strip()
+        data["is_organisation"] = not person and bool(company)
+        data["contact_name"] = person or company or None
+
     def _derive_patients(self, data: dict[str, Any], attachments: list[Attachment]) -> None:
+        data.update(patient_insurance(data.get("custom_fields")))
         if self._patient_index is not None:
             seen = self._patient_index.get(data["id"], {})
             ordered = sorted(seen, key=lambda p: (seen[p], p), reverse=True)
@@ -523,7 +628,7 @@ class ClinikoSource(Source):
         data["label"] = f"Invoice {number}" if number not in (None, "") else None
 
     def _derive_patient_attachments(self, data: dict[str, Any], attachments: list[Attachment]) -> None:
-        location = _link_url(data.get("contents")) or f"patient_attachments/{data['id']}/contents"
+        location = _link_url(data.get("content")) or f"patient_attachments/{data['id']}/content"
         size = data.get("size")
         attachments.append(Attachment(
             source_id=str(data["id"]), filename=str(data.get("filename") or f"attachment-{data['id']}"),
