@@ -58,12 +58,12 @@ def test_the_pack_validates_against_odoo_18(spec, records):
     samples = {name: list(recs.values()) for name, recs in records.items() if name != "_objects"}
     findings = preflight(spec, schema, samples, records["_objects"])
     assert [(f.level, f.map_name, f.target) for f in findings] == [
-        ("warning", "cliniko_product", "uom_po_id")]
+        ("warning", "cliniko_product", "uom_po_id"), ("warning", "cliniko_billable_item", "uom_po_id")]
 
 
 def test_the_maps_load_in_dependency_order(spec):
     assert [om.name for om in dependency_order(spec)] == [
-        "cliniko_appointment_type", "cliniko_product", "cliniko_contact", "cliniko_patient",
+        "cliniko_appointment_type", "cliniko_product", "cliniko_billable_item", "cliniko_contact", "cliniko_patient",
         "cliniko_patient_file", "cliniko_appointment", "cliniko_invoice", "cliniko_treatment_note"]
     assert [(om.name, om.target_model) for om in spec.maps_for("patients")] == [
         ("cliniko_patient", "res.partner"), ("cliniko_patient_file", "crm.lead")]
@@ -73,7 +73,7 @@ def test_every_custom_field_the_pack_writes_is_declared(spec):
     declared = {(cf.model, cf.name): cf for cf in spec.custom_fields}
     written = {(om.target_model, t) for om in spec.objects for t in om.targets() if t.startswith("x_")}
     assert written == set(declared)
-    assert len(declared) == 25
+    assert len(declared) == 28
     status = declared[("crm.lead", "x_flitstack_appointment_status")]
     assert status.type == "selection"
     assert [k for k, _ in status.selection] == ["booked", "arrived", "cancelled", "did_not_arrive"]
@@ -191,6 +191,8 @@ def test_an_orphan_appointment_keeps_its_reference_so_the_load_fails_it(spec, re
 
 
 def test_an_invoice_becomes_an_opportunity_with_invoice_reference_fields(spec, records):
+    raw = records["invoices"]["800001"].data
+    assert (raw["status"], raw["status_description"], raw["total_amount"]) == (20, "Paid", "70.0")
     paid = planned(spec, "cliniko_invoice", records["invoices"]["800001"])
     assert paid.values == {
         "type": "opportunity", "name": "Invoice 1001", "x_flitstack_invoice_number": "1001",
@@ -204,8 +206,10 @@ def test_an_invoice_becomes_an_opportunity_with_invoice_reference_fields(spec, r
         "stage_id": Ref(kind="xmlid", key="crm.stage_lead4")}
     statuses = {r.values["x_flitstack_invoice_status"]: (r.refs["stage_id"].key, r.values["active"])
                 for r in apply(spec, records["invoices"].values(), "cliniko_invoice")}
-    assert statuses == {"awaiting_payment": ("crm.stage_lead3", True), "paid": ("crm.stage_lead4", True),
-                        "partially_paid": ("crm.stage_lead3", True), "written_off": ("crm.stage_lead3", False)}
+    assert statuses == {"open": ("crm.stage_lead3", True), "paid": ("crm.stage_lead4", True),
+                        "closed": ("crm.stage_lead3", False), "open_credit": ("crm.stage_lead3", True)}
+    every = list(apply(spec, records["invoices"].values(), "cliniko_invoice"))
+    assert len(every) == 30 and [r.errors for r in every if r.errors] == []
 
 
 def test_a_long_treatment_note_becomes_one_internal_note_on_the_patient_file(spec, records):
@@ -221,11 +225,18 @@ def test_a_long_treatment_note_becomes_one_internal_note_on_the_patient_file(spe
     assert result.errors == []
 
 
-def test_products_and_appointment_types(spec, records):
-    archived = planned(spec, "cliniko_product", records["products"]["14009"])
-    assert archived.values == {
+def test_products_billable_items_and_appointment_types(spec, records):
+    product = planned(spec, "cliniko_product", records["products"]["14009"])
+    assert records["products"]["14009"].data["price_ex_tax"] == "54.95"
+    assert product.values == {
         "type": "consu", "sale_ok": True, "name": "Knee Brace 10", "default_code": "SKU-010",
-        "list_price": 54.95, "standard_price": 22.5, "x_flitstack_stock_level": 37, "active": False}
+        "list_price": 54.95, "standard_price": 22.5, "x_flitstack_stock_level": 37}
+    services = [p.values for p in apply(spec, records["billable_items"].values(), "cliniko_billable_item")]
+    assert services[:2] == [
+        {"type": "service", "sale_ok": True, "name": "Initial Consultation", "default_code": "SVC-001",
+         "list_price": 130.0},
+        {"type": "service", "sale_ok": True, "name": "Follow-up", "default_code": "SVC-002", "list_price": 85.0}]
+    assert len(services) == 6
     tags = [p.values for p in apply(spec, records["appointment_types"].values(), "cliniko_appointment_type")]
     assert tags == [{"name": n} for n in ("Initial Consultation", "Follow-up", "Standard Treatment", "Review",
                                           "Dry Needling", "Telehealth Consult", "Group Pilates",
@@ -237,3 +248,34 @@ def test_duplicate_patient_emails_are_mapped_as_they_are(spec, records):
     second = planned(spec, "cliniko_patient", records["patients"]["100007"])
     assert first.values["email"] == second.values["email"] == "sam.smith.6@mail.example"
     assert first.xmlid_name != second.xmlid_name
+
+
+def test_organisation_contacts_land_as_companies_and_people_as_individuals(spec, records):
+    contacts = records["contacts"]
+    results = {r.source_id: r for r in apply(spec, contacts.values(), "cliniko_contact")}
+    assert [(k, r.errors) for k, r in results.items() if r.errors] == []
+    insurer = results["15004"]
+    assert (contacts["15004"].data["first_name"], contacts["15004"].data["last_name"]) == ("", "")
+    assert {k: insurer.values[k] for k in ("name", "is_company", "company_name", "email")} == {
+        "name": "Medibank Private", "is_company": True, "company_name": "Medibank Private",
+        "email": "claims@medibank.example"}
+    doctor = results["15000"]
+    assert {k: doctor.values[k] for k in ("name", "is_company", "company_name", "function")} == {
+        "name": "Ada Anderson", "is_company": False, "company_name": "Anderson Medical Centre",
+        "function": "General Practitioner"}
+    assert sorted(k for k, r in results.items() if r.values["is_company"]) == [
+        "15004", "15009", "15014", "15019", "15024", "15029"]
+
+
+def test_the_patient_file_carries_the_insurance_from_the_custom_fields(spec, records):
+    patient = records["patients"]["100002"]
+    assert patient.data["custom_fields"]["sections"][0]["name"] == "Insurance coverage"
+    lead = planned(spec, "cliniko_patient_file", patient)
+    assert {k: v for k, v in lead.values.items() if "insurance" in k} == {
+        "x_flitstack_insurance_provider": "HCF Insurance", "x_flitstack_insurance_policy_number":
+        patient.data["insurance_policy_number"], "x_flitstack_insurance_group_number": "GRP-102"}
+    assert patient.data["insurance_policy_number"].startswith("POL-")
+    uninsured = planned(spec, "cliniko_patient_file", records["patients"]["100000"])
+    assert not any("insurance" in k for k in uninsured.values)
+    insured = [r for r in records["patients"].values() if r.data["insurance_provider"]]
+    assert len(insured) == 10
