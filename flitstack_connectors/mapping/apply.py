@@ -68,12 +68,17 @@ def get_path(data: Any, path: str) -> Any:
 def _filter_ok(value: Any, want: Any) -> bool:
     if isinstance(want, dict) and set(want) == {"not"}:
         return value != want["not"]
+    if isinstance(want, dict) and set(want) == {"in"}:
+        return value in (want["in"] or [])
+    if isinstance(want, dict) and set(want) == {"not_in"}:
+        return value not in (want["not_in"] or [])
     return value == want
 
 
 def matches_filter(om: ObjectMap, record: SourceRecord) -> bool:
     """Whether ``record`` belongs to ``om``: every filter path holds its value
-    (``{"path": value}``), or differs from it (``{"path": {"not": value}}``)."""
+    (``{"path": value}``), or differs from it (``{"path": {"not": value}}``), or
+    is one of a list (``{"path": {"in": [...]}}``) or none of it (``{"not_in": [...]}``)."""
     return all(_filter_ok(get_path(record.data, path), want) for path, want in om.filter.items())
 
 

@@ -8,6 +8,7 @@ against a destination's fields live in :mod:`.validate`.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -93,6 +94,11 @@ class ValueMap(BaseModel):
         return False, None
 
 
+#: a Dataverse custom column: the publisher's customization prefix (2 to 8
+#: letters or digits, starting with a letter), an underscore, then the name
+DATAVERSE_CUSTOM_NAME = re.compile(r"^[a-z][a-z0-9]{1,7}_[a-z0-9_]+$")
+
+
 class CustomField(BaseModel):
     """A custom field the map needs on the destination."""
 
@@ -110,7 +116,7 @@ class CustomField(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> "CustomField":
-        if not self.name.startswith("x_"):
+        if not (self.name.startswith("x_") or DATAVERSE_CUSTOM_NAME.match(self.name)):
             raise ValueError(f"custom field {self.model}.{self.name}: the name must start with 'x_'")
         if self.type == "selection" and not self.selection:
             raise ValueError(f"custom field {self.model}.{self.name}: a selection field needs selection values")
@@ -220,6 +226,11 @@ class MapSpec(BaseModel):
                     f"split the records between them")
         seen_cf: set[tuple[str, str]] = set()
         for cf in self.custom_fields:
+            if self.destination == "odoo" and not cf.name.startswith("x_"):
+                raise ValueError(f"custom field {cf.model}.{cf.name}: the name must start with 'x_'")
+            if self.destination == "dynamics" and not DATAVERSE_CUSTOM_NAME.match(cf.name):
+                raise ValueError(f"custom column {cf.model}.{cf.name}: the name must start with the publisher's "
+                                 f"customization prefix and an underscore (new_...), in lower case")
             if (cf.model, cf.name) in seen_cf:
                 raise ValueError(f"custom field {cf.model}.{cf.name} is declared twice")
             seen_cf.add((cf.model, cf.name))

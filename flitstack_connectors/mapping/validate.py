@@ -228,8 +228,9 @@ class _Checker:
                                  f"on the lookup")
             return
         relation = spec.relation
-        # a user lookup onto a partner field (a message's author) writes the user's partner
-        if row.kind == "user" and relation not in ("res.users", "res.partner"):
+        # a user lookup onto a partner field (a message's author) writes the user's partner;
+        # in Dynamics 365 users are systemuser rows
+        if row.kind == "user" and relation not in ("res.users", "res.partner", "systemuser"):
             self.problems.append(f"{label}: a user lookup needs a field pointing at res.users, but "
                                  f"{model}.{row.target} points at {relation}")
         elif row.kind == "record":

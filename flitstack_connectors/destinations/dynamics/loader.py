@@ -1,0 +1,271 @@
+"""Turning planned records into Dataverse rows, and the bulk calls that write them.
+
+- :func:`row_values` builds the columns of one planned record: values in the
+  type each column takes (choice options as integers, dates as ``YYYY-MM-DD``),
+  lookups as ``<navigation>@odata.bind`` to the referenced row, texts longer
+  than their column refused with the column's limit (never the text);
+- :class:`TableWriter` reads a table's alternate keys, the current values of
+  rows about to be updated (the audit's old values), writes rows with
+  ``UpsertMultiple`` (one record alone when its batch is refused, so the rest
+  lands) and deletes rows in ``$batch`` requests.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime, timezone
+from typing import Any, Callable, Iterable, Optional, Sequence
+
+from ...mapping.spec import MapSpec
+from ...records import PlannedRecord
+from .client import DataverseClient, key_path
+from .errors import DataverseAuthError, DataverseError, DataverseUnavailableError, MissingPrivilegeError, ThrottledError
+from .tables import Table, table
+
+#: errors that stop the run instead of failing one record
+FATAL = (ThrottledError, DataverseUnavailableError, DataverseAuthError, MissingPrivilegeError)
+BIND = "@odata.bind"
+#: rows whose current values one GET reads (Microsoft.Dynamics.CRM.In keeps the URL short)
+READ_CHUNK = 100
+
+
+def column_types(spec: MapSpec, t: Table) -> dict[str, str]:
+    types = dict(t.types)
+    for cf in spec.custom_fields:
+        if cf.model == t.logical_name:
+            types[cf.name] = cf.type
+    return types
+
+
+def _as_datetime(value: Any) -> str:
+    if isinstance(value, datetime):
+        dt = value
+    else:
+        dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def convert(value: Any, kind: str) -> Any:
+    """``value`` as a column of map type ``kind`` takes it in the Web API."""
+    if value is None:
+        return None
+    if kind == "selection":
+        return int(value)
+    if kind == "boolean":
+        return bool(value)
+    if kind == "integer":
+        return int(value)
+    if kind in ("float", "monetary"):
+        return float(value)
+    if kind == "date":
+        return value.isoformat() if isinstance(value, date) else str(value)[:10]
+    if kind == "datetime":
+        return _as_datetime(value)
+    return value if isinstance(value, str) else str(value)
+
+
+def row_values(spec: MapSpec, t: Table, planned: PlannedRecord,
+               resolve_record: Callable[[str, str], Optional[tuple[str, str]]],
+               resolve_user: Callable[[str], tuple[Optional[str], Optional[str]]]) -> tuple[dict[str, Any], list[str], list[str]]:
+    """``(columns, errors, notes)`` for ``planned`` on table ``t``."""
+    types = column_types(spec, t)
+    limits = dict(t.max_length)
+    values: dict[str, Any] = {}
+    errors = list(planned.errors)
+    notes = list(planned.notes)
+    for column, value in planned.values.items():
+        kind = types.get(column, "char")
+        try:
+            out = convert(value, kind)
+        except (TypeError, ValueError):
+            errors.append(f"{column}: the mapped value is not a valid {kind} value")
+            continue
+        if isinstance(out, str) and column in limits and len(out) > limits[column]:
+            errors.append(f"{column}: the text is {len(out)} characters, more than the {limits[column]} "
+                          f"{t.logical_name}.{column} holds; add a truncate transform or map it to a longer column")
+            continue
+        values[column] = out
+    for column, ref in planned.refs.items():
+        if ref.kind == "record":
+            found = resolve_record(ref.object or "", ref.key)
+            if found is None:
+                errors.append(f"{column}: the referenced {ref.object} record {ref.key} has not landed in Dynamics 365 "
+                              f"(it failed or is not migrated); fix it first")
+                continue
+            target_table, guid = found
+            try:
+                nav = t.navigation(column, target_table)
+            except Exception as exc:  # MappingError
+                errors.append(str(exc))
+                continue
+            values[nav + BIND] = f"/{table(target_table).entity_set}({guid})"
+        elif ref.kind == "user":
+            guid, note = resolve_user(ref.key)
+            if note:
+                notes.append(note)
+            if guid is None:
+                errors.append(f"{column}: Clio user {ref.key} has no enabled system user and no fallback owner is set")
+                continue
+            values[t.navigation(column, "systemuser") + BIND] = f"/systemusers({guid})"
+        else:
+            errors.append(f"{column}: {ref.kind} lookups are not supported into Dynamics 365; use a record or user "
+                          f"lookup")
+    if planned.many_refs:
+        errors.append(f"{', '.join(planned.many_refs)}: many-to-many lookups are not supported into Dynamics 365")
+    return values, errors, notes
+
+
+def values_hash(values: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+
+def lookup_column(key: str) -> tuple[str, Optional[str]]:
+    """``parentcustomerid_account@odata.bind`` -> (``parentcustomerid``, ``account``) given the table's lookups."""
+    return key[: -len(BIND)], None
+
+
+class TableWriter:
+    """Reads and writes the rows of one table for the loader and rollback."""
+
+    def __init__(self, client: DataverseClient, spec: MapSpec, logical_name: str, key_column: str):
+        self.client = client
+        self.spec = spec
+        self.t = table(logical_name)
+        self.key_column = key_column
+        self.types = column_types(spec, self.t)
+        #: navigation property -> (lookup column, target table)
+        self.navs = {nav: (col, target) for col, targets in self.t.lookups.items() for target, nav in targets.items()}
+
+    # -- reads -------------------------------------------------------------------------
+    def keys(self) -> dict[str, str]:
+        """Clio id -> row id of every row of the table that carries a Clio id."""
+        out: dict[str, str] = {}
+        for row in self.client.iter_rows(self.t.entity_set, select=[self.t.primary_id, self.key_column],
+                                         filter=f"{self.key_column} ne null", table=self.t.logical_name):
+            key = row.get(self.key_column)
+            if key is not None:
+                out[str(key)] = str(row[self.t.primary_id])
+        return out
+
+    def columns_of(self, values: dict[str, Any]) -> list[str]:
+        """The columns to $select to read what ``values`` would overwrite."""
+        cols = []
+        for k in values:
+            if k.endswith(BIND):
+                cols.append(f"_{self.navs[k[:-len(BIND)]][0]}_value")
+            else:
+                cols.append(k)
+        return cols
+
+    def read(self, guids: Sequence[str], select: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Current rows by id, with the columns ``select`` (``_x_value`` for lookups)."""
+        cols = sorted(set(select) | {self.t.primary_id})
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(guids), READ_CHUNK):
+            chunk = guids[i:i + READ_CHUNK]
+            flt = (f"Microsoft.Dynamics.CRM.In(PropertyName='{self.t.primary_id}',"
+                   f"PropertyValues=[{','.join(repr(str(g)) for g in chunk)}])")
+            for row in self.client.iter_rows(self.t.entity_set, select=cols, filter=flt, table=self.t.logical_name,
+                                             annotations=True):
+                out[str(row[self.t.primary_id]).lower()] = row
+        return {g: out[g.lower()] for g in guids if g.lower() in out}
+
+    def old_values(self, values: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
+        """What ``row`` holds in the columns ``values`` writes, as rollback writes it back."""
+        old: dict[str, Any] = {}
+        for k in values:
+            if k.endswith(BIND):
+                col, target = self.navs[k[:-len(BIND)]]
+                guid = row.get(f"_{col}_value")
+                if guid is None:
+                    old[col] = None
+                else:
+                    kind = row.get(f"_{col}_value@Microsoft.Dynamics.CRM.lookuplogicalname") or target
+                    old[col] = {"table": kind, "id": str(guid)}
+            else:
+                old[k] = row.get(k)
+        return old
+
+    def same(self, values: dict[str, Any], row: dict[str, Any]) -> bool:
+        """Whether ``row`` already holds ``values`` (create-only columns aside)."""
+        for k, v in values.items():
+            if k in self.t.create_only:
+                continue
+            if k.endswith(BIND):
+                col, _target = self.navs[k[:-len(BIND)]]
+                have = row.get(f"_{col}_value")
+                want = v.rsplit("(", 1)[-1].rstrip(")")
+                if (str(have).lower() if have else None) != want.lower():
+                    return False
+                continue
+            if not _equal(v, row.get(k), self.types.get(k, "char")):
+                return False
+        return True
+
+    def restore_values(self, old: dict[str, Any]) -> dict[str, Any]:
+        """Columns that write ``old`` (from :meth:`old_values`) back."""
+        out: dict[str, Any] = {}
+        for k, v in old.items():
+            if k in self.t.lookups:
+                if v is None:
+                    # which navigation does not matter to clear it; the first one
+                    nav = next(iter(self.t.lookups[k].values()))
+                    out[nav + BIND] = None
+                else:
+                    nav = self.t.lookups[k].get(v["table"]) or next(iter(self.t.lookups[k].values()))
+                    out[nav + BIND] = f"/{table(v['table']).entity_set}({v['id']})"
+            elif k not in self.t.create_only:
+                out[k] = v
+        return out
+
+    # -- writes -------------------------------------------------------------------------
+    def upsert(self, rows: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, str]:
+        """Write ``rows`` (Clio id, columns) with UpsertMultiple; a refused batch
+        is written again one row at a time, so that only the refused rows fail.
+        Returns Clio id -> reason for the rows that failed."""
+        if not rows:
+            return {}
+        try:
+            self.client.upsert_multiple(self.t.entity_set, self.t.logical_name, self.key_column, rows)
+            return {}
+        except FATAL:
+            raise
+        except DataverseError as exc:
+            if len(rows) == 1:
+                return {rows[0][0]: str(exc)}
+        failed: dict[str, str] = {}
+        for row in rows:
+            failed.update(self.upsert([row]))
+        return failed
+
+    def delete(self, items: Sequence[tuple[Optional[str], str]]) -> dict[str, int]:
+        """Delete rows given as (row id or None, Clio id); returns Clio id -> status."""
+        paths = [f"{self.t.entity_set}({guid})" if guid else key_path(self.t.entity_set, self.key_column, key)
+                 for guid, key in items]
+        out: dict[str, int] = {}
+        for i in range(0, len(paths), 500):
+            statuses = self.client.batch_delete(self.t.entity_set, self.t.logical_name, paths[i:i + 500])
+            for (guid, key), p in zip(items[i:i + 500], paths[i:i + 500]):
+                out[key] = statuses.get(p, 0)
+        return out
+
+
+def _equal(mine: Any, theirs: Any, kind: str) -> bool:
+    if mine is None or theirs is None:
+        return (mine in (None, "")) and (theirs in (None, ""))
+    try:
+        if kind in ("float", "monetary"):
+            return abs(float(mine) - float(theirs)) < 0.005
+        if kind in ("integer", "selection"):
+            return int(mine) == int(theirs)
+        if kind == "boolean":
+            return bool(mine) == bool(theirs)
+        if kind == "date":
+            return str(mine)[:10] == str(theirs)[:10]
+        if kind == "datetime":
+            return _as_datetime(mine) == _as_datetime(theirs)
+    except (TypeError, ValueError):
+        return False
+    return str(mine) == str(theirs)

@@ -1,0 +1,78 @@
+"""What the loader needs to know of each Dataverse table, read from the
+schema snapshot ``mapping/schemas/dynamics365_sales.json`` (one source for
+the map checks and the loader): entity set names, primary id columns, the
+navigation property of each lookup per target table (``@odata.bind``), and
+the columns valid on create only.
+
+Lookups are written as ``"<navigation>@odata.bind": "/<entity set>(<id>)"``
+and read back as ``_<column>_value``:
+https://learn.microsoft.com/power-apps/developer/data-platform/webapi/associate-disassociate-entities-using-web-api
+"""
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from ...errors import MappingError
+from ...mapping.target_schema import SCHEMAS_DIR
+
+SNAPSHOT = "dynamics365_sales"
+
+
+@dataclass(frozen=True)
+class Table:
+    logical_name: str
+    entity_set: str
+    primary_id: str
+    primary_name: str
+    #: lookup column -> {target table: navigation property}
+    lookups: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: column -> type in the map vocabulary (char, text, selection ...)
+    types: dict[str, str] = field(default_factory=dict)
+    create_only: frozenset[str] = frozenset()
+    max_length: dict[str, int] = field(default_factory=dict)
+
+    def navigation(self, column: str, target: str) -> str:
+        try:
+            return self.lookups[column][target]
+        except KeyError:
+            raise MappingError(f"{self.logical_name}.{column} cannot point at a {target} row; "
+                               f"map the lookup to a column that can") from None
+
+
+@functools.lru_cache(maxsize=None)
+def _snapshot() -> dict[str, Any]:
+    return json.loads((SCHEMAS_DIR / f"{SNAPSHOT}.json").read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=None)
+def table(logical_name: str) -> Table:
+    """The table ``logical_name`` as the snapshot describes it."""
+    body = _snapshot()["models"].get(logical_name)
+    if body is None:
+        known = ", ".join(sorted(_snapshot()["models"]))
+        raise MappingError(f"Dynamics 365 has no table {logical_name!r} in this version of FlitStack; "
+                           f"choose one of {known}")
+    dv = body["dataverse"]
+    fields = body["fields"]
+    return Table(
+        logical_name=logical_name, entity_set=dv["entity_set"], primary_id=dv["primary_id"],
+        primary_name=dv["primary_name"],
+        lookups={n: dict(f["navigation"]) for n, f in fields.items() if f.get("navigation")},
+        types={n: f["type"] for n, f in fields.items()},
+        create_only=frozenset(n for n, f in fields.items() if f.get("create_only")),
+        max_length={n: int(f["max_length"]) for n, f in fields.items() if f.get("max_length")},
+    )
+
+
+def entity_set_of(logical_name: str) -> str:
+    return table(logical_name).entity_set
+
+
+def table_of_entity_set(entity_set: str) -> Optional[str]:
+    for name, body in _snapshot()["models"].items():
+        if body["dataverse"]["entity_set"] == entity_set:
+            return name
+    return None

@@ -1,0 +1,1 @@
+"""The runner outside Odoo: a state store, the migration steps, rollback."""

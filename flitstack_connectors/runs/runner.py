@@ -1,0 +1,352 @@
+"""A migration into Dynamics 365 from the ``flitstack`` command.
+
+:meth:`DynamicsRun.execute` walks the steps the Odoo addon walks, with the same names:
+
+1. **read**: each enabled object map's source object, in dependency order
+   (companies before people before matters); a delta reads only records
+   Clio reports as updated since the previous finished run started (minus a
+   margin); a sample reads a coherent slice (matters of sampled clients);
+2. **apply**: :func:`~flitstack_connectors.mapping.apply_object_map` turns each
+   record the map's filter takes into a planned record;
+3. **plan**: :func:`~flitstack_connectors.plan.batches` cuts them into batches
+   of at most 500; batches of one map load on ``parallel`` workers;
+4. **load**: per batch, lookups resolve through the id map (records) and the
+   staff resolution (owners); a record whose values hash to what the id map
+   last wrote, and whose row exists, is skipped; the rows about to be updated
+   are read for their old values; ``pending`` audit lines are written; then
+   one ``UpsertMultiple`` writes the batch, each row by its alternate key on
+   the Clio id column, so a write sent twice lands once;
+5. **audit**: the batch's lines turn ``done`` (create, update, skip, fail; old
+   values for updates) and the id map takes the rows' ids and hashes;
+6. **reconcile**: per object map, read = created + updated + skipped + failed;
+7. **rollback** (:mod:`.rollback`) reads the audit lines alone.
+
+An interrupted run (Ctrl-C, a crash, a kill) stays ``running``/``interrupted``;
+started again, it resumes: maps that finished are not read again, records with
+a done line are not written again, and pending lines are written again with the
+action and old values they recorded.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterable, Iterator, Optional
+
+from ..destinations.dynamics.client import DataverseClient
+from ..destinations.dynamics.loader import FATAL, TableWriter, row_values, values_hash
+from ..destinations.dynamics.tables import table
+from ..errors import ConfigurationError, FlitstackError
+from ..mapping.apply import apply_object_map, get_path, matches_filter
+from ..mapping.spec import MapSpec, ObjectMap
+from ..plan import MAX_BATCH_SIZE, batches, dependency_order
+from ..records import PlannedRecord, SourceRecord
+from ..sources.base import Source
+from .staff import StaffResolution
+from .store import DONE, FAILED, INTERRUPTED, RUNNING, StateStore, now
+
+log = logging.getLogger(__name__)
+
+#: a delta reads records changed since the previous run started, minus this margin for clock skew
+DELTA_OVERLAP = timedelta(seconds=300)
+SAMPLE_SIZE = 25
+
+
+class RunInterrupted(FlitstackError):
+    """The run stopped before its end; start it again to resume."""
+
+
+@dataclass
+class Progress:
+    """Callbacks for a terminal display; every one optional."""
+
+    start_map: Callable[[str, Optional[int]], None] = lambda name, total: None
+    advance: Callable[[str, int], None] = lambda name, n: None
+    end_map: Callable[[str], None] = lambda name: None
+
+
+@dataclass
+class _Batch:
+    om: ObjectMap
+    records: list[PlannedRecord]
+
+
+@dataclass
+class _MapState:
+    om: ObjectMap
+    writer: TableWriter
+    existing: dict[str, str]
+    ids: dict[str, dict[str, Any]]
+    pending: dict[str, dict[str, Any]]
+    done: set[str] = field(default_factory=set)
+
+
+class DynamicsRun:
+    """One run of ``spec`` from ``source`` into the environment behind ``client``."""
+
+    def __init__(self, store: StateStore, source: Source, client: DataverseClient, spec: MapSpec, *,
+                 connection_id: int, map_version_id: int, staff: StaffResolution, key_column: str,
+                 mode: str = "full", parallel: int = 4, batch_size: int = MAX_BATCH_SIZE,
+                 sample_size: int = SAMPLE_SIZE, progress: Optional[Progress] = None,
+                 after_batch: Optional[Callable[[str, int], None]] = None, resume: bool = True):
+        if mode not in ("full", "delta", "sample"):
+            raise ConfigurationError("--mode is full, delta or sample")
+        self.store = store
+        self.source = source
+        self.client = client
+        self.spec = spec
+        self.connection_id = connection_id
+        self.map_version_id = map_version_id
+        self.staff = staff
+        self.key_column = key_column
+        self.mode = mode
+        self.parallel = max(1, min(parallel, client.max_parallel))
+        self.batch_size = batch_size
+        self.sample_size = sample_size
+        self.progress = progress or Progress()
+        self.after_batch = after_batch
+        self.resume = resume
+        self.run_id: Optional[int] = None
+        self.resumed = False
+        self._ids_cache: dict[str, dict[str, dict[str, Any]]] = {}
+        self._sampled: dict[str, set[str]] = {}
+        self._batches_done = 0
+
+    # -- the run ------------------------------------------------------------------------
+    def execute(self) -> dict[str, Any]:
+        """Run (or resume) and return the report: run id, mode, counts per map."""
+        run = self.store.unfinished_run(self.connection_id) if self.resume else None
+        if run is not None and run["map_version_id"] == self.map_version_id and run["mode"] == self.mode:
+            self.run_id, since, self.resumed = run["id"], run["since"], True
+            self.store.set_run(self.run_id, status=RUNNING, pid=os.getpid())
+        else:
+            if run is not None:
+                self.store.set_run(run["id"], status=FAILED, finished_at=now(),
+                                   reason="superseded by a run of another map version or mode")
+            since = None
+            if self.mode == "delta":
+                previous = self.store.last_finished_run(self.connection_id)
+                if previous is None:
+                    raise ConfigurationError("A delta needs a finished full run first: run --mode full")
+                since = previous["started_at"] - DELTA_OVERLAP
+            self.run_id = self.store.start_run(self.connection_id, self.map_version_id, self.mode, since=since,
+                                               fallback_owner=self.staff.fallback_email, pid=os.getpid())
+        try:
+            for position, om in enumerate(dependency_order(self.spec)):
+                self._load_map(position, om, since)
+        except KeyboardInterrupt:
+            self.store.set_run(self.run_id, status=INTERRUPTED, reason="interrupted")
+            raise
+        except FATAL as exc:
+            self.store.set_run(self.run_id, status=INTERRUPTED, reason=type(exc).__name__)
+            raise
+        except BaseException:
+            self.store.set_run(self.run_id, status=INTERRUPTED, reason="stopped by an error")
+            raise
+        counts = self.store.counts(self.run_id)
+        self.store.set_run(self.run_id, status=DONE, finished_at=now(), reason=None)
+        return self.report(counts)
+
+    def report(self, counts: Optional[list[dict[str, Any]]] = None) -> dict[str, Any]:
+        assert self.run_id is not None
+        counts = counts if counts is not None else self.store.counts(self.run_id)
+        totals = {k: sum(c[k] for c in counts) for k in ("read", "created", "updated", "skipped", "failed")}
+        return {"run": self.run_id, "mode": self.mode, "resumed": self.resumed, "maps": counts, "totals": totals,
+                "reconciled": all(c["closes"] for c in counts), "staff": self.staff.to_dict(),
+                "requests": self.client.requests_sent}
+
+    # -- one object map ---------------------------------------------------------------------
+    def _ids(self, identity: str) -> dict[str, dict[str, Any]]:
+        if identity not in self._ids_cache:
+            self._ids_cache[identity] = self.store.id_map(self.connection_id, identity)
+        return self._ids_cache[identity]
+
+    def _resolve_record(self, identity: str, key: str) -> Optional[tuple[str, str]]:
+        entry = self._ids(identity).get(key)
+        if entry and entry.get("guid"):
+            return entry["table_name"], entry["guid"]
+        return None
+
+    def _records(self, om: ObjectMap, since: Optional[datetime]) -> Iterator[SourceRecord]:
+        records = self.source.read(om.source_object, since=since)
+        try:
+            taken = 0
+            for rec in records:
+                if not matches_filter(om, rec):
+                    continue
+                if self.mode == "sample":
+                    if not self._in_sample(om, rec):
+                        continue
+                    taken += 1
+                    if taken > self.sample_size:
+                        break
+                yield rec
+        finally:
+            close = getattr(records, "close", None)
+            if close:
+                close()
+
+    def _in_sample(self, om: ObjectMap, rec: SourceRecord) -> bool:
+        """A coherent slice: a record whose record lookups point at sampled records
+        (or at nothing) belongs to it."""
+        for row in om.lookups:
+            if row.kind != "record" or not row.object:
+                continue
+            raw = get_path(rec.data, row.source)
+            if isinstance(raw, dict):
+                raw = raw.get("id")
+            if raw in (None, ""):
+                continue
+            if str(raw) not in self._sampled.get(row.object, set()):
+                if row.required or self._sampled.get(row.object):
+                    return False
+        self._sampled.setdefault(om.identity_name, set()).add(rec.source_id)
+        return True
+
+    def _load_map(self, position: int, om: ObjectMap, since: Optional[datetime]) -> None:
+        assert self.run_id is not None
+        t = table(om.target_model)
+        count = self.store.map_count(self.run_id, om.name)
+        if count and count["done"]:
+            if self.mode == "sample":
+                for line in self.store.lines(self.run_id, map_name=om.name):
+                    self._sampled.setdefault(om.identity_name, set()).add(line["source_id"])
+            return
+        writer = TableWriter(self.client, self.spec, om.target_model, self.key_column)
+        lines = self.store.lines(self.run_id, map_name=om.name)
+        state = _MapState(om=om, writer=writer, existing=writer.keys(), ids=self._ids(om.identity_name),
+                          pending={l["source_id"]: l for l in lines if l["state"] == "pending"},
+                          done={l["source_id"] for l in lines if l["state"] == "done"})
+        self.store.set_map_count(self.run_id, om.name, position=position, table_name=t.logical_name,
+                                 read=count["read"] if count else 0, done=False)
+        total = None
+        if self.mode == "full" and not om.filter:
+            total = self.source.count(om.source_object)
+        self.progress.start_map(om.name, total)
+        read = 0
+
+        def planned() -> Iterator[PlannedRecord]:
+            nonlocal read
+            for rec in self._records(om, since):
+                read += 1
+                if rec.source_id in state.done:
+                    self.progress.advance(om.name, 1)
+                    continue
+                yield apply_object_map(self.spec, om, rec)
+
+        with concurrent.futures.ThreadPoolExecutor(max_workers=self.parallel,
+                                                   thread_name_prefix="flitstack-load") as pool:
+            in_flight: set[concurrent.futures.Future] = set()
+            try:
+                for batch in batches(planned(), self.batch_size):
+                    while len(in_flight) >= self.parallel * 2:
+                        finished, in_flight = concurrent.futures.wait(
+                            in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
+                        for f in finished:
+                            f.result()
+                    in_flight.add(pool.submit(self._load_batch, state, batch))
+                for f in concurrent.futures.as_completed(list(in_flight)):
+                    f.result()
+            except BaseException:
+                for f in in_flight:
+                    f.cancel()
+                raise
+        # the rows created by this map: their ids, for the id map, the audit lines and later lookups
+        created = {sid: guid for sid, guid in writer.keys().items()}
+        mine = {sid: created[sid] for sid, e in state.ids.items() if sid in created and not e.get("guid")}
+        if mine:
+            self.store.fill_guids(self.connection_id, om.identity_name, mine)
+            self.store.fill_line_guids(self.run_id, om.identity_name, mine)
+            for sid, guid in mine.items():
+                state.ids[sid]["guid"] = guid
+        self.store.set_map_count(self.run_id, om.name, position=position, table_name=t.logical_name, read=read,
+                                 done=True)
+        self.progress.end_map(om.name)
+
+    def _load_batch(self, state: _MapState, batch: list[PlannedRecord]) -> None:
+        om, writer = state.om, state.writer
+        t = writer.t
+        identity = om.identity_name
+        final: list[dict[str, Any]] = []      # skip and fail lines, done at once
+        to_write: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = []  # sid, values, action, line
+        candidates: list[tuple[PlannedRecord, dict[str, Any], list[str], str]] = []
+        id_entries: list[dict[str, Any]] = []
+        base = {"map_name": om.name, "identity": identity, "table_name": t.logical_name}
+        for p in batch:
+            values, errors, notes = row_values(self.spec, t, p, self._resolve_record, self.staff.owner)
+            sid = p.source_id
+            if errors:
+                final.append({**base, "source_id": sid, "guid": state.existing.get(sid), "action": "fail",
+                              "state": "done", "reason": "; ".join(errors), "notes": notes})
+                continue
+            digest = values_hash(values)
+            prior = state.pending.get(sid)
+            guid = state.existing.get(sid)
+            if prior is not None:
+                line = {**base, "source_id": sid, "guid": guid or prior.get("guid"), "action": prior["action"],
+                        "notes": notes, "_hash": digest, "_prior": True}
+                to_write.append((sid, values, prior["action"], line))
+            elif guid and (state.ids.get(sid) or {}).get("hash") == digest:
+                final.append({**base, "source_id": sid, "guid": guid, "action": "skip", "state": "done",
+                              "notes": notes})
+                id_entries.append({"identity": identity, "source_id": sid, "table_name": t.logical_name,
+                                   "guid": guid, "hash": digest, "run_id": (state.ids.get(sid) or {}).get("run_id")})
+            elif guid:
+                candidates.append((p, values, notes, digest))
+            else:
+                to_write.append((sid, values, "create", {**base, "source_id": sid, "guid": None, "action": "create",
+                                                         "notes": notes, "_hash": digest}))
+        if candidates:
+            select: set[str] = set()
+            for _p, values, _n, _d in candidates:
+                select.update(writer.columns_of(values))
+            rows = writer.read([state.existing[p.source_id] for p, *_ in candidates], select)
+            for p, values, notes, digest in candidates:
+                sid = p.source_id
+                guid = state.existing[sid]
+                row = rows.get(guid)
+                if row is None:  # deleted since the keys were read: upsert creates it again
+                    to_write.append((sid, values, "create", {**base, "source_id": sid, "guid": None,
+                                                             "action": "create", "notes": notes, "_hash": digest}))
+                elif writer.same(values, row):
+                    final.append({**base, "source_id": sid, "guid": guid, "action": "skip", "state": "done",
+                                  "notes": notes})
+                    id_entries.append({"identity": identity, "source_id": sid, "table_name": t.logical_name,
+                                       "guid": guid, "hash": digest, "run_id": self.run_id})
+                else:
+                    to_write.append((sid, values, "update", {
+                        **base, "source_id": sid, "guid": guid, "action": "update", "notes": notes,
+                        "_hash": digest, "old_values": writer.old_values(values, row)}))
+        # pending lines first: a crash after the write still leaves what rollback needs
+        fresh = [{k: v for k, v in line.items() if not k.startswith("_")} | {"state": "pending"}
+                 for _sid, _values, _action, line in to_write if not line.get("_prior")]
+        self.store.add_lines(self.run_id, fresh)
+        rows_out = []
+        for sid, values, action, _line in to_write:
+            out = dict(values)
+            if action != "create":
+                for col in t.create_only:
+                    out.pop(col, None)
+            rows_out.append((sid, out))
+        failed = writer.upsert(rows_out)
+        if failed:
+            self.store.drop_pending(self.run_id, om.name, failed)
+            for sid, reason in failed.items():
+                final.append({**base, "source_id": sid, "guid": state.existing.get(sid), "action": "fail",
+                              "state": "done", "reason": reason})
+        self.store.add_lines(self.run_id, final)
+        written = [line for sid, _v, _a, line in to_write if sid not in failed]
+        self.store.mark_done(self.run_id, om.name, [line["source_id"] for line in written])
+        for line in written:
+            entry = {"identity": identity, "source_id": line["source_id"], "table_name": t.logical_name,
+                     "guid": line.get("guid"), "hash": line["_hash"], "run_id": self.run_id}
+            id_entries.append(entry)
+        self.store.put_ids(self.connection_id, id_entries)
+        for e in id_entries:
+            state.ids[e["source_id"]] = e
+        self.progress.advance(om.name, len(batch))
+        self._batches_done += 1
+        if self.after_batch is not None:
+            self.after_batch(om.name, self._batches_done)
