@@ -78,3 +78,18 @@ def recording_sleep() -> RecordingSleep:
 def recording_real_sleep() -> RecordingSleep:
     """Records the waits and really sleeps (for tests against real time windows)."""
     return RecordingSleep(real=True)
+
+
+# -- Dataverse (Dynamics 365 Sales) -------------------------------------------------
+
+@pytest.fixture
+def dataverse_factory():
+    """``dataverse_factory(rate_limit=5, rate_window=1.0, users=[...])``: a started
+    emulated Dataverse environment with its https identity tenant; every one is
+    stopped at teardown."""
+    from flitstack_connectors.emulators.dataverse import DataverseEmulator
+
+    yield from _started(DataverseEmulator, users=[
+        {"fullname": "Ann Lee", "internalemailaddress": "ann.lee@firm.example", "isdisabled": False},
+        {"fullname": "Bo Chan", "internalemailaddress": "bo.chan@firm.example", "isdisabled": True},
+    ])

@@ -67,4 +67,4 @@ class Store:
 
     def snapshot(self) -> dict[str, dict[str, dict[str, Any]]]:
         with self.lock:
-            return copy.deepcopy({t: rows for t, rows in self.tables.items()})
+            return copy.deepcopy({t: rows for t, rows in self.tables.items() if rows})
