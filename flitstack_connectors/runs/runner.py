@@ -177,11 +177,11 @@ class DynamicsRun:
                 if not matches_filter(om, rec):
                     continue
                 if self.mode == "sample":
+                    if taken >= self.sample_size:
+                        break
                     if not self._in_sample(om, rec):
                         continue
                     taken += 1
-                    if taken > self.sample_size:
-                        break
                 yield rec
         finally:
             close = getattr(records, "close", None)

@@ -1,0 +1,214 @@
+"""Clio -> Dynamics 365 through the command's runner, against the emulated Clio
+and the emulated Dataverse over real HTTP (https identity endpoints)."""
+from __future__ import annotations
+
+import collections
+
+import pytest
+
+from flitstack_connectors.destinations.dynamics.auth import ClientCredentials
+from flitstack_connectors.destinations.dynamics.client import DataverseClient
+from flitstack_connectors.emulators.dataverse import DataverseEmulator
+from flitstack_connectors.runs.migration import DynamicsMigration, MapNotConfirmedError
+from flitstack_connectors.runs.rollback import RollbackRefusedError, rollback_run
+from flitstack_connectors.runs.staff import StaffUnresolvedError
+from flitstack_connectors.runs.store import StateStore
+from flitstack_connectors.sources.clio import ClioSource
+
+CONTACTS, MATTERS = 300, 200
+CASE_AREAS = {"Personal Injury", "Criminal Defense"}
+
+
+@pytest.fixture
+def clio(clio_factory):
+    return clio_factory(contacts=CONTACTS, matters=MATTERS, rate_limit=100_000, rate_window=60.0)
+
+
+def clio_users(clio):
+    return [clio.record("users", uid) for uid in clio.ids("users")]
+
+
+@pytest.fixture
+def dataverse(clio):
+    users = clio_users(clio)
+    # the first five match; the sixth is disabled in Dynamics; the last two have no system user
+    dv_users = [{"fullname": u["name"], "internalemailaddress": u["email"].upper() if i == 0 else u["email"],
+                 "isdisabled": i == 5} for i, u in enumerate(users[:6])]
+    dv_users.append({"fullname": "Fallback Owner", "internalemailaddress": "it@lawfirm.example", "isdisabled": False})
+    with DataverseEmulator(users=dv_users, rate_limit=6000, rate_window=300.0) as dv:
+        yield dv
+
+
+def open_migration(clio, dv, tmp_path, **client_options):
+    source = ClioSource(clio.issue_token(), base_url=clio.base_url, rate_limit=100_000)
+    creds = ClientCredentials(dv.tenant, dv.client_id, dv.client_secret, dv.environment_url, authority=dv.authority,
+                              verify=dv.ca_bundle_path)
+    client = DataverseClient(dv.environment_url, creds.token, **client_options)
+    store = StateStore(str(tmp_path / "state.sqlite"))
+    return DynamicsMigration(store, source, client, source_url=clio.base_url), client
+
+
+def run(mig, mode="full", **kw):
+    prepared = mig.prepare(None, fallback_owner="it@lawfirm.example", confirm=True)
+    return mig.run(prepared, mode=mode, **kw)
+
+
+def by_clio_id(dv, table):
+    rows = dv.rows(table)
+    ids = collections.Counter(r.get("new_clioid") for r in rows)
+    assert all(n == 1 for n in ids.values()), f"duplicate rows in {table}"
+    return {r["new_clioid"]: r for r in rows}
+
+
+def test_full_run_lands_every_record_once_with_lookups_owners_and_custom_values(clio, dataverse, tmp_path):
+    mig, client = open_migration(clio, dataverse, tmp_path)
+    before = dataverse.snapshot()
+    report = run(mig)
+    contacts = {cid: clio.record("contacts", cid) for cid in clio.ids("contacts")}
+    matters = {mid: clio.record("matters", mid) for mid in clio.ids("matters")}
+    companies = {str(c) for c, r in contacts.items() if r["type"] == "Company"}
+    people = {str(c) for c, r in contacts.items() if r["type"] == "Person"}
+    cases = {str(m) for m, r in matters.items() if (r["practice_area"] or {}).get("name") in CASE_AREAS}
+    opportunities = {str(m) for m in matters} - cases
+    accounts, dv_contacts = by_clio_id(dataverse, "account"), by_clio_id(dataverse, "contact")
+    opps, incidents = by_clio_id(dataverse, "opportunity"), by_clio_id(dataverse, "incident")
+    assert (set(accounts), set(dv_contacts), set(opps), set(incidents)) == (companies, people, opportunities, cases)
+    counts = {m["map"]: m for m in report["maps"]}
+    assert [(counts[n]["read"], counts[n]["created"], counts[n]["failed"]) for n in
+            ("clio_company", "clio_person", "clio_matter", "clio_matter_case")] == [
+        (len(companies), len(companies), 0), (len(people), len(people), 0),
+        (len(opportunities), len(opportunities), 0), (len(cases), len(cases), 0)]
+    assert report["reconciled"] and all(m["closes"] for m in report["maps"])
+    # lookups: a person's account, a matter's customer
+    guid_of_account = {k: r["accountid"] for k, r in accounts.items()}
+    guid_of_contact = {k: r["contactid"] for k, r in dv_contacts.items()}
+    for cid in people:
+        company = contacts[int(cid)]["company"]
+        assert dv_contacts[cid]["_parentcustomerid_value"] == (guid_of_account[str(company["id"])] if company else None)
+    users = clio_users(clio)
+    system = {u["internalemailaddress"].lower(): u["systemuserid"] for u in dataverse.rows("systemuser")
+              if u.get("internalemailaddress")}
+    fallback = system["it@lawfirm.example"]
+    for table_rows in (opps, incidents):
+        for mid, row in table_rows.items():
+            m = matters[int(mid)]
+            client_id = str(m["client"]["id"])
+            assert row["_customerid_value"] == guid_of_account.get(client_id, guid_of_contact.get(client_id))
+            attorney = m["responsible_attorney"]["id"]
+            index = [u["id"] for u in users].index(attorney)
+            expected = system[users[index]["email"].lower()] if index < 5 else fallback
+            assert row["_ownerid_value"] == expected
+            assert row["new_matternumber"] == m["display_number"]
+            est = next((v["value"] for v in m["custom_field_values"] if v["field_name"] == "Estimated value"), None)
+            assert row.get("new_cf_estimated_value") == (None if est is None else pytest.approx(est))
+            assert row["statecode"] == (1 if m["status"] == "Closed" else 0)
+    # a picklist custom field of contacts, as its option value
+    for cid in companies:
+        v = next((v for v in contacts[int(cid)]["custom_field_values"] if v["field_name"] == "Referral source"), None)
+        options = ["Web search", "Referral", "Advertising", "Existing client"]
+        want = None if v is None else 100000000 + options.index(v["picklist_option"]["option"])
+        assert accounts[cid].get("new_cf_referral_source") == want
+    assert report["staff"]["unmatched"] == [str(u["id"]) for u in users[6:]]
+    assert report["staff"]["disabled"] == [str(users[5]["id"])]
+    # a re-run creates nothing and writes nothing
+    sent = dataverse.request_log[:] if hasattr(dataverse, "request_log") else None
+    again = run(mig)
+    assert again["totals"]["created"] == again["totals"]["updated"] == 0
+    assert again["totals"]["skipped"] == report["totals"]["read"]
+    if sent is not None:
+        writes = [r for r in dataverse.request_log[len(sent):] if "UpsertMultiple" in str(r)]
+        assert writes == []
+    # delta: 10 changed contacts update exactly those 10
+    changed = clio.touch_contacts(n=10)
+    snapshot_before_delta = dataverse.snapshot()
+    delta = run(mig, mode="delta")
+    assert delta["totals"]["updated"] == 10 and delta["totals"]["created"] == 0
+    assert delta["reconciled"]
+    # rollbacks: the first run refuses while the delta stands; the delta restores the old values
+    with pytest.raises(RollbackRefusedError, match="roll it back first"):
+        rollback_run(mig.store, client, report["run"], key_column=mig.key_column)
+    undone = rollback_run(mig.store, client, delta["run"], key_column=mig.key_column)
+    assert undone["restored"] == 10 and undone["deleted"] == 0
+    assert strip_modified(dataverse.snapshot()) == strip_modified(snapshot_before_delta)
+    rollback_run(mig.store, client, again["run"], key_column=mig.key_column)
+    rollback_run(mig.store, client, report["run"], key_column=mig.key_column)
+    assert dataverse.snapshot() == before
+    assert len(changed) == 10
+
+
+def strip_modified(snapshot):
+    return {t: {k: {c: v for c, v in row.items() if c not in ("modifiedon", "versionnumber", "@version")}
+                for k, row in rows.items()} for t, rows in snapshot.items()}
+
+
+def test_an_interrupted_run_resumes_without_duplicates(clio, dataverse, tmp_path):
+    mig, client = open_migration(clio, dataverse, tmp_path)
+
+    def stop(map_name, n):
+        if n == 3:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        run(mig, after_batch=stop)
+    first = mig.store.runs()[-1]
+    assert first["status"] == "interrupted"
+    report = run(mig)
+    assert report["run"] == first["id"] and report["resumed"]
+    assert report["reconciled"]
+    assert report["totals"]["created"] == CONTACTS + MATTERS
+    for table in ("account", "contact", "opportunity", "incident"):
+        by_clio_id(dataverse, table)
+    assert sum(len(dataverse.rows(t)) for t in ("account", "contact", "opportunity", "incident")) == CONTACTS + MATTERS
+
+
+def test_lost_state_rerun_finds_rows_by_alternate_key(clio, dataverse, tmp_path):
+    mig, client = open_migration(clio, dataverse, tmp_path)
+    run(mig)
+    (tmp_path / "state.sqlite").unlink()
+    for extra in tmp_path.glob("state.sqlite-*"):
+        extra.unlink()
+    mig2, _ = open_migration(clio, dataverse, tmp_path)
+    report = run(mig2)
+    assert report["totals"]["created"] == 0 and report["totals"]["skipped"] == CONTACTS + MATTERS
+
+
+def test_injected_429_and_503_lose_nothing_and_the_limiter_keeps_under_the_rate(clio, tmp_path):
+    users = [{"fullname": u["name"], "internalemailaddress": u["email"], "isdisabled": False} for u in clio_users(clio)]
+    with DataverseEmulator(users=users, rate_limit=40, rate_window=4.0) as dv:
+        mig, client = open_migration(clio, dv, tmp_path, rate_limit=40, rate_window=4.0, max_parallel=4)
+        dv.inject_faults(0.1, statuses=(429, 503), seed=3)
+        prepared = mig.prepare(None, fallback_owner=None, confirm=True)
+        report = mig.run(prepared, parallel=4, sample_size=25)
+        dv.inject_faults(0)
+        assert report["reconciled"] and report["totals"]["created"] == CONTACTS + MATTERS
+        assert report["totals"]["failed"] == 0
+        assert dv.throttled_for_rate == 0
+        assert sum(len(by_clio_id(dv, t)) for t in ("account", "contact", "opportunity", "incident")) == \
+            CONTACTS + MATTERS
+        assert client.status_counts[429] + client.status_counts[503] > 0
+
+
+def test_a_run_needs_a_confirmed_map_and_a_fallback_for_flagged_staff(clio, dataverse, tmp_path):
+    mig, _ = open_migration(clio, dataverse, tmp_path)
+    prepared = mig.prepare(None, fallback_owner=None)
+    with pytest.raises(MapNotConfirmedError, match="not confirmed"):
+        mig.run(prepared)
+    mig.confirm(prepared.spec, by="admin@lawfirm.example")
+    prepared = mig.prepare(None, fallback_owner=None)
+    assert prepared.map_version["confirmed_by"] == "admin@lawfirm.example"
+    with pytest.raises(StaffUnresolvedError, match=r"2 Clio users .* have no Dynamics 365 user.*1 .* disabled user"):
+        mig.run(prepared)
+    with pytest.raises(StaffUnresolvedError, match="names no enabled Dynamics 365 user"):
+        mig.prepare(None, fallback_owner="nobody@example.org")
+    assert dataverse.rows("account") == []
+
+
+def test_sample_run_gives_a_field_diff_and_rolls_back(clio, dataverse, tmp_path):
+    mig, client = open_migration(clio, dataverse, tmp_path)
+    before = dataverse.snapshot()
+    report = run(mig, mode="sample", sample_size=10)
+    assert report["totals"]["created"] == report["totals"]["read"] > 0
+    diff = report["field_diff"]
+    assert diff and all(d["agrees"] for d in diff)
+    assert {d["column"] for d in diff if d["table"] == "opportunity"} >= {"name", "new_matternumber", "customerid"}
+    rollback_run(mig.store, client, report["run"], key_column=mig.key_column)
+    assert dataverse.snapshot() == before
