@@ -17,7 +17,7 @@ It behaves as Cliniko documents its API:
   out unless a filter names ``archived_at`` (``q[]=archived_at:*`` includes
   them).  ``sort`` (``id``, ``created_at``, ``updated_at``) and ``order``.
 - References are link objects: ``"patient": {"links": {"self": ".../patients/1"}}``.
-- ``/patient_attachments/{id}/contents`` answers the file's bytes (streamed),
+- ``/patient_attachments/{id}/content`` answers the file's bytes (streamed),
   or with ``attachment_redirect`` a 302 to a signed file URL that wants no
   credentials, as Cliniko does with its file store.
 - ``/user`` answers the user the API key belongs to.

@@ -95,9 +95,11 @@ class TestClinikoRun(SourceRunCase):
         failing = {k: len(v) for k, v in self.failing.items()}
         self.assertTrue(failing["individual_appointments"] >= 2 and failing["treatment_notes"] >= 1)
         products = (20, 20, 0, 0, 0) if "product.template" in self.env else (20, 0, 0, 20, 0)
+        services = (6, 6, 0, 0, 0) if "product.template" in self.env else (6, 0, 0, 6, 0)
         self.assertEqual(self.counts(self.first), {
             "cliniko_appointment_type": (8, 8, 0, 0, 0),
             "cliniko_product": products,
+            "cliniko_billable_item": services,
             "cliniko_contact": (30, 30, 0, 0, 0),
             "cliniko_patient": (PATIENTS, PATIENTS - 1, 0, 0, 1),
             "cliniko_patient_file": (PATIENTS, PATIENTS - 1, 0, 0, 1),
@@ -177,10 +179,47 @@ class TestClinikoRun(SourceRunCase):
                              appointment["starts_at"])
         invoice = next(i for n, i in enumerate(data["invoices"]) if n % 5 == 1 and i["id"] not in self.failing["invoices"])
         lead = self._lead_of(f"invoices/{invoice['id']}")
-        self.assertEqual((lead.name, lead.x_flitstack_invoice_number, lead.expected_revenue, lead.stage_id),
-                         (f"Invoice {invoice['number']}", str(invoice["number"]), invoice["total_amount"],
-                          self.env.ref("crm.stage_lead4")))
+        self.assertEqual(invoice["status"], 20)
+        self.assertEqual((lead.name, lead.x_flitstack_invoice_number, lead.expected_revenue, lead.stage_id,
+                          lead.x_flitstack_invoice_status),
+                         (f"Invoice {invoice['number']}", str(invoice["number"]), float(invoice["total_amount"]),
+                          self.env.ref("crm.stage_lead4"), "paid"))
         self.assertEqual(lead.x_flitstack_appointment_lead_id, leads[invoice["appointment"].id])
+        # every documented status lands: 10 Open, 20 Paid, 30 Closed (archived), 40 Open (credit)
+        outcome = {}
+        for inv in data["invoices"]:
+            if inv["id"] in self.failing["invoices"]:
+                continue
+            l = self._lead_of(f"invoices/{inv['id']}")
+            outcome.setdefault(inv["status"], set()).add((l.x_flitstack_invoice_status, l.active, l.stage_id.id))
+        lead3, lead4 = self.env.ref("crm.stage_lead3").id, self.env.ref("crm.stage_lead4").id
+        self.assertEqual(outcome, {10: {("open", True, lead3)}, 20: {("paid", True, lead4)},
+                                   30: {("closed", False, lead3)}, 40: {("open_credit", True, lead3)}})
+
+        # the patient's insurance from the custom fields, on the patient file
+        insured = next(p for p in data["patients"] if p["custom_fields"] and p["id"] != self.bad_patient)
+        fields = {f["name"]: f for f in insured["custom_fields"]["sections"][0]["fields"]}
+        provider = next(o["name"] for o in fields["Provider"]["options"] if o.get("selected"))
+        file_lead = self._lead_of(f"patients/{insured['id']}").filtered(lambda l: l.type == "lead")
+        self.assertEqual((file_lead.x_flitstack_insurance_provider, file_lead.x_flitstack_insurance_policy_number,
+                          file_lead.x_flitstack_insurance_group_number),
+                         (provider, fields["Policy number"]["value"], fields["Group number"]["value"] or False))
+
+        # organisation contacts (insurers) land as companies, people as individuals
+        contacts = self.env["res.partner"].with_context(active_test=False).search(
+            [("x_flitstack_source_ref", "=like", "contacts/%")])
+        self.assertEqual(len(contacts), 30)
+        companies = {p.x_flitstack_source_ref.split("/")[1] for p in contacts if p.is_company}
+        self.assertEqual(companies, set(self.cliniko.organisation_contact_ids))
+        self.assertEqual(len(companies), 6)
+        for partner in contacts.filtered("is_company"):
+            row = self.cliniko.data["contacts"][int(partner.x_flitstack_source_ref.split("/")[1]) - 15000]
+            self.assertEqual(partner.name, row["company_name"])
+        if "product.template" in self.env:
+            services = self.env["product.template"].search([("x_flitstack_source_ref", "=like", "billable_items/%")])
+            self.assertEqual(sorted(services.mapped("type")), ["service"] * 6)
+            self.assertEqual(sorted(services.mapped("list_price")),
+                             sorted(float(b["price"]) for b in data["billable_items"]))
 
     def test_treatment_notes_become_dated_internal_notes_and_long_ones_are_split_not_cut(self):
         data = self.cliniko.data
