@@ -559,9 +559,11 @@ def run_demo(kind: str, size: int, workdir: Optional[str], as_json: bool, out: T
         if not as_json:
             print(f"FlitStack demo on {what}. Nothing leaves this machine.", file=out)
 
+        steps = 5 if kind == "clio" else 4
+
         def step(n: int, title: str) -> None:
             if not as_json:
-                print(f"\n[{n}/4] {title}\n", file=out)
+                print(f"\n[{n}/{steps}] {title}\n", file=out)
 
         step(1, "discover: what the source holds")
         objects = source.discover()
@@ -580,18 +582,63 @@ def run_demo(kind: str, size: int, workdir: Optional[str], as_json: bool, out: T
         rehearsed = dry_run_report(source, spec, map_label=map_path.name)
         if not as_json:
             print_dry_run(rehearsed, out)
+        migrated = None
+        if kind == "clio":
+            step(5, "migrate: into an emulated Dynamics 365 Sales, end to end")
+            migrated = _demo_dynamics(source, stack, folder, out, as_json)
         elapsed = time.monotonic() - started
         if as_json:
             json.dump({"demo": {"source": kind, "size": size, "seconds": round(elapsed, 2),
                                 "workdir": str(folder) if workdir else None},
-                       "discover": found, "propose": proposed, "audit": audited, "dry_run": rehearsed},
-                      out, indent=2)
+                       "discover": found, "propose": proposed, "audit": audited, "dry_run": rehearsed,
+                       **({"migrate": migrated} if migrated is not None else {})},
+                      out, indent=2, default=str)
             out.write("\n")
         else:
             kept = f" The export and map.json are in {folder}." if workdir else ""
             print(f"\nDone in {elapsed:.1f} s.{kept} Next, the same steps on your own data: flitstack discover "
                   f"--source {kind} " + _connection_hint(kind), file=out)
     return EXIT_OK
+
+
+def _demo_dynamics(source: Source, stack: contextlib.ExitStack, folder: Path, out: TextIO,
+                   as_json: bool) -> dict[str, Any]:
+    """Migrate the emulated Clio account into an emulated Dataverse with the
+    command's own runner: confirm the map, resolve staff (one attorney without a
+    system user, owned by a fallback), provision, load, re-run, then print the
+    reconciliation."""
+    from .destinations.dynamics.auth import ClientCredentials
+    from .destinations.dynamics.client import DataverseClient
+    from .emulators.dataverse import DataverseEmulator
+    from .runs.commands import print_reconciliation
+    from .runs.migration import DynamicsMigration
+    from .runs.store import StateStore
+
+    users = [r.data for r in source.read("users")]
+    dv_users = [{"fullname": u.get("name"), "internalemailaddress": u.get("email"), "isdisabled": False}
+                for u in users[:-1]]
+    dv_users.append({"fullname": "Migration Owner", "internalemailaddress": "owner@lawfirm.example"})
+    dv = stack.enter_context(DataverseEmulator(users=dv_users))
+    creds = ClientCredentials(dv.tenant, dv.client_id, dv.client_secret, dv.environment_url, authority=dv.authority,
+                              verify=dv.ca_bundle_path)
+    client = DataverseClient(dv.environment_url, creds.token, max_parallel=4)
+    stack.callback(client.close)
+    store = StateStore(str(folder / "flitstack-state.sqlite"))
+    stack.callback(store.close)
+    mig = DynamicsMigration(store, source, client, source_url=getattr(source, "base_url", "clio"))
+    prepared = mig.prepare(None, fallback_owner="owner@lawfirm.example", confirm=True, confirmed_by="demo")
+    report = mig.run(prepared)
+    again = mig.run(mig.prepare(None, fallback_owner="owner@lawfirm.example"))
+    if not as_json:
+        print(f"Emulated Dataverse at {dv.environment_url} (identity platform at {dv.authority}). Map version "
+              f"{report['map_version']} confirmed; {len(prepared.staff.flagged)} Clio user(s) without an enabled "
+              f"system user, owned by the fallback owner; {len(report['provisioned']['created_columns'])} custom "
+              f"columns and {len(report['provisioned']['created_keys'])} alternate keys created.\n", file=out)
+        print_reconciliation(report, out)
+        print(f"\nA re-run (run {again['run']}) created {again['totals']['created']}, updated "
+              f"{again['totals']['updated']} and skipped {again['totals']['skipped']}. Rows in Dynamics 365: "
+              + ", ".join(f"{t} {n}" for t, n in dv.row_counts().items() if n and t != "organization"), file=out)
+    return {"first_run": report, "re_run": again, "row_counts": dv.row_counts()}
 
 
 def _connection_hint(kind: str) -> str:
@@ -695,6 +742,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=MAX_BATCH_SIZE, metavar="N",
                    help=f"records per batch (1..{MAX_BATCH_SIZE}, default {MAX_BATCH_SIZE})")
 
+    from .runs.commands import add_dynamics_options
+
+    p = sub.add_parser("migrate", parents=[common, connection], help="migrate Clio into Dynamics 365 Sales",
+                       description="Migrate a Clio account into Dynamics 365 Sales through the Dataverse Web API: "
+                                   "the map must be confirmed, staff resolved and pre-flight clean; custom columns "
+                                   "and the alternate key are created; records load in batches of at most 500 with "
+                                   "an audit line each; an interrupted run resumes when started again.")
+    add_dynamics_options(p)
+    p.add_argument("--mode", choices=("full", "delta", "sample"), default="full",
+                   help="full; delta: records changed since the previous run; sample: a slice with a field diff")
+    p.add_argument("--confirm", action="store_true", help="confirm the map (after your review) and start")
+
+    p = sub.add_parser("map", parents=[common, connection], help="show or confirm the Dynamics 365 map",
+                       description="Show the map for this account (the default pack completed with the account's "
+                                   "custom fields and practice areas), or confirm it so that migrate may use it.")
+    p.add_argument("action", choices=("show", "confirm"))
+    add_dynamics_options(p)
+    p.add_argument("--by", metavar="NAME", help="who confirms (default: the login name)")
+
+    p = sub.add_parser("runs", parents=[common], help="runs in the state store with their counts")
+    p.add_argument("--state", metavar="PATH|URL", help="the state store (default flitstack-state.sqlite)")
+
+    p = sub.add_parser("rollback", parents=[common], help="roll a Dynamics 365 run back from its audit log")
+    p.add_argument("run_id", type=int, metavar="RUN_ID")
+    add_dynamics_options(p)
+
     p = sub.add_parser("demo", parents=[common], help="all four steps on an emulated account, offline",
                        description="Start an emulated account (a local Clio or Cliniko server, or a generated "
                                    "export) and run discover, propose, audit and dry-run on it. Works offline.")
@@ -710,9 +783,64 @@ def build_parser() -> argparse.ArgumentParser:
 # Entry point
 
 
+def _run_dynamics(args: argparse.Namespace, out: TextIO) -> int:
+    from .runs import commands
+
+    if args.command == "runs":
+        report, printer = commands.runs_report(args), commands.print_runs
+    elif args.command == "rollback":
+        report, printer = commands.rollback(args), commands.print_rollback
+    else:
+        if args.source != "clio":
+            raise ConfigurationError("Only Clio migrates into Dynamics 365 for now: use --source clio")
+        source = open_source(args)
+        try:
+            source_url = getattr(source, "base_url", args.source)
+            if args.command == "migrate":
+                report, printer = commands.migrate(args, source, out, source_url=source_url), commands.print_migrate
+            else:
+                report, printer = _map_command(args, source, source_url, out)
+        finally:
+            source.close()
+    if args.json:
+        json.dump(report, out, indent=2, default=str)
+        out.write("\n")
+    else:
+        printer(report, out)
+    return EXIT_OK
+
+
+def _map_command(args: argparse.Namespace, source: Source, source_url: str, out: TextIO):
+    from .runs import commands
+    from .runs.migration import DynamicsMigration
+    from .runs.store import StateStore
+
+    client = commands.open_dynamics(args)
+    store = StateStore(args.state)
+    try:
+        mig = DynamicsMigration(store, source, client, source_url=source_url, tenant=args.tenant,
+                                client_id=args.dynamics_client_id, prefix=args.prefix)
+        spec, _objects = mig.map_for_account(load_map_file(args.map) if args.map else None)
+        version = mig.confirm(spec, args.by) if args.action == "confirm" else mig.map_version(spec)
+    finally:
+        store.close()
+        client.close()
+    report = {"version": version["version"], "confirmed_by": version["confirmed_by"],
+              "confirmed_at": version["confirmed_at"], "map": json.loads(spec.to_json())}
+
+    def printer(r, o):
+        if args.action == "show":
+            o.write(json.dumps(r["map"], indent=2) + "\n")
+        state = f"confirmed by {r['confirmed_by']} at {r['confirmed_at']}" if r["confirmed_at"] else "not confirmed"
+        print(f"Map version {r['version']}: {state}.", file=sys.stderr if args.action == "show" else o)
+    return report, printer
+
+
 def _run(args: argparse.Namespace, out: TextIO) -> int:
     if args.command == "demo":
         return run_demo(args.source, args.size, args.workdir, args.json, out)
+    if args.command in ("migrate", "map", "runs", "rollback"):
+        return _run_dynamics(args, out)
     # check what needs no connection first
     spec: Optional[MapSpec] = None
     text_limits: Optional[dict[str, int]] = None

@@ -368,14 +368,19 @@ def test_demo_runs_the_four_steps_on_each_kind(capsys, tmp_path, kind, main_obje
 def test_the_entry_point_runs_the_default_demo():
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLITSTACK_")}
     done = subprocess.run([sys.executable, "-m", "flitstack_connectors.cli", "demo"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=120)
     assert (done.returncode, done.stderr) == (0, "")
     lines = done.stdout.splitlines()
     assert re.match(r"FlitStack demo on an emulated Clio account at http://127\.0\.0\.1:\d+ \(300 contacts, "
                     r"150 matters, 8 users, 6 practice areas\)\. Nothing leaves this machine\.$", lines[0])
-    assert [line for line in lines if re.match(r"\[\d/4\]", line)] == [
-        "[1/4] discover: what the source holds", "[2/4] propose: a map onto Odoo 18 CRM",
-        "[3/4] audit: what will not migrate cleanly", "[4/4] dry-run: the proposed map applied to every record"]
+    assert [line for line in lines if re.match(r"\[\d/5\]", line)] == [
+        "[1/5] discover: what the source holds", "[2/5] propose: a map onto Odoo 18 CRM",
+        "[3/5] audit: what will not migrate cleanly", "[4/5] dry-run: the proposed map applied to every record",
+        "[5/5] migrate: into an emulated Dynamics 365 Sales, end to end"]
+    reconciliation = lines[lines.index("[5/5] migrate: into an emulated Dynamics 365 Sales, end to end"):]
+    total = next(line for line in reconciliation if line.startswith("total")).split()
+    assert total == ["total", "450", "450", "0", "0", "0", "yes"]
+    assert any(line.startswith("A re-run (run 2) created 0, updated 0 and skipped 450.") for line in reconciliation)
     assert "5 objects, 467 records." in lines
     assert next(line for line in lines if line.startswith("total")).split() == ["total", "456", "0", "5"]
     assert lines[-1].startswith("Done in ")
