@@ -226,6 +226,14 @@ def money(value: Any, currency_key: str | None = None) -> Any:
         raise TransformError("value is not an amount") from None
 
 
+@transform("negate")
+def negate(value: Any) -> Any:
+    """An amount with its sign turned (a discount given as a positive amount becomes a
+    negative invoice line), rounded to cents."""
+    amount = money(value)
+    return None if amount is None else float(-Decimal(str(amount)))
+
+
 _TRUE = {"1", "true", "yes", "y", "on", "checked", "t"}
 _FALSE = {"0", "false", "no", "n", "off", "unchecked", "f", ""}
 

@@ -11,6 +11,7 @@ from flitstack_connectors.mapping import MapSpec, apply_object_map, matches_filt
 from flitstack_connectors.plan import MAX_BATCH_SIZE, batches, dependency_order
 from flitstack_connectors.records import external_id_name
 
+from ..services.accounting import AccountingSettlement
 from ..services.loader import BatchLoader
 from ..services.rollback import RunRollback
 
@@ -33,7 +34,9 @@ class FlitstackRun(models.Model):
        records; the extraction of the next object map waits for those jobs.
     3. ``_job_load_batch`` loads one batch in one transaction and writes one
        audit line per record (see :mod:`..services.loader`).
-    4. ``_job_finish`` checks reconciliation for every object map
+    4. ``_job_finish`` brings invoices and payments to their source state
+       (posted, cancelled, reconciled: :mod:`..services.accounting`), then checks
+       reconciliation for every object map
        (read = created + updated + skipped + failed) and closes the run.
     5. ``action_rollback`` reverts the run from its audit lines alone.
     """
@@ -133,7 +136,7 @@ class FlitstackRun(models.Model):
             cmap = run._check_can_start()
             spec = cmap._spec()
             # fields of an app that is not installed are not needed: its maps are reported as not migrated
-            missing = [m for m in run.connection_id._provisioner().missing(spec) if m[0] in self.env]
+            missing = run.connection_id._provisioner().needed(spec)
             if missing:
                 raise UserError(_(
                     "%(count)s custom fields of the map do not exist yet (%(names)s): press Provision fields on the map first.",
@@ -244,6 +247,11 @@ class FlitstackRun(models.Model):
     def _job_finish(self):
         """Close the run and check reconciliation."""
         self.ensure_one()
+        settled = AccountingSettlement(self, BatchLoader(self)).settle()
+        if any(settled.values()):
+            self.message_post(body=_(
+                "Accounting: %(posted)s entries posted, %(cancelled)s cancelled, %(reconciled)s payments reconciled, "
+                "%(failed)s refused by Odoo (see the audit log).", **settled))
         self.env.flush_all()
         self.object_ids.invalidate_recordset()
         broken = self.object_ids.filtered(lambda o: not o.reconciled)

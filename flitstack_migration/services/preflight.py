@@ -91,9 +91,13 @@ class MapPreflight:
 
         provisioner = FieldProvisioner(self.connection)
         uninstalled = {om.name: om.target_model for om in spec.objects if om.enabled and om.target_model not in self.env}
-        for model, name, _reason in provisioner.missing(spec):
-            if model not in self.env:
-                continue  # said once per object map below
+        needed = provisioner.needed(spec)
+        for model, name, reason in provisioner.missing(spec):
+            if model in self.env and (model, name, reason) not in needed:
+                add("warning", "not_installed",
+                    _("%(model)s.%(name)s is left out: %(reason)s; install its app first to migrate it.",
+                      model=model, name=name, reason=reason), target=name)
+        for model, name, _reason in needed:
             add("error", "missing_field",
                 _("%(model)s.%(name)s does not exist yet: press Provision fields on the map.", model=model, name=name),
                 target=name)

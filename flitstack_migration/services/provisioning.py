@@ -38,6 +38,7 @@ FORM_VIEWS = {
     "res.partner": "base.view_partner_form",
     "crm.lead": "crm.crm_lead_view_form",
     "sale.order": "sale.view_order_form",
+    "account.move": "account.view_move_form",
 }
 #: name of the generated view of a model (how it is found again)
 VIEW_NAME = "flitstack.migrated_data.%s"
@@ -75,9 +76,22 @@ class FieldProvisioner:
             name = sanitize_field_name(cf.name)
             if cf.model not in self.env:
                 out.append((cf.model, name, _("model %s is not installed", cf.model)))
+            elif not self.installable(cf):
+                out.append((cf.model, name, _("model %s, which the field links to, is not installed", cf.relation)))
             elif name not in self.env[cf.model]._fields:
                 out.append((cf.model, name, _("field does not exist yet")))
         return out
+
+    def installable(self, cf):
+        """Whether custom field ``cf`` can exist here: its model and, for a link, the
+        model it links to are installed (an app that is not installed leaves its
+        maps and fields out, reported as not migrated)."""
+        return cf.model in self.env and (cf.type != "many2one" or cf.relation in self.env)
+
+    def needed(self, spec):
+        """The missing fields of :meth:`missing` that this database can take."""
+        installable = {(cf.model, sanitize_field_name(cf.name)) for cf in spec.custom_fields if self.installable(cf)}
+        return [m for m in self.missing(spec) if (m[0], m[1]) in installable]
 
     def missing_options(self, spec):
         """``[(model, name, [keys])]`` for existing selection fields that lack options of the manifest."""
@@ -103,7 +117,7 @@ class FieldProvisioner:
         to_create = []
         options = []
         for cf in spec.custom_fields:
-            if cf.model not in self.env:
+            if not self.installable(cf):
                 continue
             name = sanitize_field_name(cf.name)
             ttype = _TTYPES[cf.type]

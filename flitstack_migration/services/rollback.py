@@ -2,7 +2,10 @@
 
 1. Refuse when a later run (not rolled back) has an audit line on a record this
    run created or updated: rolling back would destroy that run's work.  The
-   refusal names the records.
+   refusal names the records.  Refuse as well, before anything changes, when
+   Odoo forbids undoing accounting entries of the run (lock dates, hashed
+   journals, reconciliations made by others: see :mod:`.accounting`); otherwise
+   reset the run's payments and invoices to draft first.
 2. Walk the run's ``create`` and ``update`` lines backwards (reverse dependency
    order: what loaded last is undone first), in batches of 500.
 3. ``update`` lines: write back the old values they hold, with tracking off.
@@ -20,6 +23,8 @@ from odoo import _
 from odoo.exceptions import UserError
 from odoo.tools import mute_logger
 
+from .accounting import AccountingRollback
+from .attachments import restore_previous_content
 from .loader import LOAD_CONTEXT
 
 _logger = logging.getLogger(__name__)
@@ -64,10 +69,12 @@ class RunRollback:
             raise RollbackRefused(_(
                 "This run cannot be rolled back: later runs changed %(count)s of its records: %(names)s%(more)s. "
                 "Roll back those runs first.", count=len(conflicts), names=named, more=more))
+        AccountingRollback(self.run).check()
 
     def execute(self):
         """Undo the run; returns ``{"deleted": n, "restored": n}``."""
         self.check()
+        AccountingRollback(self.run).prepare()
         lines = self._lines()
         stats = {"deleted": 0, "restored": 0}
         for start in range(0, len(lines), BATCH):
@@ -88,16 +95,26 @@ class RunRollback:
             else:
                 groups.append((key, [line]))
         for (model_name, operation), lines in groups:
-            model = self.env[model_name].sudo().with_context(**LOAD_CONTEXT)
+            # an accounting entry that consumed a sequence number may be deleted here: the
+            # run created it, and its whole chain goes back in reverse order
+            model = self.env[model_name].sudo().with_context(**LOAD_CONTEXT, force_delete=True)
             if operation in ("update", "skip"):
                 for line in lines:
                     if line.old_values and "__deleted__" in line.old_values:
                         self._recreate(model, line, line.old_values["__deleted__"])
                         stats["restored"] += 1
                         continue
+                    if line.old_values and "__file__" in line.old_values:
+                        # a file whose content the run replaced: the previous content comes back
+                        stats["restored"] += int(restore_previous_content(model, line))
+                        continue
                     record = model.browse(line.res_id).exists()
-                    if record and line.old_values:
-                        record.write(dict(line.old_values))
+                    # "__" keys (an entry's old state) were restored by AccountingRollback.prepare
+                    old = {k: v for k, v in (line.old_values or {}).items() if not k.startswith("__")}
+                    if record and old:
+                        record.write(old)
+                        stats["restored"] += 1
+                    elif record and line.old_values:
                         stats["restored"] += 1
                 self._drop_xmlids(model_name, [l for l in lines if l.adopted])
             else:

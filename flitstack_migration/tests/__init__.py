@@ -1,4 +1,5 @@
 from . import test_loader
+from . import test_attachments
 from . import test_clio_run
 from . import test_cron
 from . import test_clio_oauth
@@ -12,3 +13,4 @@ from . import test_clinic_csv_run
 from . import test_quality
 from . import test_html_parts
 from . import test_sample_run
+from . import test_clio_money

@@ -58,22 +58,37 @@ class TestClioRun(FlitstackCase):
         # 1. the full run creates exactly the account's records
         first = self.run_mode("full")
         self.assertEqual(first.state, "done", first.error)
-        self.assertEqual(self.counts(first), {
+        core = {
             "clio_practice_area": (areas, areas, 0, 0, 0),
             "clio_company": (companies, companies, 0, 0, 0),
             "clio_person": (people, people, 0, 0, 0),
             "clio_employee": (employees, employees, 0, 0, 0),
             "clio_matter": (MATTERS, MATTERS, 0, 0, 0),
-        })
+        }
+        counts = self.counts(first)
+        self.assertEqual({k: v for k, v in counts.items() if k in core}, core)
+        # an account without bills or entries: its two bank accounts become journals where
+        # Invoicing is installed, and are reported as not migrated where it is not
+        invoicing = "account.journal" in self.env
+        money = {k: v for k, v in counts.items() if k not in core}
+        self.assertEqual(money.pop("clio_bank_journal"), (2, 2, 0, 0, 0) if invoicing else (2, 0, 0, 2, 0))
+        self.assertEqual(set(money.values()), {(0, 0, 0, 0, 0)})
+        if not invoicing:
+            skipped = first.audit_line_ids.filtered(lambda l: l.map_name == "clio_bank_journal")
+            self.assertEqual(set(skipped.mapped("message")), {
+                "not migrated: account.journal is not installed in this database; install its app and run "
+                "again to migrate these records"})
         self.assertTrue(first.reconciled)
-        self.assertEqual({o.map_name: o.batch_count for o in first.object_ids}, {
+        self.assertEqual({o.map_name: o.batch_count for o in first.object_ids if o.map_name in core}, {
             "clio_practice_area": 1, "clio_company": -(-companies // 500),
             "clio_person": -(-people // 500), "clio_employee": -(-employees // 500), "clio_matter": 2})
         after_first = self.table_counts()
         self.assertEqual(after_first["res.partner"] - before["res.partner"], CONTACTS)
         self.assertEqual(after_first["crm.lead"] - before["crm.lead"], MATTERS)
         self.assertEqual(after_first["crm.tag"] - before["crm.tag"], areas)
-        self.assertEqual(after_first["ir.model.data"] - before["ir.model.data"], CONTACTS + MATTERS + areas)
+        self.assertEqual(after_first["ir.model.data"] - before["ir.model.data"],
+                         # with Invoicing: the two journals, and the bank accounts Odoo opens for them
+                         CONTACTS + MATTERS + areas + (4 if invoicing else 0))
 
         # every lead is linked to its client's partner, every person to its company
         leads = self.env["crm.lead"].search([("x_flitstack_source_ref", "like", "matters/%")])
