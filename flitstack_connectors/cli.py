@@ -768,6 +768,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_id", type=int, metavar="RUN_ID")
     add_dynamics_options(p)
 
+    p = sub.add_parser("blueprints", parents=[common, connection], help="JSON blueprints of what cannot migrate",
+                       description="Read what the source holds that Odoo cannot take as data (templates, workflows, "
+                                   "stages, webhooks, settings, rates) and write one JSON document per kind, its "
+                                   "JSON Schema and an index into one zip archive, each item with the Odoo feature "
+                                   "to rebuild it with.")
+    p.add_argument("--out", metavar="FILE.zip", required=True, help="the zip archive to write")
+
     p = sub.add_parser("demo", parents=[common], help="all four steps on an emulated account, offline",
                        description="Start an emulated account (a local Clio or Cliniko server, or a generated "
                                    "export) and run discover, propose, audit and dry-run on it. Works offline.")
@@ -841,6 +848,8 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         return run_demo(args.source, args.size, args.workdir, args.json, out)
     if args.command in ("migrate", "map", "runs", "rollback"):
         return _run_dynamics(args, out)
+    if args.command == "blueprints":
+        return run_blueprints(args, out)
     # check what needs no connection first
     spec: Optional[MapSpec] = None
     text_limits: Optional[dict[str, int]] = None
@@ -874,6 +883,32 @@ def _run(args: argparse.Namespace, out: TextIO) -> int:
         out.write("\n")
     else:
         printer(report, out)
+    return EXIT_OK
+
+
+def run_blueprints(args: argparse.Namespace, out: TextIO) -> int:
+    """``flitstack blueprints``: the source's blueprints into one zip archive."""
+    from .blueprints import read_blueprints, write_zip
+
+    target = Path(args.out)
+    if target.suffix.lower() != ".zip":
+        raise ConfigurationError("--out names the zip archive to write: give a FILE.zip")
+    source = open_source(args)
+    try:
+        blueprints = read_blueprints(source)
+    finally:
+        source.close()
+    write_zip(blueprints, target)
+    report = {**blueprints.summary(), "out": str(target)}
+    if args.json:
+        json.dump(report, out, indent=2)
+        out.write("\n")
+        return EXIT_OK
+    rows = [(k["kind"], k["items"], k["title"]) for k in report["kinds"]]
+    out.write("\n".join(_table(rows, ("kind", "items", "what"), right=(1,))) + "\n")
+    for kind in report["absent"]:
+        out.write(f"{kind}: the export has no file for it\n")
+    out.write(f"Wrote {len(rows)} blueprints to {target}\n")
     return EXIT_OK
 
 

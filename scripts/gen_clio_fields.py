@@ -32,6 +32,9 @@ RESOURCES = (
     "activities", "activity_rates", "bills", "line_items", "bank_accounts", "bank_transactions",
     "allocations", "trust_line_items", "credit_memos", "billable_matters",
     "documents", "calendar_entries", "tasks", "communications", "notes",
+    # what cannot migrate as data, read for the blueprints
+    "task_template_lists", "task_templates", "document_templates", "matter_stages", "custom_actions",
+    "webhooks", "activity_descriptions",
 )
 
 

@@ -61,6 +61,9 @@ from typing import Any, Iterator, Optional
 from urllib.parse import urlencode
 
 from .server import EmulatedRequest, EmulatedResponse, EmulatorServer, FixedWindowLimit
+from .cliniko_templates import DOCUMENTED_FIELDS as TEMPLATE_FIELDS
+from .cliniko_templates import DOCUMENTED_FILTERS as TEMPLATE_FILTERS
+from .cliniko_templates import TEMPLATE_COLLECTIONS, add_templates
 
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 50
@@ -196,6 +199,9 @@ SEPARATE_LISTS: dict[str, str] = {
     "appointment_types": "archived",   # sections/appointment_types.md: GET /appointment_types/archived
     "practitioners": "inactive",       # sections/practitioners.md: GET /practitioners/inactive
 }
+# the templates' pages (cliniko_templates)
+DOCUMENTED_FIELDS.update(TEMPLATE_FIELDS)
+DOCUMENTED_FILTERS.update(TEMPLATE_FILTERS)
 _INSURERS = ["Medibank Private", "Bupa Health", "HCF Insurance", "NIB Health Funds"]
 
 
@@ -255,7 +261,7 @@ class ClinikoEmulator(EmulatorServer):
     server_name = "cliniko-emulator"
     collections = ("patients", "practitioners", "users", "appointment_types", "individual_appointments",
                    "group_appointments", "treatment_notes", "invoices", "products", "billable_items",
-                   "contacts", "patient_attachments")
+                   "contacts", "patient_attachments") + TEMPLATE_COLLECTIONS
 
     def __init__(self, patients: int = 2000, appointments: int = 5000, practitioners: int = 6,
                  treatment_notes: int = 300, invoices: int = 600, products: int = 20, contacts: int = 30,
@@ -599,6 +605,7 @@ class ClinikoEmulator(EmulatorServer):
                 "created_at": iso(created), "updated_at": iso(created),
             })
 
+        add_templates(self.data, start)  # treatment note and patient form templates (cliniko_templates)
         for name, rows in self.data.items():
             self._by_id[name] = {r["id"]: r for r in rows}
 

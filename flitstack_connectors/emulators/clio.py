@@ -41,6 +41,7 @@ from urllib.parse import urlencode
 
 from .clio_fields import RESOURCE_FIELDS, RESOURCE_PARAMS
 from .clio_money import TRUST_ACCOUNT_ID, ClioLedger
+from .clio_templates import TEMPLATE_RESOURCES, ClioTemplates
 from .server import EmulatedRequest, EmulatedResponse, EmulatorServer, FixedWindowLimit, reset_header
 
 FieldTree = dict[str, Optional["FieldTree"]]
@@ -266,7 +267,7 @@ class ClioAccount:
 
     def __init__(self, contacts: int = 1200, matters: int = 800, users: int = 8, practice_areas: int = 6,
                  custom_fields: Sequence[dict[str, Any]] = DEFAULT_CUSTOM_FIELDS, seed: int = 1,
-                 activities: int = 0, bills: int = 0, trust_transactions: int = 0):
+                 activities: int = 0, bills: int = 0, trust_transactions: int = 0, client_rates: int = 0):
         self.seed = seed
         self.users = _Collection("users", users, 345001, 1)
         self.practice_areas = _Collection("practice_areas", practice_areas, 7001, 1)
@@ -276,11 +277,16 @@ class ClioAccount:
         self._custom_specs = list(custom_fields)
         self._custom_defs = [self._custom_field(i) for i in range(len(custom_fields))]
         self._overrides: dict[tuple[str, int], dict[str, Any]] = {}
+        #: task and document templates, stages, custom actions, webhooks, rates (before the ledger,
+        #: whose activity rates include the client rates)
+        self.templates = ClioTemplates(self, client_rates)
         self.ledger = ClioLedger(self, activities, bills, trust_transactions)
 
     def collection(self, name: str) -> _Collection:
         if name in MONEY_RESOURCES:
             return getattr(self.ledger, name)
+        if name in TEMPLATE_RESOURCES:
+            return getattr(self.templates, name)
         return getattr(self, name)
 
     def filter_value(self, resource: str, record_id: int, name: str) -> Optional[str]:
@@ -309,6 +315,8 @@ class ClioAccount:
                 rec["updated_at"] = _iso(max(col.updated_ts(record_id), _ts(rec["created_at"])))
                 rec["etag"] = _etag(resource, record_id, col.revision(record_id))
             return rec
+        if resource in TEMPLATE_RESOURCES:
+            return self.templates.record(resource, record_id)
         rec = getattr(self, f"_{resource[:-1] if resource != 'practice_areas' else 'practice_area'}")(i)
         rec["updated_at"] = _iso(col.updated_ts(record_id))
         rev = col.revision(record_id)
@@ -491,6 +499,7 @@ class ClioAccount:
             close_date=_day(created + rng.randrange(30, 400) * 86400) if status == "Closed" else None,
             custom_field_values=self._custom_values("Matter", mid, rng),
         )
+        rec["custom_rate"] = self.templates.matter_custom_rate(i, rec)
         return rec
 
 
@@ -510,7 +519,8 @@ class ClioEmulator(EmulatorServer):
     """
 
     server_name = "clio-emulator"
-    RESOURCES = ("contacts", "matters", "users", "practice_areas", "custom_fields") + MONEY_RESOURCES
+    RESOURCES = ("contacts", "matters", "users", "practice_areas", "custom_fields") + MONEY_RESOURCES + \
+        TEMPLATE_RESOURCES
     _LABELS = {"contacts": "Contacts", "matters": "Matters", "users": "Users", "activities": "Activities",
                "bills": "Bills", "allocations": "Allocations", "bank_accounts": "Bank Accounts",
                "bank_transactions": "Bank Transactions", "activity_rates": "Activity Rates",
@@ -521,10 +531,11 @@ class ClioEmulator(EmulatorServer):
                  custom_fields: Sequence[dict[str, Any]] = DEFAULT_CUSTOM_FIELDS, seed: int = 1,
                  rate_limit: int = 50, rate_window: float = 60.0, token_ttl: float = 3600,
                  client_id: str = "flitstack-test-client", client_secret: Optional[str] = None,
-                 activities: int = 0, bills: int = 0, trust_transactions: int = 0):
+                 activities: int = 0, bills: int = 0, trust_transactions: int = 0, client_rates: int = 0):
         super().__init__()
         self.account = ClioAccount(contacts, matters, users, practice_areas, custom_fields, seed,
-                                   activities=activities, bills=bills, trust_transactions=trust_transactions)
+                                   activities=activities, bills=bills, trust_transactions=trust_transactions,
+                                   client_rates=client_rates)
         self.client_id = client_id
         self.client_secret = client_secret or secrets.token_urlsafe(24)
         self.token_ttl = token_ttl
@@ -829,7 +840,7 @@ class ClioEmulator(EmulatorServer):
             ordered = list(reversed(col.ids)) if descending else col.ids
             chosen = [rid for rid in ordered if selected(rid)]
             page_ids = chosen[offset:offset + limit]
-            data = [project(self.record(resource, rid), tree) for rid in page_ids]
+            data = [project(self._served(request, resource, rid), tree) for rid in page_ids]
             if offset + limit < len(chosen) and offset + 2 * limit <= OFFSET_RECORD_LIMIT:
                 params = [(k, v) for k, values in request.query.items() if k != "offset" for v in values]
                 params.append(("offset", str(offset + limit)))
@@ -860,7 +871,7 @@ class ClioEmulator(EmulatorServer):
                 more = True
                 break
             page_ids.append(rid)
-        data = [project(self.record(resource, rid), tree) for rid in page_ids]
+        data = [project(self._served(request, resource, rid), tree) for rid in page_ids]
         if more:
             next_token = base64.urlsafe_b64encode(json.dumps({"after": page_ids[-1], "q": query_key}).encode()).decode().rstrip("=")
             params = [(k, v) for k, values in request.query.items() if k != "page_token" for v in values]
@@ -870,6 +881,15 @@ class ClioEmulator(EmulatorServer):
             meta["paging"]["previous"] = None
         self.pages_served[resource] += 1
         return EmulatedResponse.json(200, {"data": data, "meta": meta})
+
+    def _served(self, request: EmulatedRequest, resource: str, rid: int) -> dict[str, Any]:
+        """Record ``rid`` as a list page serves it: activity descriptions carry their
+        rate for ``rate_for[matter_id]`` and ``rate_for[user_id]`` (clio_templates)."""
+        rec = self.record(resource, rid)
+        if resource == "activity_descriptions":
+            rec = self.account.templates.rated(rec, request.param("rate_for[matter_id]"),
+                                               request.param("rate_for[user_id]"))
+        return rec
 
     def _filters(self, request: EmulatedRequest, resource: str) -> list:
         """Record filters from the documented query parameters the emulator honours."""

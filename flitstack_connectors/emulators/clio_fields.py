@@ -27,6 +27,13 @@ RESOURCE_SCHEMAS = {
     'tasks': 'Task',
     'communications': 'Communication',
     'notes': 'Note',
+    'task_template_lists': 'TaskTemplateList',
+    'task_templates': 'TaskTemplate',
+    'document_templates': 'DocumentTemplate',
+    'matter_stages': 'MatterStage',
+    'custom_actions': 'CustomAction',
+    'webhooks': 'Webhook',
+    'activity_descriptions': 'ActivityDescription',
 }
 
 RESOURCE_FIELDS = {
@@ -458,6 +465,50 @@ RESOURCE_FIELDS = {
         'ted_at,updated_at,reference,non_billable,non_billable_total,no_charge,tax_setting,cu'
         'rrency},notification_event_subscribers{id,etag,user_id,name,created_at,updated_at}'
     ),
+    'task_template_lists': (
+        'created_at,description,id,etag,name,templates_count,updated_at,practice_area{id,etag'
+        ',created_at,updated_at,name,category,code},creator{account_owner,clio_connect,court_'
+        'rules_default_attendee,created_at,default_calendar_id,email,enabled,etag,first_name,'
+        'id,initials,last_name,name,phone_number,rate,roles,subscription_type,time_zone,updat'
+        'ed_at}'
+    ),
+    'task_templates': (
+        'id,etag,name,description,priority,private,created_at,updated_at,cascading_source{id,'
+        'name},assignee{account_owner,clio_connect,court_rules_default_attendee,created_at,de'
+        'fault_calendar_id,email,enabled,etag,first_name,id,initials,last_name,name,phone_num'
+        'ber,rate,roles,subscription_type,time_zone,updated_at},task_template_list{created_at'
+        ',description,id,etag,name,templates_count,updated_at},task_type{id,etag,name,deleted'
+        '_at,created_at,updated_at},template_creator{account_owner,clio_connect,court_rules_d'
+        'efault_attendee,created_at,default_calendar_id,email,enabled,etag,first_name,id,init'
+        'ials,last_name,name,phone_number,rate,roles,subscription_type,time_zone,updated_at},'
+        'reminder_templates{id,etag,duration,notification_type,created_at,updated_at}'
+    ),
+    'document_templates': (
+        'id,etag,size,content_type,filename,created_at,updated_at,document_category{id,etag,n'
+        'ame,created_at,updated_at},last_modified_by{account_owner,clio_connect,court_rules_d'
+        'efault_attendee,created_at,default_calendar_id,email,enabled,etag,first_name,id,init'
+        'ials,last_name,name,phone_number,rate,roles,subscription_type,time_zone,updated_at}'
+    ),
+    'matter_stages': (
+        'id,etag,practice_area_id,name,order,created_at,updated_at'
+    ),
+    'custom_actions': (
+        'id,etag,created_at,updated_at,label,target_url,ui_reference'
+    ),
+    'webhooks': (
+        'id,etag,url,fields,shared_secret,model,status,events,expires_at,created_at,updated_a'
+        't,user{account_owner,clio_connect,court_rules_default_attendee,created_at,default_ca'
+        'lendar_id,email,enabled,etag,first_name,id,initials,last_name,name,phone_number,rate'
+        ',roles,subscription_type,time_zone,updated_at}'
+    ),
+    'activity_descriptions': (
+        'id,etag,name,visible_to_co_counsel,created_at,updated_at,default,type,utbms_activity'
+        '_id,utbms_task_name,utbms_task_id,xero_service_code,accessible_to_user,category_type'
+        ',currency,groups{client_connect_user,etag,id,name,type,updated_at},rate{amount,non_b'
+        'illable_amount,type,hierarchy},utbms_task{id,etag,name,code,description,type,utbms_s'
+        'et_id,created_at,updated_at},utbms_activity{id,etag,name,code,description,type,utbms'
+        '_set_id,created_at,updated_at}'
+    ),
 }
 
 RESOURCE_PARAMS = {
@@ -481,4 +532,11 @@ RESOURCE_PARAMS = {
     'tasks': ('assignee_id', 'assignee_type', 'assigner_id', 'cascading_source_id', 'client_id', 'complete', 'created_since', 'due_at_from', 'due_at_present', 'due_at_to', 'fields', 'ids[]', 'limit', 'matter_id', 'order', 'page_token', 'permission', 'priority', 'query', 'responsible_attorney_id', 'status', 'statuses[]', 'statute_of_limitations', 'task_type_id', 'time_entries_present', 'updated_since'),
     'communications': ('contact_id', 'created_since', 'date', 'external_property_name', 'external_property_value', 'fields', 'having_time_entries', 'ids[]', 'limit', 'matter_id', 'order', 'page_token', 'query', 'received_at', 'received_before', 'received_since', 'type', 'updated_since', 'user_id'),
     'notes': ('contact_id', 'created_since', 'fields', 'has_time_entries', 'ids[]', 'limit', 'matter_id', 'order', 'page_token', 'query', 'type', 'updated_since'),
+    'task_template_lists': ('created_since', 'empty', 'fields', 'ids[]', 'limit', 'order', 'page_token', 'practice_area_id', 'query', 'updated_since'),
+    'task_templates': ('created_since', 'fields', 'ids[]', 'limit', 'order', 'page_token', 'priority', 'query', 'task_template_list_id', 'updated_since'),
+    'document_templates': ('created_since', 'fields', 'ids[]', 'limit', 'order', 'page_token', 'updated_since'),
+    'matter_stages': ('created_since', 'fields', 'ids[]', 'limit', 'page_token', 'practice_area_id', 'updated_since'),
+    'custom_actions': ('created_since', 'fields', 'ids[]', 'limit', 'page_token', 'updated_since'),
+    'webhooks': ('created_since', 'fields', 'ids[]', 'limit', 'order', 'page_token', 'updated_since'),
+    'activity_descriptions': ('created_since', 'fields', 'flat_rate', 'ids[]', 'limit', 'page_token', 'rate_for[matter_id]', 'rate_for[user_id]', 'type', 'updated_since', 'user_id'),
 }

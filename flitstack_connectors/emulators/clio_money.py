@@ -21,7 +21,8 @@ every other list endpoint of the emulator:
   on the trust account: receipts (``funds_in``) and disbursements
   (``funds_out``) per client; a contact's trust balance is in its
   ``account_balances`` (type ``Trust``).
-- ``activity_rates``: each user's hourly rate.
+- ``activity_rates``: each user's hourly rate, then the client rates of
+  clio_templates (``contact_id`` set).
 - ``billable_matters``: matters with unbilled work, with ``unbilled_hours`` and
   ``unbilled_amount``.
 
@@ -64,7 +65,9 @@ class ClioLedger:
         self.activities = _Collection("activities", activities, 3300001, 1)
         self.bank_transactions = _Collection("bank_transactions", trust_transactions, 5500001, 1)
         self.bank_accounts = _Collection("bank_accounts", 2, OPERATING_ACCOUNT_ID, 1)
-        self.activity_rates = _Collection("activity_rates", account.users.count, 7700001, 1)
+        # each user's rate, then the client rates (clio_templates)
+        self.activity_rates = _Collection("activity_rates", account.users.count + account.templates.client_rate_count,
+                                          7700001, 1)
         #: bill index -> extra state after :meth:`pay` ({"paid_at": epoch})
         self.paid_later: dict[int, float] = {}
         self._bill_cache: dict[int, dict[str, Any]] = {}
@@ -289,6 +292,8 @@ class ClioLedger:
                 "bank_transactions_count": self.bank_transactions.count if trust else 0}
 
     def activity_rate(self, u: int) -> dict[str, Any]:
+        if u >= self.account.users.count:
+            return {"id": self.activity_rates.ids[u], **self.account.templates.client_rate(u - self.account.users.count)}
         user = self.account._user(u)
         return {"id": self.activity_rates.ids[u], "rate": float(user["rate"]), "flat_rate": False,
                 "contact_id": None, "co_counsel_contact_id": None, "created_at": user["created_at"],
