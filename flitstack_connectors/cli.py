@@ -505,9 +505,14 @@ def _demo_source(kind: str, size: int, workdir: Path, stack: contextlib.ExitStac
         from .sources.clio import ClioSource
 
         matters = max(1, size // 2)
-        api = stack.enter_context(ClioEmulator(contacts=size, matters=matters))
-        source = ClioSource(api.issue_token(), base_url=api.base_url)
+        entries, bills, trust = 4 * size, max(1, matters // 3), max(2, size // 5)
+        # the demo account answers 600 requests a minute (Clio allows 50), so that the
+        # demo's dozen reads of every object take seconds, not minutes
+        api = stack.enter_context(ClioEmulator(contacts=size, matters=matters, activities=entries, bills=bills,
+                                               trust_transactions=trust, rate_limit=600, rate_window=60.0))
+        source = ClioSource(api.issue_token(), base_url=api.base_url, rate_limit=600, rate_window=60.0)
         return source, (f"an emulated Clio account at {api.base_url} ({size} contacts, {matters} matters, "
+                        f"{entries} time and expense entries, {bills} bills, {trust} trust transactions, "
                         f"8 users, 6 practice areas)"), {}
     if kind == "cliniko":
         from .emulators.cliniko import ClinikoEmulator

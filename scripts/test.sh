@@ -110,23 +110,22 @@ with zipfile.ZipFile(wheel) as z:
 PY
 }
 
+# run_odoo_tests ODOO_BIN PYTHON LABEL MODULES: the addon's tests on a new database where
+# MODULES are installed with it, dropped afterwards; prints "odoo (LABEL): N passed, N failed"
+# and adds the counts to odoo_passed / odoo_failed.
+odoo_passed=0
+odoo_failed=0
 run_odoo_tests() {
-  local odoo_bin="$1" odoo_py="$2" odoo_dir db log port addons
+  local odoo_bin="$1" odoo_py="$2" label="$3" modules="$4" odoo_dir db log port addons
   odoo_dir="$(dirname "$odoo_bin")"
-  ensure_postgres || { say "PostgreSQL could not be started: start it and run again."; return 1; }
-  ensure_db_role || { say "PostgreSQL refuses connections for $(id -un): create that role (createuser -s $(id -un))."; return 1; }
-  ensure_queue_job || { say "queue_job $QUEUE_JOB_VERSION could not be fetched from the package index."; return 1; }
-  if ! "$odoo_py" -c "import httpx, pydantic, requests_oauthlib, rapidfuzz, charset_normalizer" >/dev/null 2>&1; then
-    "$odoo_py" -m pip install -q --disable-pip-version-check -e "$repo" || { say "Installing flitstack_connectors into Odoo's Python failed."; return 1; }
-  fi
-  db="flitstack_test_$$"
-  log="$repo/.cache/odoo-tests.log"
+  db="flitstack_test_${label//[^a-z]/_}_$$"
+  log="$repo/.cache/odoo-tests-$label.log"
   port="$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
   addons="$odoo_dir/odoo/addons,$odoo_dir/addons,$repo/.cache/addons,$repo"
   dropdb --if-exists "$db" >/dev/null 2>&1
-  say "Odoo tests: $odoo_bin with $odoo_py, database $db"
+  say "Odoo tests ($label: $modules): $odoo_bin with $odoo_py, database $db"
   PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}" "$odoo_py" "$odoo_bin" --addons-path="$addons" -d "$db" \
-    -i flitstack_migration --test-tags /flitstack_migration --stop-after-init --without-demo=all \
+    -i "$modules" --test-tags /flitstack_migration --stop-after-init --without-demo=all \
     --http-interface=127.0.0.1 --http-port="$port" --log-level=test --no-database-list >"$log" 2>&1
   local odoo_rc=$?
   dropdb --if-exists "$db" >/dev/null 2>&1
@@ -134,19 +133,43 @@ run_odoo_tests() {
   local result failed errors total
   result="$(grep -E "odoo.tests.result: [0-9]+ failed, [0-9]+ error\(s\) of [0-9]+ tests" "$log" | tail -1)"
   if [ -z "$result" ]; then
-    say "Odoo tests did not report a result (exit $odoo_rc): see $log"
+    say "Odoo tests ($label) did not report a result (exit $odoo_rc): see $log"
     tail -30 "$log"
+    odoo_failed=$((odoo_failed + 1))
     return 1
   fi
   failed="$(sed -E 's/.*: ([0-9]+) failed, ([0-9]+) error\(s\) of ([0-9]+) tests.*/\1/' <<<"$result")"
   errors="$(sed -E 's/.*: ([0-9]+) failed, ([0-9]+) error\(s\) of ([0-9]+) tests.*/\2/' <<<"$result")"
   total="$(sed -E 's/.*: ([0-9]+) failed, ([0-9]+) error\(s\) of ([0-9]+) tests.*/\3/' <<<"$result")"
-  say "odoo: $((total - failed - errors)) passed, $((failed + errors)) failed"
+  say "odoo ($label): $((total - failed - errors)) passed, $((failed + errors)) failed"
+  odoo_passed=$((odoo_passed + total - failed - errors))
+  odoo_failed=$((odoo_failed + failed + errors))
   [ "$failed" = "0" ] && [ "$errors" = "0" ] && [ "$total" -gt 0 ] && [ "$odoo_rc" = "0" ]
 }
 
+#: the two databases: CRM alone (the "app not installed" paths are real), and CRM with
+#: Invoicing, Sales, Calendar and Project (the full landings are real)
+ODOO_DATABASES="${ODOO_DATABASES:-crm:flitstack_migration full:flitstack_migration,sale_crm,account,calendar,project}"
+
 if found="$(find_odoo)"; then
-  run_odoo_tests "${found%%|*}" "${found#*|}" || status=1
+  odoo_bin="${found%%|*}"; odoo_py="${found#*|}"
+  if ! ensure_postgres; then
+    say "PostgreSQL could not be started: start it and run again."; status=1
+  elif ! ensure_db_role; then
+    say "PostgreSQL refuses connections for $(id -un): create that role (createuser -s $(id -un))."; status=1
+  elif ! ensure_queue_job; then
+    say "queue_job $QUEUE_JOB_VERSION could not be fetched from the package index."; status=1
+  elif ! { "$odoo_py" -c "import httpx, pydantic, requests_oauthlib, rapidfuzz, charset_normalizer, msal, sqlalchemy" >/dev/null 2>&1 \
+           || "$odoo_py" -m pip install -q --disable-pip-version-check -e "$repo"; }; then
+    say "Installing flitstack_connectors into Odoo's Python failed."; status=1
+  else
+    for entry in $ODOO_DATABASES; do
+      run_odoo_tests "$odoo_bin" "$odoo_py" "${entry%%:*}" "${entry#*:}" || status=1
+    done
+    say "odoo: $odoo_passed passed, $odoo_failed failed"
+    # an Odoo.sh-style deployment: a fresh virtualenv with only Odoo's and this repository's requirements
+    ODOO_DIR="$(dirname "$odoo_bin")" bash "$repo/scripts/test_requirements_install.sh" || status=1
+  fi
 else
   say "Odoo tests skipped: no Odoo 18 install found (set ODOO_BIN to its odoo-bin, and ODOO_PYTHON to a Python that imports it)."
 fi

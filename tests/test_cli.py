@@ -57,7 +57,8 @@ def table(out: str, first_header: str) -> dict[str, list[str]]:
 
 @pytest.fixture(scope="module")
 def clio():
-    with ClioEmulator(contacts=250, matters=120, rate_limit=10_000) as api:
+    with ClioEmulator(contacts=250, matters=120, activities=300, bills=40, trust_transactions=20,
+                      rate_limit=10_000) as api:
         yield api
 
 
@@ -89,18 +90,30 @@ def clinic_export(tmp_path_factory):
 
 # -- discover ----------------------------------------------------------------------------
 
-def test_discover_prints_exact_counts_of_an_emulated_clio_account(capsys, clio_args):
+def test_discover_prints_exact_counts_of_an_emulated_clio_account(capsys, clio, clio_args):
     code, out, err = run(capsys, "discover", *clio_args)
     assert (code, err) == (0, "")
+    money = clio.account.ledger
+    unbilled = str(money.billable_matters.count)
     assert table(out, "Object") == {
         "users": ["8", "10"], "practice_areas": ["6", "6"], "custom_fields": ["3", "8"],
-        "contacts": ["250", "21"], "matters": ["120", "17", "contacts,", "practice_areas,", "users"]}
-    assert out.splitlines()[-1] == "5 objects, 387 records."
+        "contacts": ["250", "21"], "matters": ["120", "17", "contacts,", "practice_areas,", "users"],
+        "bank_accounts": ["2", "8"], "activity_rates": ["8", "5", "users"],
+        "bills": ["40", "18", "contacts,", "matters"], "billable_matters": [unbilled, "5", "matters,", "contacts"],
+        "activities": ["300", "15", "matters,", "users,", "bills,", "billable_matters"],
+        "allocations": [str(money.allocations.count), "6", "bills"],
+        "bank_transactions": ["20", "10", "contacts,", "bank_accounts"],
+        "documents": ["0", "10", "matters,", "contacts"],
+        "calendar_entries": ["0", "13", "matters,", "users,", "contacts"], "tasks": ["0", "14", "matters,", "users"],
+        "communications": ["0", "12", "matters,", "users,", "contacts"],
+        "notes": ["0", "11", "matters,", "contacts,", "users"]}
+    total = 387 + 2 + 8 + 40 + money.billable_matters.count + 300 + money.allocations.count + 20
+    assert out.splitlines()[-1] == f"17 objects, {total} records."
 
     code, out, _ = run(capsys, "discover", *clio_args, "--json")
     report = json.loads(out)
-    assert code == 0 and report["total_records"] == 387
-    assert [(o["name"], o["records"], o["fields"]) for o in report["objects"]] == [
+    assert code == 0 and report["total_records"] == total
+    assert [(o["name"], o["records"], o["fields"]) for o in report["objects"]][:5] == [
         ("users", 8, 10), ("practice_areas", 6, 6), ("custom_fields", 3, 8), ("contacts", 250, 21),
         ("matters", 120, 17)]
 
@@ -121,13 +134,48 @@ def test_dry_run_plans_every_clio_record_in_dependency_order(capsys, clio, clio_
     assert (code, err) == (0, "")
     assert out.splitlines()[0] == ("Map clio_odoo (default) fits Odoo 18 CRM. Dry run in dependency order, "
                                    "batches of at most 500:")
+    bills = [clio.record("bills", i) for i in clio.ids("bills")]
+    entries = [clio.record("activities", i) for i in clio.ids("activities")]
+    trust = [clio.record("bank_transactions", i) for i in clio.ids("bank_transactions")]
+
+    def entry_count(kind, billed):
+        return str(sum(1 for e in entries if e["type"] == kind and bool(e["bill"]) == billed))
+
+    unbilled, payments = len(clio.ids("billable_matters")), len(clio.ids("allocations"))
     assert table(out, "Object") == {
         "clio_practice_area": ["practice_areas", "crm.tag", "6", "6", "0", "1"],
         "clio_company": ["contacts", "res.partner", "250", str(companies), "0", "1"],
         "clio_person": ["contacts", "res.partner", "250", str(people), "0", "1"],
         "clio_employee": ["contacts", "res.partner", "250", str(employees), "0", "1"],
         "clio_matter": ["matters", "crm.lead", "120", "120", "0", "1"],
-        "total": ["376", "0", "5"],
+        "clio_bank_journal": ["bank_accounts", "account.journal", "2", "2", "0", "1"],
+        "clio_bill": ["bills", "account.move", "40", "40", "0", "1"],
+        "clio_bill_time_entry": ["activities", "account.move.line", "300", entry_count("TimeEntry", True), "0", "1"],
+        "clio_bill_expense": ["activities", "account.move.line", "300", entry_count("ExpenseEntry", True), "0", "1"],
+        "clio_bill_tax": ["bills", "account.move.line", "40", str(sum(1 for b in bills if b["total_tax"])), "0", "1"],
+        "clio_bill_discount": ["bills", "account.move.line", "40", str(sum(1 for b in bills if b["discount"])),
+                               "0", "1"],
+        "clio_work_in_progress": ["billable_matters", "account.move", str(unbilled), str(unbilled), "0", "1"],
+        "clio_unbilled_time_entry": ["activities", "account.move.line", "300", entry_count("TimeEntry", False),
+                                     "0", "1"],
+        "clio_unbilled_expense": ["activities", "account.move.line", "300", entry_count("ExpenseEntry", False),
+                                  "0", "1"],
+        "clio_bill_payment": ["allocations", "account.payment", str(payments), str(payments), "0", "1"],
+        "clio_trust_receipt": ["bank_transactions", "account.payment", "20",
+                               str(sum(1 for t in trust if t["funds_in"])), "0", "1"],
+        "clio_trust_disbursement": ["bank_transactions", "account.payment", "20",
+                                    str(sum(1 for t in trust if t["funds_out"])), "0", "1"],
+        "clio_matter_document": ["documents", "ir.attachment", "0", "0", "0", "0"],
+        "clio_contact_document": ["documents", "ir.attachment", "0", "0", "0", "0"],
+        "clio_calendar_entry": ["calendar_entries", "calendar.event", "0", "0", "0", "0"],
+        "clio_task_open": ["tasks", "mail.activity", "0", "0", "0", "0"],
+        "clio_task_done": ["tasks", "mail.message", "0", "0", "0", "0"],
+        "clio_communication": ["communications", "mail.message", "0", "0", "0", "0"],
+        "clio_communication_contact": ["communications", "mail.message", "0", "0", "0", "0"],
+        "clio_matter_note": ["notes", "mail.message", "0", "0", "0", "0"],
+        "clio_contact_note": ["notes", "mail.message", "0", "0", "0", "0"],
+        "total": [str(376 + 2 + 40 + 300 + len([b for b in bills if b["total_tax"]])
+                      + len([b for b in bills if b["discount"]]) + unbilled + payments + 20), "0", "17"],
     }
 
 
@@ -142,8 +190,9 @@ def test_dry_run_limit_and_batch_size(capsys, clio, clio_args):
         ("clio_person", 90, people, math.ceil(people / 20)),
         ("clio_employee", 90, employees, math.ceil(employees / 20)),
         ("clio_matter", 90, 90, 5),
-    ]
-    assert report["totals"]["planned"] == 6 + 90 + 90
+    ] + [(m["name"], m["read"], m["planned"], m["batches"]) for m in report["maps"][5:]]
+    assert all(m["read"] <= 90 for m in report["maps"])
+    assert report["totals"]["planned"] == sum(m["planned"] for m in report["maps"])
 
 
 def test_dry_run_counts_records_that_would_fail_with_their_rows_and_no_values(capsys, clinic_export):

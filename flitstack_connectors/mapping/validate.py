@@ -25,6 +25,10 @@ from .transforms import TRANSFORMS, TransformError
 
 #: read-only fields the loader writes itself (original creation dates)
 LOADER_WRITES_READONLY = frozenset({"create_date"})
+#: fields the ORM keeps for itself; a read-only field that is neither computed nor one
+#: of these (an invoice's ``move_type``, a line's ``move_id``) is set when the record
+#: is created, which is what the loader does
+ORM_OWNED = frozenset({"id", "create_uid", "write_uid", "write_date", "display_name"})
 
 #: what each transform hands on; ``None``: whatever came in
 TRANSFORM_OUTPUT: dict[str, Optional[str]] = {
@@ -100,7 +104,8 @@ class _Checker:
             self.problems.append(f"{label}: {model} has no field {name!r}{_near(name, known)}; "
                                  f"declare it under custom_fields or pick an existing field")
             return None
-        if spec.readonly and not self.is_custom(model, name) and name not in LOADER_WRITES_READONLY:
+        if (spec.readonly and (spec.computed or name in ORM_OWNED) and not self.is_custom(model, name)
+                and name not in LOADER_WRITES_READONLY):
             self.problems.append(f"{label}: {model}.{name} is read-only in Odoo (computed or set by the "
                                  f"application); map the value to a custom field or drop the row")
             return None

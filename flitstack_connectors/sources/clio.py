@@ -68,7 +68,8 @@ FIELDS = {
     "contacts": ("id,etag,name,first_name,middle_name,last_name,title,type,date_of_birth,created_at,"
                  "updated_at,primary_email_address,primary_phone_number,company{id,name},"
                  "email_addresses{address,name,primary},phone_numbers{number,name,primary},"
-                 "addresses{street,city,province,postal_code,country,name,primary}," + _CUSTOM_VALUE_FIELDS),
+                 "addresses{street,city,province,postal_code,country,name,primary},"
+                 "account_balances{id,balance,type,name}," + _CUSTOM_VALUE_FIELDS),
     "matters": ("id,etag,number,display_number,description,status,open_date,close_date,pending_date,"
                 "billing_method,created_at,updated_at,client{id,name,type},practice_area{id,name},"
                 "responsible_attorney{id,name,email},originating_attorney{id,name,email}," + _CUSTOM_VALUE_FIELDS),

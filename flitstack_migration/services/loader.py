@@ -66,6 +66,10 @@ SPLIT_FIELDS = {"mail.message": "body"}
 BODY_LIMIT_PARAM = "flitstack_migration.message_body_limit"
 DEFAULT_BODY_LIMIT = 10000
 
+#: records Odoo creates together with a record of a model (a bank journal opens its
+#: own bank account in the chart of accounts): audited so that rollback removes them
+CREATED_WITH = {"account.journal": ("account.account",)}
+
 #: values written once, when the record is created, and never compared
 CREATE_ONLY_FIELDS = ("create_date",)
 SOURCE_REF_FIELD = "x_flitstack_source_ref"
@@ -489,6 +493,7 @@ class BatchLoader:
         created = []  # (rec, record, original values)
         lines = []
         followers_before = self._last_follower_id()
+        owned_before = {m: self._last_id(m) for m in CREATED_WITH.get(model._name, ()) if m in self.env}
         try:
             # a failing statement is logged by the cursor with its parameters: personal data
             with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
@@ -512,8 +517,36 @@ class BatchLoader:
         self._register_xmlids(model, [(rec.xmlid_name, record.id) for rec, record, _ in created])
         self._write_create_dates(model, [(record.id, orig["create_date"])
                                          for _rec, record, orig in created if orig.get("create_date")])
+        # records Odoo made for the new ones (a bank journal's account) come before them in
+        # the audit log, so that rollback, walking it backwards, deletes them afterwards
+        lines += self._side_records(owned_before, created)
         lines += [self._line(rec, "create", res_id=record.id) for rec, record, _ in created]
         lines += self._side_followers(followers_before, created)
+        return lines
+
+    def _last_id(self, model_name):
+        self.env.flush_all()
+        self.env.cr.execute(f'SELECT COALESCE(MAX(id), 0) FROM "{self.env[model_name]._table}"')
+        return self.env.cr.fetchone()[0]
+
+    def _side_records(self, owned_before, created):
+        """Continuation ``create`` lines for the records of :data:`CREATED_WITH` that
+        Odoo created with the batch, each on the record that caused it."""
+        if not created or not owned_before:
+            return []
+        lines = []
+        for model_name, after_id in owned_before.items():
+            comodel = self.env[model_name]
+            new = comodel.search([("id", ">", after_id)], order="id")
+            for record in new:
+                rec = next((r for r, rc, _o in created
+                            if any(rc[f] == record for f, fd in rc._fields.items()
+                                   if fd.type == "many2one" and fd.comodel_name == model_name)), created[0][0])
+                line = self._line(rec, "create", res_id=record.id, model=model_name,
+                                  message=f"{model_name} created by Odoo with this record")
+                line["continuation"] = True
+                line["sample_trace"] = False
+                lines.append(line)
         return lines
 
     def _last_follower_id(self):
