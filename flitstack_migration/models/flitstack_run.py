@@ -12,6 +12,7 @@ from flitstack_connectors.plan import MAX_BATCH_SIZE, batches, dependency_order
 from flitstack_connectors.records import external_id_name
 
 from ..services.accounting import AccountingSettlement
+from ..services.blueprints import RunBlueprints
 from ..services.loader import BatchLoader
 from ..services.rollback import RunRollback
 
@@ -72,6 +73,10 @@ class FlitstackRun(models.Model):
     quality_state = fields.Selection(related="connection_id.quality_state")
     quality_summary = fields.Text(related="connection_id.quality_summary")
     quality_finding_count = fields.Integer(related="connection_id.quality_finding_count")
+    # what the source holds that Odoo cannot take as data, read at the end of a full run
+    # (services/blueprints.py); kept in the run's own table, not as ir.attachment rows
+    blueprints_zip = fields.Binary(string="Blueprints", attachment=False, readonly=True, copy=False)
+    blueprints_summary = fields.Text(readonly=True, copy=False)
 
     @api.depends("connection_id.name", "mode")
     def _compute_name(self):
@@ -264,6 +269,7 @@ class FlitstackRun(models.Model):
             return "failed"
         self.write({"state": "done", "ended_at": fields.Datetime.now()})
         self.message_post(body=_("Run finished. %s", summary))
+        RunBlueprints(self).attach()  # what cannot migrate as data, as JSON (full runs only)
         return summary
 
     def _fail(self, message):
@@ -297,6 +303,13 @@ class FlitstackRun(models.Model):
             "view_mode": "list,form", "domain": [("run_id", "=", self.id)],
             "context": {"search_default_group_operation": 1},
         }
+
+    def action_download_blueprints(self):
+        """The zip of the run's blueprints (services/blueprints.py, controllers/blueprints.py)."""
+        self.ensure_one()
+        if not self.blueprints_zip:
+            raise UserError(_("Run %s has no blueprints: they are read at the end of a full run.", self.display_name))
+        return {"type": "ir.actions.act_url", "url": f"/flitstack/runs/{self.id}/blueprints.zip", "target": "self"}
 
     def action_view_jobs(self):
         self.ensure_one()

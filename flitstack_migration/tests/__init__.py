@@ -14,3 +14,4 @@ from . import test_quality
 from . import test_html_parts
 from . import test_sample_run
 from . import test_clio_money
+from . import test_blueprints
