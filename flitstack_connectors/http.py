@@ -434,6 +434,49 @@ class ResponseStream(io.RawIOBase):
                 super().close()
 
 
+#: bytes a file download holds in memory at a time
+DOWNLOAD_BUFFER = 256 * 1024
+_REDIRECTS = (301, 302, 303, 307, 308)
+
+
+def open_download(client: "HttpClient", path_or_url: str, *, what: str = "a file") -> io.BufferedReader:
+    """GET ``path_or_url`` through ``client`` as a buffered binary stream (close it
+    when done).  When the API answers with a redirect to a signed URL on its file
+    store (Clio's ``documents/{id}/download.json`` answers 303), that URL is fetched
+    once, on a client of its own, without the connection's credentials: the
+    signature in the URL is its authorisation.  Neither URL reaches a message."""
+    stream = client.open(path_or_url)
+    if stream.response.status_code not in _REDIRECTS:
+        return io.BufferedReader(stream, buffer_size=DOWNLOAD_BUFFER)
+    target = stream.response.headers.get("location")
+    base = stream.response.url
+    stream.close()
+    if not target:
+        raise SourceRequestError(f"{client.source_name} redirected the download of {what} without a target; "
+                                 f"try again later.")
+    plain = httpx.Client(timeout=client.timeout, follow_redirects=True)
+    try:
+        response = plain.send(plain.build_request("GET", base.join(target)), stream=True)
+        if response.status_code >= 400:
+            response.close()
+            raise SourceRequestError(
+                f"{client.source_name}'s file store refused the download of {what} (HTTP {response.status_code}): "
+                f"the file may be missing or its signed link expired; try the run again, and if it fails again "
+                f"download the file in {client.source_name} and attach it by hand.")
+    except httpx.TransportError as exc:
+        plain.close()
+        raise SourceUnavailableError(f"{client.source_name}'s file store could not be reached for {what} "
+                                     f"({type(exc).__name__}); try the run again.") from None
+    except BaseException:
+        plain.close()
+        raise
+
+    def close() -> None:
+        response.close()
+        plain.close()
+    return io.BufferedReader(ResponseStream(response, close), buffer_size=DOWNLOAD_BUFFER)
+
+
 # ---------------------------------------------------------------------------
 # Client
 
@@ -482,6 +525,7 @@ class HttpClient:
                  reconnect_hint: str = "reconnect the connection to authorize it again",
                  transport: Optional[httpx.BaseTransport] = None):
         self.base_url = httpx.URL(base_url.rstrip("/") + "/")
+        self.timeout = timeout
         self.rate_limiter = rate_limiter
         self.retry = retry
         self.source_name = source_name

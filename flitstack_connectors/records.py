@@ -64,6 +64,10 @@ class Attachment(BaseModel):
     created_at: Optional[datetime] = None
     #: where the source can fetch it from (URL path or path inside an export)
     location: Optional[str] = None
+    #: what the source says identifies this content (a document version's id and etag,
+    #: an upload's size and date): equal on a later read means the file did not change,
+    #: so it need not be downloaded again.  None when the source gives nothing that does
+    version: Optional[str] = None
 
 
 class SourceRecord(BaseModel):
@@ -127,6 +131,9 @@ class PlannedRecord(BaseModel):
     identity: Optional[str] = None
     #: for sample runs: target field -> {"source": path(s), "value": source value}
     trace: dict[str, Any] = Field(default_factory=dict)
+    #: for object maps whose records are files (``ObjectMap.file``): the file to
+    #: fetch from the source when the record loads; metadata only, never content
+    file: Optional[Attachment] = None
 
     @property
     def xmlid_name(self) -> str:

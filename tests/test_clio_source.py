@@ -85,7 +85,7 @@ def test_an_unknown_region_is_a_configuration_error():
 
 def test_the_connection_kind_resolves_to_the_clio_source():
     assert source_class("clio") is ClioSource
-    assert ClioSource.object_order == ("users", "practice_areas", "custom_fields", "contacts", "matters",
+    assert ClioSource.object_order == ("users", "practice_areas", "custom_fields", "contacts", "matters", "documents",
                                        "bank_accounts", "activity_rates", "bills", "billable_matters", "activities",
                                        "allocations", "bank_transactions")
 
@@ -171,7 +171,7 @@ def test_picklist_values_carry_the_option_label(clio, recording_sleep, monkeypat
 def test_discover_lists_standard_and_custom_fields_with_counts(clio, recording_sleep):
     objects = source_for(clio, recording_sleep).discover()
     assert [(o.name, o.count) for o in objects] == [
-        ("users", 8), ("practice_areas", 6), ("custom_fields", 3), ("contacts", 450), ("matters", 120),
+        ("users", 8), ("practice_areas", 6), ("custom_fields", 3), ("contacts", 450), ("matters", 120), ("documents", 0),
         ("bank_accounts", 2), ("activity_rates", 8), ("bills", 0), ("billable_matters", 0), ("activities", 0),
         ("allocations", 0), ("bank_transactions", 0)]
     by_name = {o.name: o for o in objects}

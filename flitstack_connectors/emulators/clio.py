@@ -39,6 +39,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Iterable, Optional, Sequence
 from urllib.parse import urlencode
 
+from .clio_documents import FILES_PATH, ClioDocuments
 from .clio_fields import RESOURCE_FIELDS, RESOURCE_PARAMS
 from .clio_money import TRUST_ACCOUNT_ID, ClioLedger
 from .clio_templates import TEMPLATE_RESOURCES, ClioTemplates
@@ -281,8 +282,12 @@ class ClioAccount:
         #: whose activity rates include the client rates)
         self.templates = ClioTemplates(self, client_rates)
         self.ledger = ClioLedger(self, activities, bills, trust_transactions)
+        #: documents and their files (none until ``ClioEmulator.with_documents``)
+        self.library = ClioDocuments(self, 0, seed)
 
     def collection(self, name: str) -> _Collection:
+        if name == "documents":
+            return self.library.documents
         if name in MONEY_RESOURCES:
             return getattr(self.ledger, name)
         if name in TEMPLATE_RESOURCES:
@@ -309,6 +314,11 @@ class ClioAccount:
         i = col.index(record_id)
         if resource == "custom_fields":
             return dict(self._custom_defs[i])
+        if resource == "documents":
+            rec = self.library.record(record_id)
+            rec["updated_at"] = _iso(max(col.updated_ts(record_id), _ts(rec["created_at"])))
+            rec["etag"] = _etag(resource, record_id, col.revision(record_id))
+            return rec
         if resource in MONEY_RESOURCES:
             rec = self.ledger.record(resource, record_id)
             if resource != "billable_matters":  # BillableMatter has neither timestamp nor etag
@@ -519,13 +529,13 @@ class ClioEmulator(EmulatorServer):
     """
 
     server_name = "clio-emulator"
-    RESOURCES = ("contacts", "matters", "users", "practice_areas", "custom_fields") + MONEY_RESOURCES + \
+    RESOURCES = ("contacts", "matters", "users", "practice_areas", "custom_fields", "documents") + MONEY_RESOURCES + \
         TEMPLATE_RESOURCES
     _LABELS = {"contacts": "Contacts", "matters": "Matters", "users": "Users", "activities": "Activities",
                "bills": "Bills", "allocations": "Allocations", "bank_accounts": "Bank Accounts",
                "bank_transactions": "Bank Transactions", "activity_rates": "Activity Rates",
                "billable_matters": "Billable Matters",
-               "practice_areas": "Practice Areas", "custom_fields": "Custom Fields"}
+               "practice_areas": "Practice Areas", "custom_fields": "Custom Fields", "documents": "Documents"}
 
     def __init__(self, contacts: int = 1200, matters: int = 800, users: int = 8, practice_areas: int = 6,
                  custom_fields: Sequence[dict[str, Any]] = DEFAULT_CUSTOM_FIELDS, seed: int = 1,
@@ -616,6 +626,19 @@ class ClioEmulator(EmulatorServer):
                     ledger.activities.touched[aid] = (stamp, ledger.activities.revision(aid) + 1)
         return ids
 
+    def with_documents(self, count: int, large_file: int = 0) -> "ClioEmulator":
+        """The account holds ``count`` documents (the first of ``large_file`` bytes when
+        given) on its matters and contacts; see :mod:`.clio_documents`."""
+        self.account.library = ClioDocuments(self.account, count, self.account.seed, large_file=large_file)
+        return self
+
+    def replace_documents(self, ids: Iterable[int]) -> list[int]:
+        """A new version of each document is uploaded now (new content, size, etag)."""
+        ids = list(ids)
+        for rid in ids:
+            self.account.library.replace(rid)
+        return self.touch("documents", ids)
+
     def touch_contacts(self, ids: Optional[Iterable[int]] = None, n: Optional[int] = None) -> list[int]:
         return self.touch("contacts", ids, n)
 
@@ -642,6 +665,8 @@ class ClioEmulator(EmulatorServer):
     def handle(self, request: EmulatedRequest) -> EmulatedResponse:
         if request.path.startswith("/oauth/"):
             return self._oauth(request)
+        if request.path.startswith(FILES_PATH):
+            return self.account.library.serve(request)  # the signed-URL file store: no Clio token
         if not request.path.startswith("/api/v4/"):
             return self.error_response(404, "Not found")
         version = request.header("X-API-VERSION")
@@ -761,6 +786,15 @@ class ClioEmulator(EmulatorServer):
         if request.method != "GET":
             return self.error_response(405, "Only GET is emulated.")
         rest = request.path[len("/api/v4/"):]
+        if rest.startswith("documents/") and rest.endswith("/download.json") and rest.count("/") == 2:
+            # Documents > "Download the Document": 303 See Other to a signed URL (see clio_documents)
+            if "documents" in self._denied:
+                return self.error_response(403, self._denied["documents"])
+            try:
+                document_id = int(rest.split("/")[1])
+            except ValueError:
+                return self.error_response(404, f"No route matches {request.path}")
+            return self.account.library.download(self, request, document_id)
         if rest == "users/who_am_i.json":
             tree, error = self._fields(request, "users")
             if error:

@@ -114,6 +114,11 @@ def apply_object_map(spec: MapSpec, om: ObjectMap, record: SourceRecord, *, trac
         model=om.target_model, row_number=record.row_number, identity=om.identity,
     )
     planned.errors.extend(record.problems)
+    if om.file:
+        if record.attachments:
+            planned.file = record.attachments[0]
+        elif not record.problems:
+            planned.errors.append(f"{record.object} record {record.source_id} names no file")
     planned.values.update(om.defaults)
     data = record.data
     for row in om.fields:

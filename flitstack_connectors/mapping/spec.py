@@ -156,6 +156,10 @@ class ObjectMap(BaseModel):
     #: map of the same source records into another model needs its own
     #: (patients -> res.partner, and patients -> crm.lead as ``patient_files``).
     identity: Optional[str] = None
+    #: the records are files: each source record carries its file (the first of
+    #: ``SourceRecord.attachments``), which the destination streams from the source
+    #: when the record loads (into ``ir.attachment`` for Odoo)
+    file: bool = False
 
     @property
     def identity_name(self) -> str:

@@ -224,7 +224,9 @@ class ClinicCsvSource(FileExportSource):
     # -- records ------------------------------------------------------------------
     def _records(self, object_name: str) -> Iterator[SourceRecord]:
         if object_name == "attachments":
-            return self._attachment_records()
+            # each attachment record carries its file, for maps that land files (ObjectMap.file)
+            return (r.model_copy(update={"attachments": [f]}) if (f := self._file_of(r)) else r
+                    for r in self._attachment_records())
         records = self.reader.read(object_name) if object_name in self.reader.objects() else iter(())
         shape = getattr(self, f"_shape_{object_name}", None)
         return records if shape is None else (shape(r) for r in records)
@@ -313,18 +315,25 @@ class ClinicCsvSource(FileExportSource):
         if self._by_patient is None:
             index: dict[str, list[Attachment]] = {}
             for r in self._attachment_records():
-                d = r.data
-                if not d.get("patient_id") or not d.get("location"):
-                    continue
-                created = None
-                if d.get("uploaded_at"):
-                    parsed = parse_date_text(d["uploaded_at"])
-                    created = parsed[0] if parsed else None
-                index.setdefault(d["patient_id"], []).append(Attachment(
-                    source_id=r.source_id, filename=d["filename"], location=d["location"], size=d.get("size"),
-                    mimetype=mimetypes.guess_type(d["filename"])[0], created_at=created))
+                file = self._file_of(r)
+                if file is not None and r.data.get("patient_id"):
+                    index.setdefault(r.data["patient_id"], []).append(file)
             self._by_patient = index
         return self._by_patient
+
+    @staticmethod
+    def _file_of(r: SourceRecord) -> Optional[Attachment]:
+        """The file an attachment record names, or None when it names none in the export.
+        An export file has no version: it is read (locally) and hashed on every run."""
+        d = r.data
+        if not d.get("location"):
+            return None
+        created = None
+        if d.get("uploaded_at"):
+            parsed = parse_date_text(d["uploaded_at"])
+            created = parsed[0] if parsed else None
+        return Attachment(source_id=r.source_id, filename=d["filename"], location=d["location"], size=d.get("size"),
+                          mimetype=mimetypes.guess_type(d["filename"])[0], created_at=created)
 
     def open_attachment(self, attachment: Attachment) -> IO[bytes]:
         """The attachment's content as a binary stream read from the export."""

@@ -25,13 +25,14 @@ import os
 import threading
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator, Optional, Union
+from typing import IO, Any, Callable, Iterator, Optional, Union
 
 from ..errors import AuthenticationError, ConfigurationError, SourceUnavailableError
 from ..http import (
     BearerAuth, HttpClient, NextUrlPaginator, RateLimiter, RetryPolicy, TokenSet, TokenStore, is_loopback_url,
+    open_download,
 )
-from ..records import FieldInfo, ObjectInfo, SourceRecord
+from ..records import Attachment, FieldInfo, ObjectInfo, SourceRecord
 from .base import Source
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,10 @@ FIELDS = {
     "bank_transactions": ("id,etag,type,transaction_type,date,amount,funds_in,funds_out,description,confirmation,"
                           "currency,bank_account_id,created_at,updated_at,client{id,name,type},"
                           "bank_account{id,name,type}"),
+    # files: a document's latest version names the content (id and etag) that download.json serves
+    "documents": ("id,etag,name,filename,size,content_type,created_at,updated_at,received_at,matter{id,display_number},"
+                  "contact{id,type},latest_document_version{id,etag,filename,size,content_type,version_number,"
+                  "created_at,fully_uploaded}"),
 }
 #: list endpoints whose description has no ``order`` parameter (cursor-paged by id
 #: as they are), and none without ``updated_since`` (read whole on every run)
@@ -98,9 +103,10 @@ NO_UPDATED_SINCE = frozenset({"billable_matters"})
 _LABELS = {"users": "Users", "practice_areas": "Practice areas", "custom_fields": "Custom fields",
            "contacts": "Contacts", "matters": "Matters", "bank_accounts": "Bank accounts",
            "activity_rates": "Activity rates", "bills": "Bills", "billable_matters": "Unbilled work per matter",
-           "activities": "Time and expense entries", "allocations": "Bill payments",
+           "activities": "Time and expense entries", "allocations": "Bill payments", "documents": "Documents",
            "bank_transactions": "Trust transactions"}
 _DEPENDS_ON = {"matters": ["contacts", "practice_areas", "users"], "activity_rates": ["users"],
+               "documents": ["matters", "contacts"],
                "bills": ["contacts", "matters"], "billable_matters": ["matters", "contacts"],
                "activities": ["matters", "users", "bills", "billable_matters"], "allocations": ["bills"],
                "bank_transactions": ["contacts", "bank_accounts"]}
@@ -205,6 +211,14 @@ STANDARD_FIELDS: dict[str, list[FieldInfo]] = {
         _f("bill.id", "Bill", "many2one", relation="bills"),
         _f("contact.id", "Contact", "many2one", relation="contacts"),
         _f("voided_at", "Voided", "datetime"),
+    ],
+    "documents": [
+        _f("id", "ID", "integer", required=True), _f("name", "Name"), _f("filename", "File name"),
+        _f("content_type", "Content type"), _f("size", "Size (bytes)", "integer"),
+        _f("matter.id", "Matter", "many2one", relation="matters"),
+        _f("contact.id", "Contact", "many2one", relation="contacts"),
+        _f("latest_document_version.version_number", "Version", "integer"),
+        _f("created_at", "Created", "datetime"), _f("updated_at", "Updated", "datetime"),
     ],
     "bank_transactions": [
         _f("id", "ID", "integer", required=True), _f("date", "Date", "date"),
@@ -370,6 +384,30 @@ def _parse_timestamp(value: Any) -> Optional[datetime]:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
+def document_file(item: dict[str, Any]) -> Attachment:
+    """The file of a Clio document: its latest version, downloaded by that version's id
+    so that the bytes are those the metadata describes.  The version's id and etag
+    identify the content (https://docs.developers.clio.com/api-docs/etags: "Etags can be
+    used to detect changes between Clio's data and your copy"); a new upload is a new
+    version with a new id."""
+    latest = item.get("latest_document_version") or {}
+    document_id = str(item["id"])
+    location = f"documents/{document_id}/download.json"
+    if latest.get("id") is not None:
+        location += f"?document_version_id={latest['id']}"
+    size = latest.get("size", item.get("size"))
+    try:
+        created = _parse_timestamp(item.get("created_at"))
+    except ValueError:
+        created = None
+    return Attachment(
+        source_id=document_id, filename=str(latest.get("filename") or item.get("filename") or item.get("name")
+                                            or f"document-{document_id}"),
+        mimetype=latest.get("content_type") or item.get("content_type"), size=size if isinstance(size, int) else None,
+        created_at=created, location=location,
+        version=f"{latest['id']}:{latest.get('etag') or ''}" if latest.get("id") is not None else None)
+
+
 def _since_param(since: datetime) -> str:
     if since.tzinfo is None:
         since = since.replace(tzinfo=timezone.utc)
@@ -384,7 +422,7 @@ class ClioSource(Source):
     """
 
     kind = "clio"
-    object_order = ("users", "practice_areas", "custom_fields", "contacts", "matters", "bank_accounts",
+    object_order = ("users", "practice_areas", "custom_fields", "contacts", "matters", "documents", "bank_accounts",
                     "activity_rates", "bills", "billable_matters", "activities", "allocations", "bank_transactions")
 
     def __init__(self, token_set: Union[TokenSet, dict[str, Any]], *, oauth: Optional[ClioOAuth] = None,
@@ -463,6 +501,13 @@ class ClioSource(Source):
             for name in self.object_order
         ]
 
+    def open_attachment(self, attachment: Attachment) -> IO[bytes]:
+        """The content of a document's version as a binary stream (close it when
+        done): ``documents/{id}/download.json`` answers 303 to a signed URL, which
+        is fetched without the Clio token (see :func:`~flitstack_connectors.http.open_download`)."""
+        location = attachment.location or f"documents/{attachment.source_id}/download.json"
+        return open_download(self.http, location, what=f"document {attachment.source_id}")
+
     def check_connection(self) -> dict[str, Any]:
         """The connected Clio user (``id``, ``name``, ``email``); raises when the
         connection does not work."""
@@ -496,8 +541,9 @@ class ClioSource(Source):
         for value in item.get("custom_field_values") or []:
             if isinstance(value, dict) and value.get("field_type") == "picklist":
                 self._label_picklist_value(value)
+        files = [document_file(item)] if object_name == "documents" and raw_id not in (None, "") else []
         return SourceRecord(object=object_name, source_id="" if raw_id is None else str(raw_id), data=item,
-                            updated_at=updated_at, problems=problems)
+                            updated_at=updated_at, problems=problems, attachments=files)
 
     def _label_picklist_value(self, value: dict[str, Any]) -> None:
         """Clio gives a picklist value as the option id; put the option's label in
