@@ -209,7 +209,8 @@ def test_dry_run_counts_records_that_would_fail_with_their_rows_and_no_values(ca
         ("clinic_practitioner", 5, 5, 0), ("clinic_patient_partner", 60, 60, 3), ("clinic_patient", 60, 60, 3),
         ("clinic_appointment", 120, 120, 0), ("clinic_appointment_activity", 120, booked, 0),
         ("clinic_invoice", n["invoices"], n["invoices"], 0),
-        ("clinic_invoice_line", n["invoice_lines"], n["invoice_lines"], 0)]
+        ("clinic_invoice_line", n["invoice_lines"], n["invoice_lines"], 0),
+        ("clinic_attachment", n["attachments"], n["attachments"], 0)]
     partner = report["maps"][1]
     assert [(f["source_id"], f["row_number"]) for f in partner["first_failures"]] == [
         (d["source_id"], d["row"]) for d in bad]

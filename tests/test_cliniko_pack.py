@@ -64,7 +64,8 @@ def test_the_pack_validates_against_odoo_18(spec, records):
 def test_the_maps_load_in_dependency_order(spec):
     assert [om.name for om in dependency_order(spec)] == [
         "cliniko_appointment_type", "cliniko_product", "cliniko_billable_item", "cliniko_contact", "cliniko_patient",
-        "cliniko_patient_file", "cliniko_appointment", "cliniko_invoice", "cliniko_treatment_note"]
+        "cliniko_patient_file", "cliniko_appointment", "cliniko_invoice", "cliniko_treatment_note",
+        "cliniko_patient_attachment"]
     assert [(om.name, om.target_model) for om in spec.maps_for("patients")] == [
         ("cliniko_patient", "res.partner"), ("cliniko_patient_file", "crm.lead")]
 

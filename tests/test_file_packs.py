@@ -70,7 +70,7 @@ def test_clientjoy_pack_order_and_stage_probability_field():
 def test_clinic_pack_order():
     assert [om.name for om in dependency_order(load_pack("clinic_csv_odoo"))] == [
         "clinic_practitioner", "clinic_patient_partner", "clinic_patient", "clinic_appointment",
-        "clinic_appointment_activity", "clinic_invoice", "clinic_invoice_line"]
+        "clinic_appointment_activity", "clinic_invoice", "clinic_invoice_line", "clinic_attachment"]
 
 
 def test_clientjoy_pipelines_and_stages(clientjoy):

@@ -35,6 +35,14 @@ class FlitstackAuditLine(models.Model):
         help="A further part of a source record whose text was split over several records (a long note "
              "as several messages). Reconciliation counts the record once, on its first part's line.")
 
+    checksum = fields.Char(
+        readonly=True, help="Files: sha256 of the content that landed (or was found unchanged).")
+    content_sha1 = fields.Char(
+        readonly=True, help="Files: Odoo's checksum (sha1) of that content, which names the stored file.")
+    source_version = fields.Char(
+        readonly=True, help="Files: what the source said identifies the content (a document version's id "
+                            "and etag); equal on a re-run, with the same content in Odoo, means no download.")
+
     sample_trace = fields.Json(
         readonly=True, help="Sample runs: per target field, the source path and value and the mapped value.")
 

@@ -46,6 +46,7 @@ from odoo.tools import mute_logger
 
 from flitstack_connectors.records import PlannedRecord, Ref, external_id_name
 
+from .attachments import FileLanding
 from .html_parts import as_html, split_html
 
 _logger = logging.getLogger(__name__)
@@ -188,8 +189,12 @@ class BatchLoader:
             adopted, to_create = self._adopt(model, om.match_on, to_create)
             to_update += adopted
         lines += self._drop_stale_parts(model, ready)
-        lines += self._update(model, to_update)
-        lines += self._create(model, to_create)
+        if om.file:
+            # files stream from the source into Odoo's storage (services/attachments.py)
+            lines += FileLanding(self, model).land(to_create, to_update)
+        else:
+            lines += self._update(model, to_update)
+            lines += self._create(model, to_create)
         self._write_audit(lines)
         counts = {}
         for line in lines:
@@ -310,7 +315,8 @@ class BatchLoader:
         return out
 
     _AUDIT_COLUMNS = ("run_id", "map_name", "source_object", "source_id", "row_number", "model", "res_id",
-                      "xmlid", "operation", "old_values", "message", "adopted", "continuation", "sample_trace")
+                      "xmlid", "operation", "old_values", "message", "adopted", "continuation", "sample_trace",
+                      "checksum", "content_sha1", "source_version")
 
     def _write_audit(self, lines):
         """Insert a batch's audit lines in one statement.  They are written once and
@@ -329,7 +335,7 @@ class BatchLoader:
                 return Json(value) if value else None
             return value or None
 
-        rows = [tuple(column_value(c, line[c]) for c in self._AUDIT_COLUMNS) + (False, uid, uid, now, now)
+        rows = [tuple(column_value(c, line.get(c)) for c in self._AUDIT_COLUMNS) + (False, uid, uid, now, now)
                 for line in lines]
         columns = ", ".join(self._AUDIT_COLUMNS + ("rolled_back", "create_uid", "write_uid", "create_date",
                                                     "write_date"))

@@ -1,5 +1,6 @@
 from . import test_loader
 from . import test_attachments
+from . import test_attachments
 from . import test_clio_run
 from . import test_cron
 from . import test_clio_oauth
