@@ -148,6 +148,33 @@ class RateLimiter:
             self._sleep(delay)
             waited += delay
 
+    def snapshot(self) -> dict[str, float]:
+        """The bucket in wall-clock terms (tokens left at a moment, blocked until),
+        so that another process sending with the same credentials next (the next
+        job of a read, on another worker) carries on at the same pace."""
+        with self._lock:
+            now = self._clock()
+            self._refill(now)
+            wall = self._wall_clock()
+            return {"tokens": self._tokens, "at": wall,
+                    "blocked_until": wall + max(0.0, self._blocked_until - now)}
+
+    def restore(self, state: Optional[dict[str, float]]) -> None:
+        """Take over a :meth:`snapshot`: the bucket never holds more than it would
+        have held had the same process sent every request."""
+        if not state:
+            return
+        with self._lock:
+            now = self._clock()
+            self._refill(now)
+            wall = self._wall_clock()
+            elapsed = max(0.0, wall - float(state.get("at", wall)))
+            carried = float(state.get("tokens", self.rate)) + elapsed * self.rate / self.per
+            self._tokens = min(self._tokens, float(self.rate), carried)
+            blocked = float(state.get("blocked_until", 0.0)) - wall
+            if blocked > 0:
+                self._blocked_until = max(self._blocked_until, now + blocked)
+
     def observe(self, headers: httpx.Headers) -> None:
         """Align the bucket with the server's ``X-RateLimit-*`` headers."""
         remaining = _number(headers.get("x-ratelimit-remaining"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 from datetime import datetime
 from itertools import islice
-from typing import IO, Iterable, Iterator, Optional
+from typing import IO, Any, Iterable, Iterator, Optional
 
 from ..records import Attachment, ObjectInfo, SourceRecord
 
@@ -28,6 +28,32 @@ class Source:
     def read(self, object_name: str, since: Optional[datetime] = None) -> Iterator[SourceRecord]:
         """Every record of ``object_name``; only those changed after ``since`` when given."""
         raise NotImplementedError
+
+    def read_pages(self, object_name: str, since: Optional[datetime] = None,
+                   cursor: Optional[dict[str, Any]] = None,
+                   page_size: int = 200) -> Iterator[tuple[list[SourceRecord], Optional[dict[str, Any]]]]:
+        """The records of :meth:`read` page by page, each page with the cursor that
+        resumes the read right after it (``None`` after the last page); a read
+        started again with that cursor yields none of the records before it.
+
+        This default counts records (``{"offset": n}``) and skips as many when it
+        resumes: right for files, read locally.  Sources with a server cursor (a
+        next-page link) override it so that a resumed read asks for no page twice.
+        """
+        offset = int((cursor or {}).get("offset", 0))
+        records = self.read(object_name, since=since)
+        try:
+            rest = islice(records, offset, None)
+            page = list(islice(rest, page_size))
+            while page:
+                following = list(islice(rest, page_size))
+                offset += len(page)
+                yield page, ({"offset": offset} if following else None)
+                page = following
+        finally:
+            close = getattr(records, "close", None)
+            if close:
+                close()
 
     def sample(self, object_names: Iterable[str], size: int) -> dict[str, list[SourceRecord]]:
         """Up to ``size`` records of each object, as proposals and pre-flight look

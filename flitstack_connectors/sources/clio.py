@@ -20,11 +20,12 @@ requests per minute per token and waits out 429s and 5xx answers.
 from __future__ import annotations
 
 import contextlib
+import html
 import logging
 import os
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import IO, Any, Callable, Iterator, Optional, Union
 
 from ..errors import AuthenticationError, ConfigurationError, SourceUnavailableError
@@ -94,22 +95,35 @@ FIELDS = {
     "documents": ("id,etag,name,filename,size,content_type,created_at,updated_at,received_at,matter{id,display_number},"
                   "contact{id,type},latest_document_version{id,etag,filename,size,content_type,version_number,"
                   "created_at,fully_uploaded}"),
+    # the practice's history: meetings, tasks, logged emails and calls, notes (a task's
+    # description and a note's detail are rich text when their *_text_type says so)
+    "calendar_entries": ("id,etag,summary,description,location,start_at,end_at,all_day,created_at,updated_at,"
+                         "matter{id,display_number},attendees{id,type,name,email}"),
+    "tasks": ("id,etag,name,status,description,description_text_type,priority,due_at,completed_at,created_at,"
+              "updated_at,matter{id,display_number},assignee{id,type,name},assigner{id,name,email}"),
+    "communications": ("id,etag,subject,body,type,date,received_at,created_at,updated_at,user{id,name,email},"
+                       "matter{id,display_number},senders{id,type,name},receivers{id,type,name}"),
+    "notes": ("id,etag,type,subject,detail,detail_text_type,date,created_at,updated_at,matter{id,display_number},"
+              "contact{id,name,type},author{id,name,email}"),
 }
 #: list endpoints whose description has no ``order`` parameter (cursor-paged by id
 #: as they are), and none without ``updated_since`` (read whole on every run)
-NO_ORDER = frozenset({"activity_rates", "billable_matters"})
+NO_ORDER = frozenset({"activity_rates", "billable_matters", "calendar_entries"})
 NO_UPDATED_SINCE = frozenset({"billable_matters"})
 
 _LABELS = {"users": "Users", "practice_areas": "Practice areas", "custom_fields": "Custom fields",
            "contacts": "Contacts", "matters": "Matters", "bank_accounts": "Bank accounts",
            "activity_rates": "Activity rates", "bills": "Bills", "billable_matters": "Unbilled work per matter",
            "activities": "Time and expense entries", "allocations": "Bill payments", "documents": "Documents",
-           "bank_transactions": "Trust transactions"}
+           "bank_transactions": "Trust transactions", "calendar_entries": "Calendar entries", "tasks": "Tasks",
+           "communications": "Communications (emails, calls)", "notes": "Notes"}
 _DEPENDS_ON = {"matters": ["contacts", "practice_areas", "users"], "activity_rates": ["users"],
                "documents": ["matters", "contacts"],
                "bills": ["contacts", "matters"], "billable_matters": ["matters", "contacts"],
                "activities": ["matters", "users", "bills", "billable_matters"], "allocations": ["bills"],
-               "bank_transactions": ["contacts", "bank_accounts"]}
+               "bank_transactions": ["contacts", "bank_accounts"],
+               "calendar_entries": ["matters", "users", "contacts"], "tasks": ["matters", "users"],
+               "communications": ["matters", "users", "contacts"], "notes": ["matters", "contacts", "users"]}
 #: custom fields hang on contacts and matters: Clio's parent_type -> our object
 _PARENT_OBJECT = {"Contact": "contacts", "Matter": "matters"}
 
@@ -227,6 +241,44 @@ STANDARD_FIELDS: dict[str, list[FieldInfo]] = {
         _f("description", "Description"), _f("confirmation", "Reference"),
         _f("client.id", "Client", "many2one", relation="contacts"),
         _f("bank_account.id", "Bank account", "many2one", relation="bank_accounts"),
+    ],
+    # history; the source adds the derived fields (attendee emails, HTML bodies, ...)
+    "calendar_entries": [
+        _f("id", "ID", "integer", required=True), _f("summary", "Summary"), _f("description", "Description", "text"),
+        _f("location", "Location"), _f("start_at", "Starts", "datetime"), _f("end_at", "Ends", "datetime"),
+        _f("all_day", "All day", "boolean"), _f("matter.id", "Matter", "many2one", relation="matters"),
+        _f("attendees", "Attendees", "json"), _f("attendee_emails", "Attendee emails", "json"),
+        _f("owner_email", "Calendar owner's email", "email"), _f("ends_at", "Ends (last day, for all-day)", "datetime"),
+        _f("created_at", "Created", "datetime"), _f("updated_at", "Updated", "datetime"),
+    ],
+    "tasks": [
+        _f("id", "ID", "integer", required=True), _f("name", "Name"),
+        _f("status", "Status", "selection", selection=["pending", "in_progress", "in_review", "complete"]),
+        _f("description", "Description", "text"), _f("description_html", "Description (HTML)", "html"),
+        _f("priority", "Priority", "selection", selection=["High", "Normal", "Low"]),
+        _f("due_at", "Due", "date"), _f("deadline", "Due (or created when no due date)", "date"),
+        _f("completed_at", "Completed", "datetime"), _f("matter.id", "Matter", "many2one", relation="matters"),
+        _f("assignee_user_id", "Assignee (user)", "many2one", relation="users"),
+        _f("assigner.id", "Assigner", "many2one", relation="users"),
+        _f("created_at", "Created", "datetime"), _f("updated_at", "Updated", "datetime"),
+    ],
+    "communications": [
+        _f("id", "ID", "integer", required=True), _f("subject", "Subject"), _f("body", "Body", "text"),
+        _f("type", "Type", "selection", selection=["EmailCommunication", "PhoneCommunication"]),
+        _f("date", "Date", "date"), _f("received_at", "Received", "datetime"),
+        _f("occurred_at", "When (received, else the date)", "datetime"),
+        _f("user.id", "User", "many2one", relation="users"),
+        _f("matter.id", "Matter", "many2one", relation="matters"),
+        _f("contact_id", "Contact (first contact among senders and receivers)", "many2one", relation="contacts"),
+        _f("created_at", "Created", "datetime"), _f("updated_at", "Updated", "datetime"),
+    ],
+    "notes": [
+        _f("id", "ID", "integer", required=True), _f("type", "Type", "selection", selection=["Matter", "Contact"]),
+        _f("subject", "Subject"), _f("detail", "Detail", "text"), _f("detail_html", "Detail (HTML)", "html"),
+        _f("date", "Date", "date"), _f("matter.id", "Matter", "many2one", relation="matters"),
+        _f("contact.id", "Contact", "many2one", relation="contacts"),
+        _f("author.id", "Author", "many2one", relation="users"),
+        _f("created_at", "Created", "datetime"), _f("updated_at", "Updated", "datetime"),
     ],
 }
 
@@ -414,6 +466,62 @@ def _since_param(since: datetime) -> str:
     return since.isoformat(timespec="seconds")
 
 
+def text_as_html(text: Any, text_type: Optional[str]) -> Optional[str]:
+    """A task description or note detail as HTML: rich text as Clio gives it, plain
+    text escaped with its paragraphs and line breaks (``*_text_type``, API changelog
+    2025: "rich_text" bodies hold HTML with Clio's supported tags)."""
+    if text is None or text == "":
+        return None
+    if text_type == "rich_text":
+        return str(text)
+    paragraphs = [p for p in str(text).replace("\r\n", "\n").split("\n\n") if p.strip()]
+    return "".join("<p>" + html.escape(p.strip("\n")).replace("\n", "<br>") + "</p>" for p in paragraphs) or None
+
+
+def _derive_calendar_entry(item: dict[str, Any]) -> None:
+    attendees = [a for a in item.get("attendees") or [] if isinstance(a, dict)]
+    item["attendee_emails"] = [a["email"] for a in attendees if a.get("email")]
+    # a Calendar attendee is a firm user's calendar; the first one is the entry's owner
+    item["owner_email"] = next((a["email"] for a in attendees if a.get("type") == "Calendar" and a.get("email")),
+                               None)
+    # an all-day entry ends at midnight after its last day (an exclusive end, as in
+    # iCalendar); calendars with an all-day flag, Odoo's among them, keep the last day
+    item["ends_at"] = item.get("end_at")
+    if item.get("all_day") and item.get("end_at") and item.get("start_at"):
+        try:
+            start, end = _parse_timestamp(item["start_at"]), _parse_timestamp(item["end_at"])
+        except ValueError:
+            return
+        if end > start and (end.hour, end.minute, end.second) == (0, 0, 0):
+            item["ends_at"] = (end - timedelta(seconds=1)).isoformat()
+
+
+def _derive_task(item: dict[str, Any]) -> None:
+    item["description_html"] = text_as_html(item.get("description"), item.get("description_text_type"))
+    assignee = item.get("assignee") or {}
+    # a Participant of type User carries the user's id; Person and Company are contacts
+    item["assignee_user_id"] = assignee.get("id") if assignee.get("type") == "User" else None
+    item["deadline"] = item.get("due_at") or (str(item.get("created_at") or "")[:10] or None)
+
+
+def _derive_communication(item: dict[str, Any]) -> None:
+    item["occurred_at"] = item.get("received_at") or (f"{item['date']}T00:00:00+00:00" if item.get("date") else None)
+    item["body_html"] = text_as_html(item.get("body"), "plain_text")
+    participants = [p for p in (item.get("senders") or []) + (item.get("receivers") or []) if isinstance(p, dict)]
+    item["contact_id"] = next((p.get("id") for p in participants if p.get("type") in ("Person", "Company")), None)
+
+
+def _derive_note(item: dict[str, Any]) -> None:
+    item["detail_html"] = text_as_html(item.get("detail"), item.get("detail_text_type"))
+
+
+#: fields the maps read that Clio does not give as such, derived from what it gives
+_DERIVED: dict[str, Callable[[dict[str, Any]], None]] = {
+    "calendar_entries": _derive_calendar_entry, "tasks": _derive_task,
+    "communications": _derive_communication, "notes": _derive_note,
+}
+
+
 class ClioSource(Source):
     """Reads a Clio account with a stored :class:`TokenSet`.
 
@@ -423,7 +531,8 @@ class ClioSource(Source):
 
     kind = "clio"
     object_order = ("users", "practice_areas", "custom_fields", "contacts", "matters", "documents", "bank_accounts",
-                    "activity_rates", "bills", "billable_matters", "activities", "allocations", "bank_transactions")
+                    "activity_rates", "bills", "billable_matters", "activities", "allocations", "bank_transactions",
+                    "calendar_entries", "tasks", "communications", "notes")
 
     def __init__(self, token_set: Union[TokenSet, dict[str, Any]], *, oauth: Optional[ClioOAuth] = None,
                  region: str = "us", base_url: Optional[str] = None,
@@ -468,6 +577,29 @@ class ClioSource(Source):
             self.pages_read[object_name] = self.pages_read.get(object_name, 0) + 1
             for item in page.get("data") or []:
                 yield self._record(object_name, item)
+
+    def read_pages(self, object_name: str, since: Optional[datetime] = None,
+                   cursor: Optional[dict[str, Any]] = None,
+                   page_size: int = PAGE_SIZE) -> Iterator[tuple[list[SourceRecord], Optional[dict[str, Any]]]]:
+        """Clio's pages with their ``meta.paging.next`` link as the cursor
+        (``{"next": url}``): a read resumed from it asks Clio for the page after
+        the last one read, never one before it.  The link carries the page token
+        and the query, never a credential."""
+        if cursor and cursor.get("next"):
+            page = self.http.get_json(cursor["next"])
+        else:
+            params = self._list_params(object_name)
+            if since is not None and object_name not in NO_UPDATED_SINCE:
+                params["updated_since"] = _since_param(since)
+            page = self.http.get_json(f"{object_name}.json", params)
+        while True:
+            self.pages_read[object_name] = self.pages_read.get(object_name, 0) + 1
+            records = [self._record(object_name, item) for item in page.get("data") or []]
+            following = self._paginator.next_url(page)
+            yield records, ({"next": following} if following else None)
+            if not following:
+                return
+            page = self.http.get_json(following)
 
     def count(self, object_name: str) -> Optional[int]:
         """``meta.records`` of a one-record page, or None when Clio does not say."""
@@ -541,6 +673,9 @@ class ClioSource(Source):
         for value in item.get("custom_field_values") or []:
             if isinstance(value, dict) and value.get("field_type") == "picklist":
                 self._label_picklist_value(value)
+        derive = _DERIVED.get(object_name)
+        if derive is not None:
+            derive(item)
         files = [document_file(item)] if object_name == "documents" and raw_id not in (None, "") else []
         return SourceRecord(object=object_name, source_id="" if raw_id is None else str(raw_id), data=item,
                             updated_at=updated_at, problems=problems, attachments=files)
