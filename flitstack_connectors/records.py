@@ -88,7 +88,7 @@ class SourceRecord(BaseModel):
     problems: list[str] = Field(default_factory=list)
 
 
-RefKind = Literal["record", "user", "xmlid", "name"]
+RefKind = Literal["record", "user", "xmlid", "name", "email"]
 
 
 class Ref(BaseModel):
@@ -100,6 +100,8 @@ class Ref(BaseModel):
       user resolution table (email match or fallback user).
     - ``xmlid``: an existing destination record by its XML id (``crm.stage_lead1``).
     - ``name``: an existing destination record found by its display name.
+    - ``email``: an existing destination record found by its email address (an
+      attendee: the user with that email, else a partner with it).
     """
 
     model_config = ConfigDict(frozen=True)

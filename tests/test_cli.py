@@ -104,7 +104,7 @@ def test_discover_prints_exact_counts_of_an_emulated_clio_account(capsys, clio, 
         "allocations": [str(money.allocations.count), "6", "bills"],
         "bank_transactions": ["20", "10", "contacts,", "bank_accounts"],
         "documents": ["0", "10", "matters,", "contacts"],
-        "calendar_entries": ["0", "13", "matters,", "users,", "contacts"], "tasks": ["0", "14", "matters,", "users"],
+        "calendar_entries": ["0", "14", "matters,", "users,", "contacts"], "tasks": ["0", "14", "matters,", "users"],
         "communications": ["0", "12", "matters,", "users,", "contacts"],
         "notes": ["0", "11", "matters,", "contacts,", "users"]}
     total = 387 + 2 + 8 + 40 + money.billable_matters.count + 300 + money.allocations.count + 20

@@ -131,7 +131,8 @@ def name_is_custom_value(where: str) -> bool:
 
 @pytest.mark.parametrize("resource", sorted(FIELDS))
 def test_the_emulator_serves_values_of_clio_s_types(spec, schemas, clio_factory, resource):
-    clio = clio_factory(contacts=60, matters=30, activities=120, bills=20, trust_transactions=20, rate_limit=10_000)
+    clio = clio_factory(contacts=60, matters=30, activities=120, bills=20, trust_transactions=20, rate_limit=10_000,
+                        history={"calendar_entries": 40, "tasks": 40, "communications": 40, "notes": 40})
     clio.with_documents(30)
     headers = {"Authorization": f"Bearer {clio.issue_token()['access_token']}", "X-API-VERSION": API_VERSION}
     params = {"fields": FIELDS[resource], "limit": 200}

@@ -87,7 +87,8 @@ def test_the_connection_kind_resolves_to_the_clio_source():
     assert source_class("clio") is ClioSource
     assert ClioSource.object_order == ("users", "practice_areas", "custom_fields", "contacts", "matters", "documents",
                                        "bank_accounts", "activity_rates", "bills", "billable_matters", "activities",
-                                       "allocations", "bank_transactions")
+                                       "allocations", "bank_transactions", "calendar_entries", "tasks",
+                                       "communications", "notes")
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -173,7 +174,8 @@ def test_discover_lists_standard_and_custom_fields_with_counts(clio, recording_s
     assert [(o.name, o.count) for o in objects] == [
         ("users", 8), ("practice_areas", 6), ("custom_fields", 3), ("contacts", 450), ("matters", 120), ("documents", 0),
         ("bank_accounts", 2), ("activity_rates", 8), ("bills", 0), ("billable_matters", 0), ("activities", 0),
-        ("allocations", 0), ("bank_transactions", 0)]
+        ("allocations", 0), ("bank_transactions", 0), ("calendar_entries", 0), ("tasks", 0), ("communications", 0),
+        ("notes", 0)]
     by_name = {o.name: o for o in objects}
     assert by_name["matters"].depends_on == ["contacts", "practice_areas", "users"]
     picklist, date_id, numeric_id = clio.ids("custom_fields")

@@ -41,6 +41,7 @@ from urllib.parse import urlencode
 
 from .clio_documents import FILES_PATH, ClioDocuments
 from .clio_fields import RESOURCE_FIELDS, RESOURCE_PARAMS
+from .clio_history import ClioHistory
 from .clio_money import TRUST_ACCOUNT_ID, ClioLedger
 from .clio_templates import TEMPLATE_RESOURCES, ClioTemplates
 from .server import EmulatedRequest, EmulatedResponse, EmulatorServer, FixedWindowLimit, reset_header
@@ -66,6 +67,8 @@ _T0 = datetime(2020, 1, 1, tzinfo=timezone.utc).timestamp()
 #: the resources of the account's money (see clio_money)
 MONEY_RESOURCES = ("activities", "bills", "allocations", "bank_accounts", "bank_transactions", "activity_rates",
                    "billable_matters")
+#: the resources of the account's history (see clio_history)
+HISTORY_RESOURCES = ClioHistory.RESOURCES
 _SPREAD = 4 * 365 * 86400  # records were created over four years
 _EDIT_WINDOW = 180 * 86400  # and last edited within half a year after
 
@@ -268,7 +271,8 @@ class ClioAccount:
 
     def __init__(self, contacts: int = 1200, matters: int = 800, users: int = 8, practice_areas: int = 6,
                  custom_fields: Sequence[dict[str, Any]] = DEFAULT_CUSTOM_FIELDS, seed: int = 1,
-                 activities: int = 0, bills: int = 0, trust_transactions: int = 0, client_rates: int = 0):
+                 activities: int = 0, bills: int = 0, trust_transactions: int = 0,
+                 history: Optional[dict[str, int]] = None, client_rates: int = 0):
         self.seed = seed
         self.users = _Collection("users", users, 345001, 1)
         self.practice_areas = _Collection("practice_areas", practice_areas, 7001, 1)
@@ -284,12 +288,16 @@ class ClioAccount:
         self.ledger = ClioLedger(self, activities, bills, trust_transactions)
         #: documents and their files (none until ``ClioEmulator.with_documents``)
         self.library = ClioDocuments(self, 0, seed)
+        #: calendar entries, tasks, communications, notes: ``{resource: count}``
+        self.history = ClioHistory(self, **(history or {}))
 
     def collection(self, name: str) -> _Collection:
         if name == "documents":
             return self.library.documents
         if name in MONEY_RESOURCES:
             return getattr(self.ledger, name)
+        if name in HISTORY_RESOURCES:
+            return getattr(self.history, name)
         if name in TEMPLATE_RESOURCES:
             return getattr(self.templates, name)
         return getattr(self, name)
@@ -327,6 +335,11 @@ class ClioAccount:
             return rec
         if resource in TEMPLATE_RESOURCES:
             return self.templates.record(resource, record_id)
+        if resource in HISTORY_RESOURCES:
+            rec = self.history.record(resource, record_id)
+            rec["updated_at"] = _iso(max(col.updated_ts(record_id), _ts(rec["created_at"])))
+            rec["etag"] = _etag(resource, record_id, col.revision(record_id))
+            return rec
         rec = getattr(self, f"_{resource[:-1] if resource != 'practice_areas' else 'practice_area'}")(i)
         rec["updated_at"] = _iso(col.updated_ts(record_id))
         rev = col.revision(record_id)
@@ -530,22 +543,24 @@ class ClioEmulator(EmulatorServer):
 
     server_name = "clio-emulator"
     RESOURCES = ("contacts", "matters", "users", "practice_areas", "custom_fields", "documents") + MONEY_RESOURCES + \
-        TEMPLATE_RESOURCES
+        HISTORY_RESOURCES + TEMPLATE_RESOURCES
     _LABELS = {"contacts": "Contacts", "matters": "Matters", "users": "Users", "activities": "Activities",
                "bills": "Bills", "allocations": "Allocations", "bank_accounts": "Bank Accounts",
                "bank_transactions": "Bank Transactions", "activity_rates": "Activity Rates",
-               "billable_matters": "Billable Matters",
+               "billable_matters": "Billable Matters", "calendar_entries": "Calendar Entries", "tasks": "Tasks",
+               "communications": "Communications", "notes": "Notes",
                "practice_areas": "Practice Areas", "custom_fields": "Custom Fields", "documents": "Documents"}
 
     def __init__(self, contacts: int = 1200, matters: int = 800, users: int = 8, practice_areas: int = 6,
                  custom_fields: Sequence[dict[str, Any]] = DEFAULT_CUSTOM_FIELDS, seed: int = 1,
                  rate_limit: int = 50, rate_window: float = 60.0, token_ttl: float = 3600,
                  client_id: str = "flitstack-test-client", client_secret: Optional[str] = None,
-                 activities: int = 0, bills: int = 0, trust_transactions: int = 0, client_rates: int = 0):
+                 activities: int = 0, bills: int = 0, trust_transactions: int = 0,
+                 history: Optional[dict[str, int]] = None, client_rates: int = 0):
         super().__init__()
         self.account = ClioAccount(contacts, matters, users, practice_areas, custom_fields, seed,
                                    activities=activities, bills=bills, trust_transactions=trust_transactions,
-                                   client_rates=client_rates)
+                                   history=history, client_rates=client_rates)
         self.client_id = client_id
         self.client_secret = client_secret or secrets.token_urlsafe(24)
         self.token_ttl = token_ttl

@@ -53,8 +53,10 @@ class LookupRow(BaseModel):
     source: str
     target: str
     #: ``record``: another migrated record; ``user``: source staff resolved to a
-    #: user; ``xmlid``/``name``: an existing destination record
-    kind: Literal["record", "user", "xmlid", "name"] = "record"
+    #: user; ``xmlid``/``name``: an existing destination record; ``email``: the
+    #: user (or, for a partner field, the user's partner, else a partner) with
+    #: the source value as email address
+    kind: Literal["record", "user", "xmlid", "name", "email"] = "record"
     #: the referenced source object, for ``record`` lookups (or the ``identity``
     #: of the object map that wrote the referenced records)
     object: Optional[str] = None
@@ -156,6 +158,10 @@ class ObjectMap(BaseModel):
     #: map of the same source records into another model needs its own
     #: (patients -> res.partner, and patients -> crm.lead as ``patient_files``).
     identity: Optional[str] = None
+    #: a fallback map: it loads only where this destination model is missing (tasks as
+    #: activities where Project is not installed); where the model exists, another map
+    #: lands the records there and this one skips them
+    unless_installed: Optional[str] = None
     #: the records are files: each source record carries its file (the first of
     #: ``SourceRecord.attachments``), which the destination streams from the source
     #: when the record loads (into ``ir.attachment`` for Odoo)

@@ -238,6 +238,9 @@ class _Checker:
         if row.kind == "user" and relation not in ("res.users", "res.partner", "systemuser"):
             self.problems.append(f"{label}: a user lookup needs a field pointing at res.users, but "
                                  f"{model}.{row.target} points at {relation}")
+        elif row.kind == "email" and relation not in ("res.users", "res.partner"):
+            self.problems.append(f"{label}: an email lookup finds users and partners, but "
+                                 f"{model}.{row.target} points at {relation}")
         elif row.kind == "record":
             loading = self._loaded(row.object)
             if not loading:
