@@ -187,7 +187,7 @@ def test_discover_lists_objects_fields_types_and_counts(source):
     assert infos["activities"].field("body").type == "text"
     assert infos["owners"].field("role").type == "char"
     assert leads.field("status").selection == ["converted", "lost", "open", "won"]
-    assert infos["activities"].field("type").selection == ["call", "email", "meeting", "note"]
+    assert infos["activities"].field("type").selection == ["call", "email", "meeting", "note", "task"]
     assert leads.field("title").selection == []
 
 

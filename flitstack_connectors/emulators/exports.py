@@ -473,14 +473,21 @@ def write_clientjoy_export(
 
     # activities ---------------------------------------------------------------------
     activities_out = _CsvOut(folder, "activities.csv", [
-        "Activity ID", "Type", "Subject", "Description", "Date", "Lead ID", "Client ID", "Owner"],
+        "Activity ID", "Type", "Subject", "Description", "Date", "Lead ID", "Client ID", "Owner", "Duration (min)"],
         encoding="utf-16" if "utf16" in planted else "utf-8")
     n_activities = leads // 2
     pick = _Picker(rng, n_activities)
     long_rows = pick.take(2, "long notes") if "long_notes" in planted else []
+    # tasks and meeting durations draw from their own stream, so the rest of the export is unchanged
+    extra = random.Random(seed * 7919 + 11)
     for i in range(n_activities):
         aid = f"A{i + 1:05d}"
         kind = rng.choice(("Call", "Email", "Meeting", "Note"))
+        if i in long_rows:
+            kind = "Note"
+        elif extra.random() < 0.15:
+            kind = "Task"
+        duration = str(extra.choice((30, 45, 60, 90))) if kind == "Meeting" else ""
         lid = lead_ids[rng.randrange(len(lead_ids))]
         owner = owners[rng.randrange(n_owners)]
         when = _BASE - timedelta(days=rng.randint(0, 300), minutes=rng.randrange(0, 1440, 5))
@@ -488,7 +495,7 @@ def write_clientjoy_export(
         if i in long_rows:
             body = _long_text(10_000 + 2_000 * (long_rows.index(i) + 1))
         row = activities_out.write([aid, kind, f"{kind} about {lid}", body, when.strftime("%Y-%m-%d %H:%M"),
-                                    lid, "", owner[1]])
+                                    lid, "", owner[1], duration])
         if i < 2:
             expected.setdefault("activities", {})[aid] = {
                 "type": kind.lower(), "subject": f"{kind} about {lid}", "body": body,

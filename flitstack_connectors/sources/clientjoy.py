@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import datetime, timedelta
 from typing import Iterator, Optional, Union
 
 from ..quality import Reference
@@ -105,8 +106,9 @@ SPECS: tuple[CsvFileSpec, ...] = (
         object="activities", filenames=("activities", "engagements", "activity_export"),
         header_map={"activity_id": "id", "activity_type": "type", "title": "subject", "description": "body",
                     "notes": "body", "details": "body", "activity_date": "date", "scheduled_at": "date",
-                    "due_date": "date", "customer_id": "client_id", **_OWNER, **_CREATED},
-        columns=("id", "type", "subject", "body", "date", "lead_id", "client_id", "owner_email"),
+                    "due_date": "date", "customer_id": "client_id", "duration_min": "duration_minutes",
+                    "duration": "duration_minutes", "duration_minutes": "duration_minutes", **_OWNER, **_CREATED},
+        columns=("id", "type", "subject", "body", "date", "lead_id", "client_id", "owner_email", "duration_minutes"),
         datetime_columns=("date", "created_at"),
     ),
 )
@@ -159,7 +161,9 @@ FIELDS: dict[str, tuple[FieldDecl, ...]] = {
     "activities": (F("id", "Activity ID"), F("type", "Type", "selection"), F("subject", "Subject"),
                    F("body", "Description", "text"), F("date", "Date", "datetime"),
                    F("lead_id", "Lead ID", "many2one", "leads"), F("client_id", "Client ID", "many2one", "clients"),
-                   F("owner_email", "Owner", "email"), F("owner_id", "Owner ID", "many2one", "owners")),
+                   F("owner_email", "Owner", "email"), F("owner_id", "Owner ID", "many2one", "owners"),
+                   F("duration_minutes", "Duration (minutes)", "integer"),
+                   F("ends_at", "Ends (meetings: date plus duration)", "datetime")),
 }
 del F
 
@@ -324,4 +328,13 @@ class ClientjoySource(FileExportSource):
         raw = _fold(d.get("type"))
         d["type"] = ACTIVITY_TYPES.get(raw, raw or None)
         self._owner_id(d)
+        # a meeting ends its duration after it starts; without a duration it has no end
+        d["ends_at"] = None
+        try:
+            minutes = int(float(d.get("duration_minutes") or 0))
+            start = datetime.fromisoformat(str(d.get("date"))) if d.get("date") else None
+        except ValueError:
+            minutes, start = 0, None
+        if start is not None and minutes > 0:
+            d["ends_at"] = (start + timedelta(minutes=minutes)).isoformat()
         return r
