@@ -47,7 +47,7 @@ class TestClinicCsvRun(SourceRunCase):
         cls.spec = cls.connection.map_id._spec()
         source = ClinicCsvSource(cls.manifest["path"])
         cls.records = {o: list(source.read(o)) for o in ("practitioners", "patients", "appointments", "invoices",
-                                                         "invoice_lines")}
+                                                         "invoice_lines", "attachments")}
         cls.before = cls.table_counts()
         cls.first = cls.start_run(cls.connection)
         cls.after = cls.table_counts()
@@ -72,7 +72,7 @@ class TestClinicCsvRun(SourceRunCase):
         om, records = self.selected(name)
         out = {}
         for r in records:
-            key = (r.source_id, r.row_number)
+            key = (r.source_id, r.row_number or 0)  # a file named by patient id has no row
             errors = apply_object_map(self.spec, om, r).errors
             if errors:
                 out[key] = "; ".join(errors)
@@ -86,6 +86,9 @@ class TestClinicCsvRun(SourceRunCase):
                             f"migrated")
             elif name == "clinic_invoice_line" and r.data["invoice_id"] in self.failed_invoices:
                 out[key] = f"order_id: the referenced invoices record {r.data['invoice_id']} has not been migrated"
+            elif name == "clinic_attachment" and r.data["patient_id"] in self.unloaded_patients:
+                out[key] = (f"res_id: the referenced patient_leads record {r.data['patient_id']} has not been "
+                            f"migrated")
         return out
 
     def fail_lines(self, name):

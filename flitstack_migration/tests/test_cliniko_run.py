@@ -83,6 +83,8 @@ class TestClinikoRun(SourceRunCase):
             "invoices": {i["id"]: i["patient"].id for i in data["invoices"] if i["patient"].id in unloaded},
             "treatment_notes": {n["id"]: n["patient"].id for n in data["treatment_notes"]
                                 if n["patient"].id in unloaded},
+            "patient_attachments": {a["id"]: a["patient"].id for a in data["patient_attachments"]
+                                    if a["patient"] and a["patient"].id in unloaded},
         }
         cls.loaded_long_notes = [n for n in cls.cliniko.long_note_ids if n not in cls.failing["treatment_notes"]]
 
@@ -107,6 +109,9 @@ class TestClinikoRun(SourceRunCase):
                                     failing["individual_appointments"]),
             "cliniko_invoice": (INVOICES, INVOICES - failing["invoices"], 0, 0, failing["invoices"]),
             "cliniko_treatment_note": (NOTES, NOTES - failing["treatment_notes"], 0, 0, failing["treatment_notes"]),
+            "cliniko_patient_attachment": (len(self.cliniko.data["patient_attachments"]),
+                                           len(self.cliniko.data["patient_attachments"])
+                                           - failing["patient_attachments"], 0, 0, failing["patient_attachments"]),
         })
         self.assert_closes(self.first)
         delta = {m: self.after[m] - self.before[m] for m in self.before}
