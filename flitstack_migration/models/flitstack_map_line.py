@@ -205,7 +205,8 @@ class FlitstackMapLine(models.Model):
     def _vals(self, cmap, sequence, om, row_type, row, paths, state, confidence, reason, sample, custom):
         if row_type == "lookup":
             kind = {"record": _("%s records", row.object), "user": _("users (source staff)"),
-                    "xmlid": _("existing records (XML id)"), "name": _("existing records (by name)")}
+                    "xmlid": _("existing records (XML id)"), "name": _("existing records (by name)"),
+                    "email": _("existing users or partners (by email)")}
             lookup_kind = kind.get(row.kind, row.kind)
         else:
             lookup_kind = False

@@ -11,7 +11,7 @@ The pipeline of :meth:`BatchLoader.load`:
    created again.
 3. Resolve references in bulk: other migrated records by external id, source
    staff through the connection's staff table (email match or fallback owner),
-   existing Odoo records by XML id or by name.
+   existing Odoo records by XML id, by name or by email (users, then partners).
 4. Compare the values of existing records with the planned ones: equal ones
    become ``skip`` lines, the others are written and their old values kept on
    their ``update`` line so that rollback can write them back.
@@ -60,6 +60,11 @@ LOAD_CONTEXT = {
     "import_file": True,
     # an activity assigned to someone else would mail them a notification
     "mail_activity_quick_update": True,
+    # a migrated meeting invites no attendee and sets up no reminder (calendar)
+    "no_mail_to_attendees": True,
+    "dont_notify": True,
+    # nor does a user assigned to a record (a project task) hear of it
+    "mail_auto_subscribe_no_notify": True,
 }
 
 #: text fields split over several records when longer than the body limit, never cut
@@ -73,6 +78,9 @@ CREATED_WITH = {"account.journal": ("account.account",)}
 
 #: values written once, when the record is created, and never compared
 CREATE_ONLY_FIELDS = ("create_date",)
+#: fields written right after the record is created, not with it: a meeting created with
+#: its opportunity makes crm post "Meeting scheduled" in the lead's chatter
+WRITTEN_AFTER_CREATE = {"calendar.event": ("opportunity_id",)}
 SOURCE_REF_FIELD = "x_flitstack_source_ref"
 
 _RECORD_ERRORS = (ValidationError, UserError, AccessError, MissingError, ValueError, TypeError,
@@ -153,6 +161,12 @@ class BatchLoader:
             return {"skip": len(lines)} if lines else {}
         model = self.env[model_name].with_context(**LOAD_CONTEXT)
         om = self.run._spec().object_map(map_name)
+        if om.unless_installed and om.unless_installed in self.env:
+            # a fallback map (tasks as activities where Project is missing): another map lands these
+            reason = f"not migrated by this map: {om.unless_installed} is installed, and another map lands these records there"
+            lines = [self._line(rec, "skip", message=reason) for rec in planned]
+            self._write_audit(lines)
+            return {"skip": len(lines)} if lines else {}
         self._required = {row.target for row in om.lookups if row.required}
         lines = []
         ready = []
@@ -431,6 +445,8 @@ class BatchLoader:
             if not user_id:
                 return False, f"{fname}: source staff {ref.key} has no Odoo user; left empty", None
             return user_id, None, None
+        if ref.kind == "email":
+            return self._email_ref(model, fname, ref)
         comodel = self.env[model._fields[fname].comodel_name]
         if ref.kind == "xmlid":
             key = ("xmlid", ref.key)
@@ -451,6 +467,27 @@ class BatchLoader:
         res_id = self._name_cache[key]
         if not res_id:
             return False, f"{fname}: no {comodel._name} matches the source value; left empty", None
+        return res_id, None, None
+
+    def _email_ref(self, model, fname, ref):
+        """The user whose login or email is the reference's key (for a partner field,
+        the user's partner), else the first partner with that email, active ones first."""
+        comodel_name = model._fields[fname].comodel_name
+        email = ref.key.strip()
+        key = ("email", comodel_name, email.casefold())
+        if key not in self._name_cache:
+            pattern = _like_prefix(email)
+            user = self.env["res.users"].sudo().with_context(active_test=False).search(
+                ["|", ("login", "=ilike", pattern), ("email", "=ilike", pattern)], order="active desc, id", limit=1)
+            if comodel_name == "res.users" or user:
+                found = user.id if comodel_name == "res.users" else user.partner_id.id
+            else:
+                found = self.env["res.partner"].with_context(active_test=False).search(
+                    [("email", "=ilike", pattern)], order="active desc, id", limit=1).id
+            self._name_cache[key] = found or False
+        res_id = self._name_cache[key]
+        if not res_id:
+            return False, f"{fname}: no {comodel_name} has the source's email address; left out", None
         return res_id, None, None
 
     def _user_partner(self, user_id):
@@ -495,7 +532,8 @@ class BatchLoader:
     def _create(self, model, items):
         if not items:
             return []
-        originals = [{f: vals.pop(f) for f in CREATE_ONLY_FIELDS if f in vals} for _rec, vals, _ in items]
+        later = WRITTEN_AFTER_CREATE.get(model._name, ())
+        originals = [{f: vals.pop(f) for f in (*CREATE_ONLY_FIELDS, *later) if f in vals} for _rec, vals, _ in items]
         created = []  # (rec, record, original values)
         lines = []
         followers_before = self._last_follower_id()
@@ -520,6 +558,9 @@ class BatchLoader:
                     self.env.clear()
                     failed.add(rec.xmlid_name)
                     lines.append(self._line(rec, "fail", message=safe_reason(exc, vals.values(), model)))
+        for _rec, record, orig in created:
+            if any(orig.get(f) for f in later):
+                record.write({f: orig[f] for f in later if orig.get(f)})
         self._register_xmlids(model, [(rec.xmlid_name, record.id) for rec, record, _ in created])
         self._write_create_dates(model, [(record.id, orig["create_date"])
                                          for _rec, record, orig in created if orig.get("create_date")])

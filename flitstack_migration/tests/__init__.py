@@ -16,3 +16,5 @@ from . import test_html_parts
 from . import test_sample_run
 from . import test_clio_money
 from . import test_blueprints
+from . import test_clio_history
+from . import test_clientjoy_history

@@ -15,26 +15,6 @@ from .common_sources import SourceRunCase
 PEOPLE, LEADS = 2000, 5000
 _MARKER = re.compile(r"<p><em>Part \d+ of \d+</em></p>")
 
-#: Clientjoy's logged calls, emails, meetings and notes as internal notes in the chatter of
-#: their lead, authored by the owner's user; an administrator adds it to the default map
-ACTIVITY_MAP = {
-    "name": "clientjoy_activity", "source_object": "activities", "target_model": "mail.message",
-    "description": "Logged calls, emails, meetings and notes become internal notes on their lead, dated when "
-                   "they happened.",
-    "defaults": {"model": "crm.lead", "message_type": "comment", "is_internal": True},
-    "fields": [
-        {"source": "body", "target": "body", "required": True},
-        {"source": "subject", "target": "subject", "transform": "strip"},
-        {"source": "date", "target": "date", "transform": "datetime", "required": True},
-    ],
-    "lookups": [
-        {"source": "lead_id", "target": "res_id", "kind": "record", "object": "leads", "required": True},
-        {"source": "id", "target": "subtype_id", "kind": "xmlid", "value_map": "clientjoy_note_subtype"},
-        {"source": "owner_id", "target": "author_id", "kind": "user", "object": "owners"},
-    ],
-}
-
-
 def text_of(body):
     return lxml_html.fromstring(f"<div>{body}</div>").text_content()
 
@@ -57,11 +37,8 @@ class TestClientjoyRun(SourceRunCase):
         cmap = cls.connection.map_id
         cmap.action_new_version()
         new = cls.connection.map_id
-        spec = dict(new.spec_json)
-        spec["objects"] = spec["objects"] + [ACTIVITY_MAP]
-        spec["value_maps"] = dict(spec["value_maps"], clientjoy_note_subtype={
-            "values": {}, "default": "mail.mt_note", "strict": False})
-        new.spec_json = spec
+        # the default map lands calls, emails and notes as notes (clientjoy_activity), meetings as
+        # calendar events, tasks as project tasks or activities (see test_clientjoy_history)
         new.action_confirm()
         # what the export holds, read as the run reads it
         source = ClientjoySource(cls.manifest["path"])
@@ -200,8 +177,9 @@ class TestClientjoyRun(SourceRunCase):
             line = created[r.source_id]
             parts = self.env["mail.message"].browse([line.res_id] + further.get(line.xmlid, []))
             lead = self.env.ref(f"{self.connection.xmlid_module}.leads_{r.data['lead_id']}")
+            kind = "email" if r.data["type"] == "email" else "comment"
             self.assertEqual({(p.model, p.res_id, p.subtype_id, p.message_type, p.is_internal) for p in parts},
-                             {("crm.lead", lead.id, note, "comment", True)})
+                             {("crm.lead", lead.id, note, kind, True)})
             self.assertEqual({p.date.strftime("%Y-%m-%dT%H:%M:%S") for p in parts}, {r.data["date"]})
             self.assertEqual(set(parts.mapped("author_id")), {owners[r.data["owner_id"]].partner_id})
             # plain text as HTML, its lines kept, nothing cut
