@@ -19,6 +19,7 @@
         "views/flitstack_sample_diff_views.xml",
         "views/flitstack_audit_line_views.xml",
         "views/flitstack_quality_views.xml",
+        "views/flitstack_run_control_views.xml",
         "views/flitstack_menus.xml",
     ],
     "installable": True,

@@ -11,3 +11,6 @@ from . import res_partner
 from . import crm_lead
 from . import flitstack_quality_finding
 from . import flitstack_sample_diff
+from . import flitstack_run_control
+from . import flitstack_connection_feedback
+from . import flitstack_audit_line_links

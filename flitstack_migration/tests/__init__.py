@@ -18,3 +18,4 @@ from . import test_clio_money
 from . import test_blueprints
 from . import test_clio_history
 from . import test_clientjoy_history
+from . import test_run_control

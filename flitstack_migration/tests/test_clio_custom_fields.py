@@ -150,7 +150,7 @@ class TestClioCustomFields(TransactionCase):
         with self.assertRaises(UserError) as refused:
             self.connection._new_run("full").action_start()
         self.assertEqual(str(refused.exception), (
-            "Pre-flight found 3 problems in map Firm map (proposed) v1 that stop the run: " + " ".join(
+            "Pre-flight found 3 problems in map Firm map v1 that stop the run: " + " ".join(
                 f"({i}) object map '{name}': value map 'x_contacts_referral_source' has no entry for 1 value of "
                 f"{REFERRAL} seen in the source; those records fail unless you add them or set a default"
                 for i, name in enumerate(seen_by, 1))
