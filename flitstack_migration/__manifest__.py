@@ -20,6 +20,7 @@
         "views/flitstack_audit_line_views.xml",
         "views/flitstack_quality_views.xml",
         "views/flitstack_run_control_views.xml",
+        "report/flitstack_run_report.xml",
         "views/flitstack_menus.xml",
     ],
     "installable": True,

@@ -19,3 +19,4 @@ from . import test_blueprints
 from . import test_clio_history
 from . import test_clientjoy_history
 from . import test_run_control
+from . import test_run_report
