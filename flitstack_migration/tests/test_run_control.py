@@ -101,6 +101,31 @@ class TestRunControl(FlitstackCase):
         self.assertEqual(conn.quality_error,
                          "the job was cancelled in Job Queue; press Check data quality to run it again.")
 
+    def test_quality_check_job_failing_lets_the_check_run_again(self):
+        conn = self.connection
+        conn.action_quality_audit()
+        self.fail_job(conn._quality_jobs(), exc_name="psycopg2.OperationalError")
+        self.assertEqual(conn.quality_state, "failed")
+        self.assertEqual(conn.quality_summary, (
+            "The check failed: its job failed (psycopg2.OperationalError); the error is on the job in Job Queue. "
+            "Press Check data quality to run it again."))
+        conn.action_quality_audit()
+        self.assertEqual(conn.quality_state, "running")
+
+    def test_empty_tabs_say_why(self):
+        views = {m: etree.fromstring(self.env[m].get_views([(False, "form")])["views"]["form"]["arch"])
+                 for m in ("flitstack.connection", "flitstack.map")}
+        notes = {(m, p.get("invisible")): " ".join(p.text.split())
+                 for m, arch in views.items() for p in arch.xpath("//page//p[hasclass('text-muted')]")}
+        self.assertEqual(notes[("flitstack.connection", "staff_ids")], (
+            'No staff listed yet: "Refresh staff" reads the source\'s staff and matches them to Odoo users by email.'))
+        self.assertEqual(notes[("flitstack.connection", "quality_state != 'none'")], (
+            'Not checked yet: "Check data quality" reads the source and lists here what will not migrate cleanly.'))
+        self.assertIn(("flitstack.connection", "provisioned_field_ids"), notes)
+        self.assertEqual(notes[("flitstack.map", "preflight_at")], (
+            'Not run yet: "Pre-flight" checks the map against this database and a sample of the source.'))
+        self.assertIn(("flitstack.map", "run_ids"), notes)
+
     def test_findings_count_shows_only_after_a_check(self):
         arch = self.env["flitstack.connection"].get_views([(False, "form")])["views"]["form"]["arch"]
         button = etree.fromstring(arch).xpath("//button[@name='action_view_quality_findings']")[0]
