@@ -422,7 +422,8 @@ def test_the_entry_point_runs_the_default_demo():
     assert (done.returncode, done.stderr) == (0, "")
     lines = done.stdout.splitlines()
     assert re.match(r"FlitStack demo on an emulated Clio account at http://127\.0\.0\.1:\d+ \(300 contacts, "
-                    r"150 matters, 8 users, 6 practice areas\)\. Nothing leaves this machine\.$", lines[0])
+                    r"150 matters, 1200 time and expense entries, 50 bills, 60 trust transactions, 8 users, "
+                    r"6 practice areas\)\. Nothing leaves this machine\.$", lines[0])
     assert [line for line in lines if re.match(r"\[\d/5\]", line)] == [
         "[1/5] discover: what the source holds", "[2/5] propose: a map onto Odoo 18 CRM",
         "[3/5] audit: what will not migrate cleanly", "[4/5] dry-run: the proposed map applied to every record",
@@ -431,6 +432,7 @@ def test_the_entry_point_runs_the_default_demo():
     total = next(line for line in reconciliation if line.startswith("total")).split()
     assert total == ["total", "450", "450", "0", "0", "0", "yes"]
     assert any(line.startswith("A re-run (run 2) created 0, updated 0 and skipped 450.") for line in reconciliation)
-    assert "5 objects, 467 records." in lines
-    assert next(line for line in lines if line.startswith("total")).split() == ["total", "456", "0", "5"]
+    # the deterministic demo account: its people and matters, their money and their files and history
+    assert "17 objects, 1957 records." in lines
+    assert next(line for line in lines if line.startswith("total")).split() == ["total", "1965", "0", "18"]
     assert lines[-1].startswith("Done in ")
