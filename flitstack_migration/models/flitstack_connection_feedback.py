@@ -105,9 +105,10 @@ class FlitstackConnection(models.Model):
         if not staff:
             message = _("The map names no staff of the source: records get the fallback owner or none.")
         else:
-            message = _("%(count)s source staff listed, %(matched)s matched to users, %(unmatched)s without a user "
-                        "(Source staff tab).", count=len(staff), matched=len(staff) - len(unmatched),
-                        unmatched=len(unmatched))
+            fallback = staff.filtered(lambda s: s.match == "fallback")
+            message = _("%(count)s source staff listed: %(matched)s matched to a user, %(fallback)s get the fallback "
+                        "owner, %(unmatched)s without a user (Source staff tab).", count=len(staff),
+                        matched=len(staff - fallback - unmatched), fallback=len(fallback), unmatched=len(unmatched))
         return notification(_("Staff refreshed"), message, "warning" if unmatched else "success")
 
     def action_preflight(self):

@@ -307,3 +307,30 @@ class TestAdminFeedback(FlitstackCase):
         self.assertEqual(proposed.display_name, f"Test clinic_csv map v{proposed.version}")
         self.assertEqual(confirm["params"]["title"], "Map confirmed")
         self.assertIn(self.env.user.name, confirm["params"]["message"])
+
+
+@tagged("post_install", "-at_install", "flitstack")
+class TestStaffNotification(FlitstackCase):
+    """Refresh staff says how many staff it listed and matched."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.serve_clio(contacts=6, matters=4, users=3, rate_limit=1000, rate_window=60)
+
+    def test_refresh_staff_says_what_it_found(self):
+        first = self.clio.record("users", self.clio.ids("users")[0])
+        self.env["res.users"].create({"name": "Attorney", "login": first["email"], "email": first["email"]})
+        action = self.connection.action_sync_staff()
+        staff = self.connection.staff_ids
+        self.assertEqual(len(staff), 3)
+        self.assertEqual(action["params"]["message"],
+                         "3 source staff listed: 1 matched to a user, 2 get the fallback owner, 0 without a user "
+                         "(Source staff tab).")
+        self.assertEqual(action["params"]["type"], "success")
+        self.connection.fallback_user_id = False
+        action = self.connection.action_sync_staff()
+        self.assertEqual(action["params"]["message"],
+                         "3 source staff listed: 1 matched to a user, 0 get the fallback owner, 2 without a user "
+                         "(Source staff tab).")
+        self.assertEqual(action["params"]["type"], "warning")
