@@ -93,6 +93,19 @@ class FlitstackConnection(models.Model):
                 "again.", job.exc_name or _("error"))})
 
     # -- buttons that said nothing ---------------------------------------------------------
+    def action_test_connection(self):
+        # a source that cannot even be opened (no export at the path, no API key) is the admin's to fix
+        self._check_export_path()
+        self._as_user_error(_("Discovering the source"), super().action_test_connection)
+        if len(self) != 1:
+            return True
+        if self.state == "error":
+            return notification(_("Discovery failed"), self.last_error or "", "danger", sticky=True)
+        objects = self.discovery_json or []
+        return notification(_("Objects discovered"), _(
+            "%(count)s objects with %(records)s records (Discovered, on the form).", count=len(objects),
+            records=f"{sum(o.get('count') or 0 for o in objects):,}"), "success")
+
     def action_propose_map(self):
         self._check_export_path()
         return self._as_user_error(_("Reading the source"), super().action_propose_map)

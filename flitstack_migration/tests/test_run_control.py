@@ -281,6 +281,20 @@ class TestAdminFeedback(FlitstackCase):
                 action()
         self.assertEqual(self.clinic.quality_state, "none")
 
+    def test_discover_says_what_it_found_or_why_not(self):
+        found = self.clinic.action_test_connection()
+        objects = self.clinic.discovery_json
+        self.assertEqual(found["params"]["title"], "Objects discovered")
+        self.assertEqual(found["params"]["message"], "%s objects with %s records (Discovered, on the form)." % (
+            len(objects), f"{sum(o.get('count') or 0 for o in objects):,}"))
+        self.clinic.export_path = "/srv/exports/missing.zip"
+        with self.assertRaisesRegex(UserError, "No export found at /srv/exports/missing.zip: check the path"):
+            self.clinic.action_test_connection()
+        cliniko = self.env["flitstack.connection"].create({"name": "Clinic", "kind": "cliniko"})
+        with self.assertRaisesRegex(UserError, "^Discovering the source failed: ConfigurationError: This Cliniko "
+                                               "connection has no API key: paste one"):
+            cliniko.action_test_connection()
+
     def test_buttons_say_what_they_did(self):
         staff = self.clinic.action_sync_staff()
         self.assertEqual(staff["tag"], "display_notification")
