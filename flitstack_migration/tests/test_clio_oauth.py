@@ -5,6 +5,7 @@ import httpx
 from odoo.tests import HttpCase, tagged
 
 from flitstack_connectors.emulators.clio import ClioEmulator
+from flitstack_connectors.sources.clio import ClioSource
 
 
 @tagged("post_install", "-at_install", "flitstack")
@@ -43,7 +44,8 @@ class TestClioOAuth(HttpCase):
         conn = self.connection.sudo()
         self.assertEqual(conn.state, "connected", conn.last_error)
         self.assertTrue(conn.access_token and conn.refresh_token and conn.token_expires_at)
-        self.assertEqual([o["name"] for o in conn.discovery_json],
+        self.assertEqual([o["name"] for o in conn.discovery_json], list(ClioSource.object_order))
+        self.assertEqual([o["name"] for o in conn.discovery_json][:5],
                          ["users", "practice_areas", "custom_fields", "contacts", "matters"])
         refresh = conn.refresh_token
         # the same code cannot be used twice

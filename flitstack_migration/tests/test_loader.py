@@ -202,7 +202,8 @@ class TestBatchLoader(FlitstackCase):
         spec = self.cmap._spec()
         spec.value_maps["on_leads"] = ValueMap(default="crm.model_crm_lead")
         spec.objects.append(ObjectMap(
-            name="matter_task", source_object="tasks", target_model="mail.activity",
+            # the pack's own maps read Clio's tasks too: this one has an identity of its own
+            name="matter_task", source_object="tasks", target_model="mail.activity", identity="court_tasks",
             defaults={"user_id": assignee.id},
             fields=[FieldRow(source="title", target="summary"),
                     FieldRow(source="due", target="date_deadline", transform="date")],

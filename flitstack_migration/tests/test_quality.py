@@ -65,7 +65,7 @@ class TestQualityAudit(SourceRunCase):
             "duplicate_person": 2, "orphan_reference": 3, "text_too_long": 2})
         self.assertEqual(connection.quality_records, {
             "practitioners": 5, "patients": 300, "appointments": 600, "invoices": 150,
-            "invoice_lines": manifest["counts"]["invoice_lines"]})
+            "invoice_lines": manifest["counts"]["invoice_lines"], "attachments": manifest["counts"]["attachments"]})
         self.assertEqual(connection.quality_finding_count, 17)
         # a long note is loaded whole into the lead's notes: said so, with what to do
         note = manifest["defects"]["long_notes"][0]
@@ -79,7 +79,8 @@ class TestQualityAudit(SourceRunCase):
                          "patient_id points to a patients record (id) that is not in the source; add the missing "
                          "record or clear the reference")
         self.assertEqual(connection.quality_summary.splitlines()[:3], [
-            f"{1055 + manifest['counts']['invoice_lines']:,} records read, 17 findings.", "Missing id: 2",
+            f"{1055 + manifest['counts']['invoice_lines'] + manifest['counts']['attachments']:,} records read, "
+            f"17 findings.", "Missing id: 2",
             "Repeated id: 2"])
         # the run form shows the same summary before the start
         run = connection._new_run("full")
@@ -94,9 +95,10 @@ class TestQualityAudit(SourceRunCase):
         self.create_users(manifest["known_user_emails"])
         connection = self.connect("clientjoy", export_path=manifest["path"])
         findings = self.check(connection)
-        # the default map does not migrate activities: their long notes are not a concern of this migration
-        self.assertEqual(set(findings), self.expected(manifest, leave_out=("long_notes",)))
-        self.assertEqual(set(connection.quality_records), {"owners", "pipelines", "stages", "clients", "leads"})
+        # the default map migrates logged activities as notes: their long bodies are findings too
+        self.assertEqual(set(findings), self.expected(manifest))
+        self.assertEqual(set(connection.quality_records), {"owners", "pipelines", "stages", "clients", "leads",
+                                                           "activities"})
         owner = manifest["defects"]["owners_without_users"][0]
         self.assertEqual(findings[("owners", owner["source_id"], owner["row"], "owner_without_user", "email")].message,
                          "no destination user has this owner record's email; create the user or pick a fallback "
@@ -125,8 +127,15 @@ class TestQualityAudit(SourceRunCase):
         self.assertEqual(by_kind["malformed_date"], {("patients", cliniko.malformed_dob_patient_id, "date_of_birth")})
         self.assertIn(("individual_appointments", cliniko.orphan_appointment_id, "patient_id"),
                       by_kind["orphan_reference"])
+        # organisations (insurers, third-party payers) sharing an address are reported like patients
+        seen, repeated = set(), set()
+        for contact in cliniko.data["contacts"]:
+            email = (contact.get("email") or "").strip().casefold()
+            if email and email in seen:
+                repeated.add(("contacts", str(contact["id"]), "email"))
+            seen.add(email)
         self.assertEqual(by_kind["duplicate_person"],
-                         {("patients", pid, "email") for pid in cliniko.duplicate_email_patient_ids})
+                         {("patients", pid, "email") for pid in cliniko.duplicate_email_patient_ids} | repeated)
         self.assertEqual(by_kind["text_too_long"],
                          {("treatment_notes", nid, "content_html") for nid in cliniko.long_note_ids})
         long_note = next(f for k, f in findings.items() if k[3] == "text_too_long")
@@ -160,8 +169,10 @@ class TestQualityAudit(SourceRunCase):
             self.assertEqual(set(findings), {(f.object, f.source_id, f.row_number, f.kind, f.field)
                                              for f in report.findings})
             self.assertEqual(connection.quality_counts, report.counts)
-            self.assertEqual(connection.quality_records, {"users": len(clio.ids("users")), "practice_areas": len(
-                clio.ids("practice_areas")), "contacts": 80, "matters": 40})
+            # every object the map reads is checked (an account without money, files or history has 0 of them)
+            mapped = {om.source_object for om in connection.map_id._spec().objects if om.enabled} | {"users"}
+            self.assertEqual(connection.quality_records, {name: len(clio.ids(name)) for name in mapped})
+            self.assertEqual((connection.quality_records["contacts"], connection.quality_records["matters"]), (80, 40))
             # a token Clio does not know and no way to refresh it: the check fails with what to do,
             # without the token, and keeps the findings of the last check
             connection.sudo().write({"access_token": "canary-SECRET-token-1b2c", "refresh_token": False})
