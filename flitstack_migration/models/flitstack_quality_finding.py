@@ -151,6 +151,8 @@ class FlitstackConnection(models.Model):
                 field = model._fields.get(row.target)
                 if not row.source or field is None or not re.fullmatch(r"\w+", row.source):
                     continue
+                if row.value_map:
+                    continue  # the value that lands is the mapped one, not the source's text
                 if field.type == "char" and field.size:
                     limit, how = field.size, "cut"
                 elif field.type in ("html", "text"):

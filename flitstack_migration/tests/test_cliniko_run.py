@@ -221,7 +221,10 @@ class TestClinikoRun(SourceRunCase):
             row = self.cliniko.data["contacts"][int(partner.x_flitstack_source_ref.split("/")[1]) - 15000]
             self.assertEqual(partner.name, row["company_name"])
         if "product.template" in self.env:
-            services = self.env["product.template"].search([("x_flitstack_source_ref", "=like", "billable_items/%")])
+            names = self.env["ir.model.data"].search([("module", "=", self.connection.xmlid_module),
+                                                      ("model", "=", "product.template"),
+                                                      ("name", "=like", "billable\\_items\\_%")])
+            services = self.env["product.template"].browse(names.mapped("res_id"))
             self.assertEqual(sorted(services.mapped("type")), ["service"] * 6)
             self.assertEqual(sorted(services.mapped("list_price")),
                              sorted(float(b["price"]) for b in data["billable_items"]))
