@@ -31,14 +31,15 @@ class Source:
 
     def read_pages(self, object_name: str, since: Optional[datetime] = None,
                    cursor: Optional[dict[str, Any]] = None,
-                   page_size: int = 200) -> Iterator[tuple[list[SourceRecord], Optional[dict[str, Any]]]]:
+                   page_size: int = 1000) -> Iterator[tuple[list[SourceRecord], Optional[dict[str, Any]]]]:
         """The records of :meth:`read` page by page, each page with the cursor that
         resumes the read right after it (``None`` after the last page); a read
         started again with that cursor yields none of the records before it.
 
         This default counts records (``{"offset": n}``) and skips as many when it
-        resumes: right for files, read locally.  Sources with a server cursor (a
-        next-page link) override it so that a resumed read asks for no page twice.
+        resumes: right for files, read locally, where a page of 1,000 rows keeps the
+        rows skipped on each resume few.  Sources with a server cursor (a next-page
+        link) override it so that a resumed read asks for no page twice.
         """
         offset = int((cursor or {}).get("offset", 0))
         records = self.read(object_name, since=since)

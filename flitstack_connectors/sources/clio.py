@@ -584,7 +584,10 @@ class ClioSource(Source):
         """Clio's pages with their ``meta.paging.next`` link as the cursor
         (``{"next": url}``): a read resumed from it asks Clio for the page after
         the last one read, never one before it.  The link carries the page token
-        and the query, never a credential."""
+        and the query, never a credential; it also carries the picklist labels
+        the read looked up, so a resumed read does not ask for them again."""
+        if cursor and cursor.get("picklist_labels") and self._picklist_labels is None:
+            self._picklist_labels = {int(k): v for k, v in cursor["picklist_labels"].items()}
         if cursor and cursor.get("next"):
             page = self.http.get_json(cursor["next"])
         else:
@@ -596,7 +599,12 @@ class ClioSource(Source):
             self.pages_read[object_name] = self.pages_read.get(object_name, 0) + 1
             records = [self._record(object_name, item) for item in page.get("data") or []]
             following = self._paginator.next_url(page)
-            yield records, ({"next": following} if following else None)
+            resume = None
+            if following:
+                resume = {"next": following}
+                if self._picklist_labels:
+                    resume["picklist_labels"] = {str(k): v for k, v in self._picklist_labels.items()}
+            yield records, resume
             if not following:
                 return
             page = self.http.get_json(following)

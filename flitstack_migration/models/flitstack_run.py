@@ -4,21 +4,23 @@ from datetime import timedelta
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
 
-from odoo.addons.queue_job.delay import group
+from odoo.addons.queue_job.exception import RetryableJobError
 
-from flitstack_connectors.errors import FlitstackError
-from flitstack_connectors.mapping import MapSpec, apply_object_map, matches_filter
-from flitstack_connectors.plan import MAX_BATCH_SIZE, batches, dependency_order
-from flitstack_connectors.records import external_id_name
+from flitstack_connectors.errors import FlitstackError, RateLimitError, SourceUnavailableError
+from flitstack_connectors.mapping import MapSpec
+from flitstack_connectors.plan import MAX_BATCH_SIZE, dependency_order, map_dependencies
 
 from ..services.accounting import AccountingSettlement
 from ..services.blueprints import RunBlueprints
+from ..services.extraction import PageExtraction
 from ..services.loader import BatchLoader
 from ..services.rollback import RunRollback
 
 _logger = logging.getLogger(__name__)
 
 DELTA_OVERLAP_PARAM = "flitstack_migration.delta_overlap_seconds"
+RETENTION_PARAM = "flitstack_migration.run_data_retention_days"
+DEFAULT_RETENTION_DAYS = 7
 
 
 class FlitstackRun(models.Model):
@@ -27,19 +29,40 @@ class FlitstackRun(models.Model):
     How a run travels:
 
     1. ``action_start`` freezes the confirmed map on the run, checks that its
-       custom fields exist, and enqueues the extraction of the first object
-       map (dependency order: referenced objects load first).
-    2. ``_job_extract`` streams that object's records from the source (only
-       those changed since the previous run for a delta), applies the map and
-       enqueues one ``_job_load_batch`` job per batch of at most 500 planned
-       records; the extraction of the next object map waits for those jobs.
-    3. ``_job_load_batch`` loads one batch in one transaction and writes one
-       audit line per record (see :mod:`..services.loader`).
-    4. ``_job_finish`` brings invoices and payments to their source state
+       custom fields exist, plans one extraction per *source object* (however
+       many object maps read it: Clio's contacts feed companies, people and
+       people at a company) in dependency order, and enqueues the first.
+    2. ``_job_extract(i)`` reads one page of source object ``i`` (only records
+       changed since the previous run for a delta) from the cursor its last
+       page left, hands each record to every map that reads it, and stages the
+       planned records in ``flitstack.run.record`` with the new cursor, in one
+       transaction: a checkpoint per page (:mod:`..services.extraction`).
+       Every 500 records of a map become a ``flitstack.run.batch``.  It then
+       enqueues itself for the next page, or, at the object's end, the read of
+       the next object: one read at a time per run, which keeps the source's
+       rate limit whole for it, while batches load beside it.
+    3. A batch is queued as soon as the maps it references are complete (read
+       to the end and every batch loaded): people at a company wait for the
+       companies, matters for all partners.  Batches of one map load in
+       parallel, as many at once as the ``root.flitstack`` channel allows.
+       ``_job_load_batch`` loads one batch in one transaction and writes one
+       audit line per record (see :mod:`..services.loader`); its job carries
+       the batch's id, never a record's values, and a failed load is retried
+       from the staged records without reading the source again.
+    4. ``_job_dispatch``, enqueued after every load and at the end of every
+       object's read, queues the batches that became ready and, once every
+       object is read and every batch loaded, enqueues ``_job_finish``.
+       A worker that dies mid-job rolls its transaction back; queue_job's job
+       runner requeues the job and it does the same work again (a loaded batch
+       or a read page is never done twice).
+    5. ``_job_finish`` brings invoices and payments to their source state
        (posted, cancelled, reconciled: :mod:`..services.accounting`), then checks
        reconciliation for every object map
        (read = created + updated + skipped + failed) and closes the run.
-    5. ``action_rollback`` reverts the run from its audit lines alone.
+       The staged records, and the arguments and results of the run's jobs,
+       are purged once the run ended ``flitstack_migration.run_data_retention_days``
+       days ago (default 7; 0 purges them as the run ends).
+    6. ``action_rollback`` reverts the run from its audit lines alone.
     """
 
     _name = "flitstack.run"
@@ -64,6 +87,11 @@ class FlitstackRun(models.Model):
     ended_at = fields.Datetime(readonly=True, copy=False)
     sample_size = fields.Integer(default=50, help="Records per object map in a sample run.")
     object_ids = fields.One2many("flitstack.run.object", "run_id", string="Objects")
+    extraction_ids = fields.One2many("flitstack.run.extraction", "run_id", string="Source reads")
+    batch_ids = fields.One2many("flitstack.run.batch", "run_id", string="Batches")
+    finish_queued = fields.Boolean(readonly=True, copy=False)
+    purged = fields.Boolean(readonly=True, copy=False,
+                            help="The staged records and the payloads of the run's jobs were purged.")
     audit_line_ids = fields.One2many("flitstack.audit.line", "run_id", string="Audit lines")
     audit_line_count = fields.Integer(compute="_compute_audit_line_count")
     progress = fields.Float(compute="_compute_progress", help="Share of the records read so far that are loaded.")
@@ -166,88 +194,160 @@ class FlitstackRun(models.Model):
                 "started_at": fields.Datetime.now(),
                 "extract_started_at": fields.Datetime.now(),
                 "error": False,
+                "finish_queued": False,
                 "object_ids": [(5, 0, 0)] + [
                     (0, 0, {"sequence": i, "map_name": om.name, "source_object": om.source_object,
                             "target_model": om.target_model})
                     for i, om in enumerate(ordered)],
             })
+            reads = {}
+            for om in ordered:
+                reads.setdefault(om.source_object, []).append(om.name)
+            self.env["flitstack.run.extraction"].sudo().create([
+                {"run_id": run.id, "sequence": i, "source_object": obj, "map_names": ",".join(names)}
+                for i, (obj, names) in enumerate(reads.items())])
             run.message_post(body=_("Run started: %(count)s object maps, map version %(version)s.",
                                     count=len(ordered), version=cmap.version))
             run._delay_extract(0)
         return True
 
     def _delay_extract(self, index):
-        self.with_delay(description=f"{self.name}: read object map {index + 1}")._job_extract(index)
+        extraction = self.extraction_ids.filtered(lambda e: e.sequence == index)
+        what = extraction.source_object or f"source object {index + 1}"
+        self.with_delay(description=f"{self.name}: read {what} page {extraction.pages_read + 1}")._job_extract(index)
 
     # -- jobs ------------------------------------------------------------------------------
     def _job_extract(self, index):
-        """Read object map ``index`` from the source and enqueue its batches."""
+        """Stage one page of source object ``index``, queue the batches it
+        completed, and enqueue what comes next (see the class docstring)."""
         self.ensure_one()
         if self.state != "running":
             return _("run is %s; nothing to do", self.state)
-        spec = self._spec()
-        ordered = dependency_order(spec)
-        if index >= len(ordered):
-            return self._job_finish()
-        om = ordered[index]
-        obj = self.object_ids.filtered(lambda o: o.map_name == om.name)
-        limit = self.sample_size if self.mode == "sample" else None
-        source = self.connection_id._source()
-        delayables = []
-        read = 0
+        extraction = self.extraction_ids.sudo().filtered(lambda e: e.sequence == index)
+        if not extraction:
+            self._delay_dispatch()
+            return "every source object is read"
+        if extraction.state == "done":
+            return f"{extraction.source_object} is read already"
         try:
-            records = source.read(om.source_object, since=self.since or None)
-            planned = (apply_object_map(spec, om, r, trace=limit is not None)
-                       for r in records if matches_filter(om, r))
-            if limit is not None:
-                planned = (p for p in planned if self._sample_fits(om, p))
-            for chunk in batches(planned, MAX_BATCH_SIZE):
-                if limit is not None:
-                    chunk = chunk[: max(0, limit - read)]
-                if not chunk:
-                    break
-                read += len(chunk)
-                payload = [p.model_dump(mode="json") for p in chunk]
-                delayables.append(self.delayable(
-                    description=f"{self.name}: load {om.name} {read - len(chunk) + 1}-{read}",
-                )._job_load_batch(om.name, om.target_model, payload))
-                if limit is not None and read >= limit:
-                    break
+            batches = PageExtraction(self, extraction).read_page()
+        except (RateLimitError, SourceUnavailableError) as exc:
+            # the source's own retries are used up: try this page again later, from the same cursor
+            raise RetryableJobError(self.connection_id._safe_error(exc), seconds=60, ignore_retry=False) from None
         except FlitstackError as exc:
-            self._fail(_("Reading %(object)s failed: %(error)s", object=om.source_object,
+            self._fail(_("Reading %(object)s failed: %(error)s", object=extraction.source_object,
                          error=self.connection_id._safe_error(exc)))
             return "failed"
-        finally:
-            source.close()
-        obj.write({"read_count": read, "batch_count": len(delayables)})
-        following = self.delayable(description=f"{self.name}: read object map {index + 2}")._job_extract(index + 1)
-        if delayables:
-            group(*delayables).on_done(following).delay()
+        queued = self._queue_ready(batches)
+        if extraction.state == "done":
+            if index + 1 < len(self.extraction_ids):
+                self._delay_extract(index + 1)
+            self._delay_dispatch()
         else:
-            following.delay()
-        return f"{om.name}: {read} records in {len(delayables)} batches"
+            self._delay_extract(index)
+            if queued != batches:
+                self._delay_dispatch()
+        return (f"{extraction.source_object} page {extraction.pages_read}: {len(batches)} batches cut, "
+                f"{len(queued)} queued")
 
-    def _sample_fits(self, om, planned):
-        """A sample is a coherent slice: a record whose required references point
-        at records outside the slice (a matter whose client was not sampled) is
-        passed over for one whose references landed."""
-        required = {row.target for row in om.lookups if row.required and row.kind == "record"}
-        names = [external_id_name(ref.object, ref.key) for target, ref in planned.refs.items() if target in required]
-        if not names:
-            return True
-        self.env.cr.execute("SELECT count(*) FROM ir_model_data WHERE module = %s AND name = ANY(%s)",
-                            [self.connection_id.xmlid_module, names])
-        return self.env.cr.fetchone()[0] == len(set(names))
+    def _complete_maps(self):
+        """Names of the object maps read to their end whose batches all loaded."""
+        read = {name for e in self.extraction_ids.sudo() if e.state == "done" for name in e._map_name_list()}
+        open_maps = set(self.batch_ids.sudo().filtered(lambda b: b.state != "loaded").mapped("map_name"))
+        return read - open_maps
 
-    def _job_load_batch(self, map_name, model_name, payload):
-        """Load one batch of planned records (at most 500)."""
+    def _queue_ready(self, batches):
+        """Queue those of ``batches`` whose referenced maps are complete; returns them."""
+        if not batches:
+            return batches
+        spec = self._spec()
+        complete = self._complete_maps()
+        enabled = {om.name for om in spec.objects if om.enabled}
+        ready = batches.filtered(
+            lambda b: b.state == "staged"
+            and map_dependencies(spec, spec.object_map(b.map_name)) & enabled <= complete)
+        for batch in ready:
+            batch.state = "queued"
+            self.with_delay(description=f"{self.name}: load {batch.map_name} batch {batch.sequence}",
+                            )._job_load_batch(batch.map_name, batch.target_model, batch_id=batch.id)
+        return ready
+
+    def _delay_dispatch(self):
+        # no identity key: a dispatch still pending as this transaction sees it may already be
+        # running on a snapshot without this transaction's batches, and would miss them
+        self.with_delay(description=f"{self.name}: queue ready batches")._job_dispatch()
+
+    def _job_dispatch(self):
+        """Queue every staged batch whose referenced maps are complete; enqueue
+        the end of the run once everything is read and loaded.  Several may run
+        at once: they write the same rows, so all but one are retried by
+        queue_job after PostgreSQL's serialisation failure, and find nothing
+        left to do."""
+        self.ensure_one()
+        if self.state != "running":
+            return _("run is %s; nothing to do", self.state)
+        batches = self.batch_ids.sudo()
+        queued = self._queue_ready(batches.filtered(lambda b: b.state == "staged"))
+        read = all(e.state == "done" for e in self.extraction_ids.sudo())
+        if read and all(b.state == "loaded" for b in batches) and not self.finish_queued:
+            self.finish_queued = True
+            self.with_delay(description=f"{self.name}: finish")._job_close()
+            return f"{len(queued)} batches queued; every record is loaded: the run finishes"
+        return f"{len(queued)} batches queued"
+
+    def _job_load_batch(self, map_name, model_name, payload=None, batch_id=None):
+        """Load one batch: the staged batch ``batch_id`` (how a run calls it), or
+        ``payload``, a list of at most 500 planned records in their JSON form."""
         self.ensure_one()
         if self.state != "running":
             return _("run is %s; batch not loaded", self.state)
+        batch = self.env["flitstack.run.batch"].sudo().browse(batch_id) if batch_id else None
+        if batch is not None:
+            if batch.state == "loaded":
+                return f"batch {batch.sequence} of {map_name} is loaded already"
+            payload = batch._payload()
         if len(payload) > MAX_BATCH_SIZE:
             raise UserError(_("A batch holds at most %s records.", MAX_BATCH_SIZE))
         counts = BatchLoader(self).load(map_name, model_name, payload)
-        return ", ".join(f"{n} {op}" for op, n in sorted(counts.items()))
+        result = ", ".join(f"{n} {op}" for op, n in sorted(counts.items()))
+        if batch is not None:
+            batch.write({"state": "loaded", "result": result})
+            self._delay_dispatch()
+        return result
+
+    def _job_close(self):
+        """The end of a run: ``_job_finish``, then the purge of its data when
+        the retention is 0 days."""
+        self.ensure_one()
+        result = self._job_finish()
+        days = float(self.env["ir.config_parameter"].sudo().get_param(RETENTION_PARAM, DEFAULT_RETENTION_DAYS))
+        if days <= 0:
+            self._purge_run_data()
+        return result
+
+    # -- retention -------------------------------------------------------------------------
+    def _purge_run_data(self):
+        """Delete the run's staged records and empty the arguments, results and
+        error texts of its finished jobs: queue_job keeps them in its table, and
+        staged records hold the source's values."""
+        for run in self:
+            self.env.cr.execute("DELETE FROM flitstack_run_record WHERE run_id = %s", [run.id])
+            jobs = run._jobs().filtered(lambda j: j.state in ("done", "cancelled", "failed"))
+            # queue_job guards a job's arguments: its own sentinel says this is the job's storage speaking
+            jobs.with_context(_job_edit_sentinel=jobs.EDIT_SENTINEL).write(
+                {"args": [], "kwargs": {}, "result": False, "exc_info": False, "exc_message": False})
+            run.purged = True
+
+    @api.model
+    def _cron_purge_run_data(self):
+        """Purge runs that ended more than the retention period ago
+        (``flitstack_migration.run_data_retention_days``, default 7)."""
+        days = float(self.env["ir.config_parameter"].sudo().get_param(RETENTION_PARAM, DEFAULT_RETENTION_DAYS))
+        cutoff = fields.Datetime.now() - timedelta(days=days)
+        runs = self.sudo().search([("state", "in", ("done", "failed", "rolled_back")), ("purged", "=", False),
+                                   ("ended_at", "<=", cutoff)])
+        runs._purge_run_data()
+        return len(runs)
 
     def _job_finish(self):
         """Close the run and check reconciliation."""

@@ -4,9 +4,10 @@ _OPERATIONS = ("create", "update", "skip", "fail")
 
 
 class FlitstackRunObject(models.Model):
-    """Counts of one object map in one run.  ``read`` is written by the
-    extraction; the other counts come from the audit lines, so they can never
-    disagree with the log rollback works from."""
+    """Counts of one object map in one run.  ``read`` (records staged for the
+    map) and ``batches`` grow with every page the extraction stages; the other
+    counts come from the audit lines, so they can never disagree with the log
+    rollback works from."""
 
     _name = "flitstack.run.object"
     _description = "Migration run: one object map"

@@ -1,6 +1,5 @@
 from . import test_loader
 from . import test_attachments
-from . import test_attachments
 from . import test_clio_run
 from . import test_cron
 from . import test_clio_oauth
@@ -20,3 +19,5 @@ from . import test_clio_history
 from . import test_clientjoy_history
 from . import test_run_control
 from . import test_run_report
+from . import test_staged_run
+from . import test_security

@@ -1,0 +1,157 @@
+"""Read one page of a source object into a run's staging table.
+
+One call of :meth:`PageExtraction.read_page` is one checkpoint, committed with
+the job that makes it:
+
+1. Build the source and give its rate limiter the pace the previous page's job
+   left (that job may have run on another worker).
+2. Ask the source for the page after the extraction's cursor (Clio: the
+   next-page link; files: the record offset).
+3. Hand every record to every object map that reads this object (filters
+   decide which), and stage each planned record once, by its place in the read
+   (``unique(run, map, position)``): a page read again is not staged again,
+   while two rows of an export with one id stay two records (the second fails
+   with its reason, as the loader reports it).
+4. Store the cursor after the page and the limiter's pace, count the records
+   read per map, and cut full batches of at most 500 records per map (the last,
+   shorter one when the object is read to its end).
+
+Nothing of a record's values is logged or returned; a read error surfaces as the
+source's typed error, whose message names objects and statuses only.
+"""
+import logging
+
+from psycopg2.extras import Json
+
+from odoo import fields
+
+from flitstack_connectors.mapping import apply_object_map, matches_filter
+from flitstack_connectors.plan import MAX_BATCH_SIZE
+from flitstack_connectors.records import external_id_name
+
+_logger = logging.getLogger(__name__)
+
+
+class PageExtraction:
+    """Stages the next page of one ``flitstack.run.extraction``."""
+
+    def __init__(self, run, extraction):
+        self.run = run
+        self.extraction = extraction.sudo()
+        self.env = run.env
+        self.spec = run._spec()
+        names = self.extraction._map_name_list()
+        self.maps = [om for om in self.spec.objects if om.name in names]
+        self.sample = run.sample_size if run.mode == "sample" else None
+        self.objects = {o.map_name: o for o in run.object_ids.sudo()}
+
+    # -- entry point ----------------------------------------------------------
+    def read_page(self):
+        """Stage one page; returns the new batches (``flitstack.run.batch``)."""
+        ext = self.extraction
+        if self.sample is not None and self._sample_full():
+            return self._close()
+        source = self.run.connection_id._source()
+        limiter = getattr(source, "rate_limiter", None)
+        try:
+            if limiter is not None and ext.pace:
+                limiter.restore(ext.pace)
+            pages = source.read_pages(ext.source_object, since=self.run.since or None, cursor=ext.cursor or None)
+            try:
+                records, cursor = next(pages, ([], None))
+            finally:
+                pages.close()
+            pace = limiter.snapshot() if limiter is not None else False
+        finally:
+            source.close()
+        staged = self._stage(records)
+        values = {"cursor": cursor or False, "pace": pace, "pages_read": ext.pages_read + 1,
+                  "records_read": ext.records_read + len(records)}
+        if ext.state == "pending":
+            values.update(state="reading", started_at=fields.Datetime.now())
+        ext.write(values)
+        for name, count in staged.items():
+            if count:
+                self.objects[name].read_count += count
+        if cursor is None or (self.sample is not None and self._sample_full()):
+            return self._close()
+        return self._cut(final=False)
+
+    # -- staging --------------------------------------------------------------------
+    def _stage(self, records):
+        """Insert the page's planned records; ``{map name: records staged}``."""
+        rows = []
+        position = self.extraction.records_read
+        for record in records:
+            position += 1
+            for om in self.maps:
+                if not matches_filter(om, record):
+                    continue
+                planned = apply_object_map(self.spec, om, record, trace=self.sample is not None)
+                if self.sample is not None and not self._fits(om, planned, rows):
+                    continue
+                rows.append((om.name, position, planned.source_id, planned.xmlid_name,
+                             planned.model_dump(mode="json")))
+        staged = dict.fromkeys((om.name for om in self.maps), 0)
+        if not rows:
+            return staged
+        for start in range(0, len(rows), MAX_BATCH_SIZE):
+            chunk = rows[start:start + MAX_BATCH_SIZE]
+            self.env.cr.execute(
+                "INSERT INTO flitstack_run_record (run_id, map_name, position, source_id, xmlid_name, payload) VALUES "
+                + ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(chunk))
+                + " ON CONFLICT (run_id, map_name, position) DO NOTHING RETURNING map_name",
+                [v for name, position, sid, xmlid, payload in chunk
+                 for v in (self.run.id, name, position, sid, xmlid, Json(payload))])
+            for (name,) in self.env.cr.fetchall():
+                staged[name] += 1
+        return staged
+
+    def _cut(self, final):
+        """Batches of at most 500 from the map's records not yet in one; the
+        remainder too when ``final``."""
+        Batch = self.env["flitstack.run.batch"].sudo()
+        new = Batch
+        for om in self.maps:
+            obj = self.objects[om.name]
+            self.env.cr.execute(
+                "SELECT id FROM flitstack_run_record WHERE run_id = %s AND map_name = %s AND batch_id IS NULL "
+                "ORDER BY id", [self.run.id, om.name])
+            pending = [row[0] for row in self.env.cr.fetchall()]
+            while pending and (len(pending) >= MAX_BATCH_SIZE or final):
+                ids, pending = pending[:MAX_BATCH_SIZE], pending[MAX_BATCH_SIZE:]
+                batch = Batch.create({"run_id": self.run.id, "map_name": om.name, "target_model": om.target_model,
+                                      "sequence": obj.batch_count + 1, "record_count": len(ids)})
+                self.env.cr.execute("UPDATE flitstack_run_record SET batch_id = %s WHERE id = ANY(%s)", [batch.id, ids])
+                obj.batch_count += 1
+                new |= batch
+        return new
+
+    def _close(self):
+        batches = self._cut(final=True)
+        self.extraction.write({"state": "done", "ended_at": fields.Datetime.now(), "cursor": False})
+        return batches
+
+    # -- samples ---------------------------------------------------------------------
+    def _sample_full(self):
+        return all(self.objects[om.name].read_count >= self.sample for om in self.maps)
+
+    def _fits(self, om, planned, rows):
+        """A sample is a coherent slice, at most ``sample_size`` records per map: a
+        record whose required references point outside the slice (a matter whose
+        client was not sampled) is passed over for one whose references are in
+        it, staged in this run or migrated before."""
+        taken = self.objects[om.name].read_count + sum(1 for r in rows if r[0] == om.name)
+        if taken >= self.sample:
+            return False
+        required = {row.target for row in om.lookups if row.required and row.kind == "record"}
+        names = {external_id_name(ref.object, ref.key) for target, ref in planned.refs.items() if target in required}
+        names -= {r[3] for r in rows}
+        if not names:
+            return True
+        self.env.cr.execute("""
+            SELECT count(DISTINCT name) FROM (
+                SELECT xmlid_name AS name FROM flitstack_run_record WHERE run_id = %s AND xmlid_name = ANY(%s)
+                UNION SELECT name FROM ir_model_data WHERE module = %s AND name = ANY(%s)) found""",
+                            [self.run.id, list(names), self.run.connection_id.xmlid_module, list(names)])
+        return self.env.cr.fetchone()[0] == len(names)

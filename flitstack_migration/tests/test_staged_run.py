@@ -1,0 +1,146 @@
+import math
+
+from odoo.tests import tagged
+
+from .common import FlitstackCase
+
+CONTACTS, MATTERS = 900, 300
+
+
+class WorkerDied(Exception):
+    """Stands for a worker killed before its job's transaction committed."""
+
+
+@tagged("post_install", "-at_install", "flitstack")
+class TestStagedRun(FlitstackCase):
+    """Extract, stage, load: one read per source object, a checkpoint per page,
+    batches queued as their references load, job arguments without values."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.serve_clio(contacts=CONTACTS, matters=MATTERS, rate_limit=1000, rate_window=60.0)
+
+    def served(self, obj):
+        """Pages of ``obj`` Clio served to the run's reads (up to the end of the run, which
+        reads the source's blueprints)."""
+        log = self.clio.request_log[:getattr(self, "log_at_close", None)]
+        return sum(1 for r in log if r.path == f"/api/v4/{obj}.json" and r.status == 200)
+
+    def perform(self, trap, die_on=None):
+        """Perform trapped jobs in order until none is left; the job for which
+        ``die_on(job)`` holds is done once more after its first try is undone."""
+        died, performed = [], []
+        while trap.enqueued_jobs:
+            job = trap.enqueued_jobs.pop(0)
+            performed.append(job)
+            if job.method_name == "_job_close":
+                self.log_at_close = len(self.clio.request_log)
+            if die_on and not died and die_on(job):
+                died.append(job)
+                # the first try reads its page, then its worker dies: nothing of it commits
+                with self.assertRaises(WorkerDied), self.env.cr.savepoint():
+                    before = list(trap.enqueued_jobs)
+                    job.perform()
+                    trap.enqueued_jobs = before
+                    raise WorkerDied()
+                self.env.invalidate_all()
+            job.perform()
+        return died, performed
+
+    def test_one_read_per_object_a_checkpoint_per_page_and_no_values_in_jobs(self):
+        self.clio.clear_log()
+        run = self.connection._new_run("full")
+        with self.trap_jobs() as trap:
+            run.action_start()
+            trap.assert_jobs_count(1, only=run._job_extract)
+            trap.assert_enqueued_job(run._job_extract, args=(0,))
+            # Start sampled the source for pre-flight; count the run's own reads from here
+            self.clio.clear_log()
+            def third_contacts_page(job):
+                extraction = run.extraction_ids.filtered(lambda e: e.source_object == "contacts")
+                if job.method_name == "_job_extract" and extraction.pages_read == 2 and extraction.state != "done":
+                    return job.args == (extraction.sequence,)
+                return False
+            died, performed = self.perform(trap, die_on=third_contacts_page)
+            arguments = [(call.method.__name__, call.args, call.kwargs) for call in trap.calls]
+        self.assertEqual(len(died), 1)
+        self.assertEqual(run.state, "done", run.error)
+        self.assertTrue(run.reconciled)
+
+        # contacts feed three object maps, read once: 5 pages, and the page whose job died once more
+        contacts = run.extraction_ids.filtered(lambda e: e.source_object == "contacts")
+        self.assertEqual(contacts.map_names, "clio_company,clio_person,clio_employee")
+        self.assertEqual((contacts.pages_read, contacts.records_read, contacts.state), (5, CONTACTS, "done"))
+        self.assertEqual(self.served("contacts"), 5 + 1)
+        matters = run.extraction_ids.filtered(lambda e: e.source_object == "matters")
+        self.assertEqual((matters.pages_read, matters.records_read), (math.ceil(MATTERS / 200), MATTERS))
+        self.assertEqual(self.served("matters"), 2)
+        for extraction in run.extraction_ids:
+            self.assertEqual(self.served(extraction.source_object), extraction.pages_read
+                             + (1 if extraction == contacts else 0), extraction.source_object)
+        self.assertEqual(len(run.extraction_ids), len(set(run.object_ids.mapped("source_object"))))
+
+        # each record read into the run once, in batches of at most 500, every batch loaded
+        counts = self.counts(run)
+        self.assertEqual(sum(counts[m][0] for m in ("clio_company", "clio_person", "clio_employee")), CONTACTS)
+        self.assertEqual(counts["clio_matter"][:2], (MATTERS, MATTERS))
+        self.assertEqual(set(run.batch_ids.mapped("state")), {"loaded"})
+        self.assertLessEqual(max(run.batch_ids.mapped("record_count")), 500)
+        for obj in run.object_ids:
+            batches = run.batch_ids.filtered(lambda b: b.map_name == obj.map_name)
+            self.assertEqual(sum(batches.mapped("record_count")), obj.read_count, obj.map_name)
+            self.assertEqual(len(batches), obj.batch_count)
+        self.assertEqual(self.env["crm.lead"].search_count([("x_flitstack_source_ref", "like", "matters/%")]), MATTERS)
+        self.env.cr.execute("""
+            SELECT x_flitstack_source_ref FROM res_partner WHERE x_flitstack_source_ref LIKE 'contacts/%%'
+            GROUP BY 1 HAVING count(*) > 1""")
+        self.assertEqual(self.env.cr.fetchall(), [])
+
+        # loads waited for what they reference: people at a company after every company, matters
+        # after every partner; while matters were still to read, partners loaded already
+        order = [(job.kwargs.get("batch_id") and job.args[0], job.method_name) for job in performed]
+        loads = [name for name, method in order if method == "_job_load_batch"]
+        last = {name: max(i for i, n in enumerate(loads) if n == name) for name in set(loads)}
+        first = {name: min(i for i, n in enumerate(loads) if n == name) for name in set(loads)}
+        self.assertLess(last["clio_company"], first["clio_employee"])
+        self.assertLess(max(last[m] for m in ("clio_company", "clio_person", "clio_employee")), first["clio_matter"])
+        reads_of_matters = [i for i, job in enumerate(performed) if job.method_name == "_job_extract"
+                            and job.args == (matters.sequence,)]
+        first_load = min(i for i, job in enumerate(performed) if job.method_name == "_job_load_batch")
+        self.assertLess(first_load, max(reads_of_matters))
+
+        names = {self.clio.record("contacts", cid).get("name") for cid in self.clio.ids("contacts")[:100]}
+        for method, args, kwargs in arguments:
+            text = repr((args, kwargs))
+            self.assertFalse([n for n in names if n and n in text], method)
+            if method == "_job_load_batch":
+                self.assertEqual(set(kwargs), {"batch_id"})
+
+        # retention 0: the staged records go, and the finished jobs keep no arguments or results
+        self.env.cr.execute("SELECT count(*) FROM flitstack_run_record WHERE run_id = %s", [run.id])
+        self.assertGreater(self.env.cr.fetchone()[0], 0)
+        self.env["ir.config_parameter"].sudo().set_param("flitstack_migration.run_data_retention_days", "0")
+        self.assertEqual(self.env["flitstack.run"]._cron_purge_run_data(), 1)
+        self.env.cr.execute("SELECT count(*) FROM flitstack_run_record WHERE run_id = %s", [run.id])
+        self.assertEqual(self.env.cr.fetchone()[0], 0)
+        self.assertTrue(run.purged)
+        self.assertEqual(self.env["flitstack.run"]._cron_purge_run_data(), 0)
+
+    def test_a_sample_reads_no_further_than_it_needs(self):
+        self.clio.clear_log()
+        run = self.env["flitstack.run"].create({"connection_id": self.connection.id, "mode": "sample",
+                                                "sample_size": 5})
+        self.log_at_close = None
+        with self.trap_jobs() as trap:
+            run.action_start()
+            self.clio.clear_log()
+            self.run_jobs(trap)
+        self.assertEqual(run.state, "done", run.error)
+        # people at a company wait for one whose company is in the slice: a few pages, not all 5
+        contacts = run.extraction_ids.filtered(lambda e: e.source_object == "contacts")
+        self.assertLess(contacts.pages_read, 5)
+        self.assertEqual(self.served("contacts"), contacts.pages_read)
+        self.assertEqual(contacts.state, "done")
+        self.assertEqual({o.map_name: o.read_count for o in run.object_ids if o.source_object == "contacts"},
+                         dict.fromkeys(("clio_company", "clio_person", "clio_employee"), 5))
