@@ -1,0 +1,441 @@
+"""A migration through real queue_job workers, with the faults production meets.
+
+Run it with Odoo's Python (the one that imports Odoo 18 and this library)::
+
+    /opt/odoo18-venv/bin/python scripts/workers_harness.py [--contacts 1500 --matters 1000]
+        [--scenarios kill,restart,faults] [--odoo-bin /opt/odoo18/odoo-bin]
+
+Steps:
+
+1. Install ``flitstack_migration`` on a new database ``fs_workers_<pid>``, start one
+   emulated Clio account per scenario, and set up one connection per account as
+   an administrator would (default map provisioned and confirmed, fallback owner).
+2. Start ``odoo-bin --workers=2`` with ``server_wide_modules = base,web,queue_job``
+   and queue_job's job runner (``root:2,root.flitstack:2``), on ports of its own.
+3. For each scenario, start a full run over JSON-RPC (the Start button) and:
+   ``kill``    SIGKILL the worker that performs a batch load, mid-batch;
+   ``restart`` SIGKILL the whole server while the source is read and batches load,
+               then start it again;
+   ``faults``  answer 20% of the account's API requests with 429, 500, 503 or a
+               dropped connection.
+4. Check each run: done and reconciled, every contact and matter in Odoo once
+   (by external id and by a uniqueness query on the source reference), every
+   source page read once (the emulator's log), and no planted value (names,
+   emails) in the queue_job rows of the finished run.
+
+Exit status 0 when every check holds.  The server, the emulators and the
+database are stopped and dropped in every case (``--keep`` keeps the database).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+import psycopg2
+
+from flitstack_connectors.emulators.clio import ClioEmulator
+from flitstack_connectors.sources.clio import FIELDS as CLIO_FIELDS
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = 200
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class FaultyClio(ClioEmulator):
+    """A Clio account that answers a share of its API requests with 429, 500, 503
+    or a dropped connection, at random (seeded)."""
+
+    def __init__(self, *args, fault_rate=0.0, seed=7, **kw):
+        super().__init__(*args, **kw)
+        self.fault_rate = fault_rate
+        self._rng = random.Random(seed)
+        self.faults = 0
+
+    def _take_injected(self, request):
+        injected = super()._take_injected(request)
+        if injected is None and self.fault_rate and self.failures_apply(request) and "/api/v4/" in request.path:
+            with self._lock:
+                if self._rng.random() < self.fault_rate:
+                    self.faults += 1
+                    return self._rng.choice([("429", 429, 1.0), ("status", 500, 0.0), ("status", 503, 0.0),
+                                             ("drop", 0, 0.0)])
+        return injected
+
+
+class Odoo:
+    """One odoo-bin with workers and the job runner, on a database of its own."""
+
+    def __init__(self, odoo_bin, python, db, workdir, workers=2, channel_capacity=2):
+        self.odoo_bin, self.python, self.db, self.workdir = odoo_bin, python, db, Path(workdir)
+        self.port, self.gevent_port = free_port(), free_port()
+        self.workers, self.capacity = workers, channel_capacity
+        self.proc = None
+        odoo_dir = Path(odoo_bin).parent
+        self.addons = ",".join([str(odoo_dir / "odoo" / "addons"), str(odoo_dir / "addons"),
+                                str(ROOT / ".cache" / "addons"), str(ROOT)])
+        self.conf = self.workdir / "odoo.conf"
+        self.conf.write_text(
+            "[options]\n"
+            f"addons_path = {self.addons}\n"
+            f"db_name = {db}\n"
+            f"dbfilter = ^{db}$\n"
+            "list_db = False\n"
+            f"http_port = {self.port}\n"
+            f"gevent_port = {self.gevent_port}\n"
+            f"workers = {workers}\n"
+            "max_cron_threads = 0\n"
+            "server_wide_modules = base,web,queue_job\n"
+            "limit_time_real = 600\n"
+            "limit_time_cpu = 600\n"
+            "without_demo = all\n"
+            f"logfile = {self.workdir / 'odoo.log'}\n"
+            "log_level = info\n"
+            "[queue_job]\n"
+            f"channels = root:{max(workers, channel_capacity)},root.flitstack:{channel_capacity}\n")
+        self.env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+    def run_once(self, *args, command=(), stdin=None, timeout=900):
+        cmd = [self.python, self.odoo_bin, *command, "-c", str(self.conf), "--workers=0", "--logfile=",
+               "--log-level=warn", *args]
+        return subprocess.run(cmd, input=stdin, env=self.env, capture_output=True, text=True, timeout=timeout,
+                              cwd=ROOT, check=False)
+
+    def install(self):
+        res = self.run_once("-i", "flitstack_migration", "--stop-after-init")
+        if res.returncode:
+            raise RuntimeError(f"installing the addon failed:\n{res.stderr[-3000:]}")
+
+    def shell(self, code):
+        res = self.run_once("--no-http", command=("shell",), stdin=code)
+        if res.returncode:
+            raise RuntimeError(f"odoo shell failed:\n{res.stderr[-3000:]}")
+        return res.stdout
+
+    def start(self):
+        self.proc = subprocess.Popen([self.python, self.odoo_bin, "-c", str(self.conf)], env=self.env, cwd=ROOT,
+                                     start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/web/login", timeout=5).read()
+                return
+            except Exception:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"odoo-bin exited with {self.proc.returncode}; see {self.workdir}/odoo.log")
+                time.sleep(1)
+        raise RuntimeError("odoo-bin did not answer within 3 minutes")
+
+    def kill(self):
+        """SIGKILL the server and every process it started (a crash, not a stop)."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(30)
+        self.proc = None
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(30)
+        self.proc = None
+
+    def worker_pids(self):
+        """PIDs of the HTTP workers (children of the master), for memory figures."""
+        if not self.proc:
+            return []
+        out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(self.proc.pid)], capture_output=True,
+                             text=True).stdout
+        return [int(line.split()[0]) for line in out.splitlines() if line.strip()]
+
+    # -- JSON-RPC, as the web client does ---------------------------------------
+    def rpc(self, service, method, *args):
+        body = json.dumps({"jsonrpc": "2.0", "method": "call", "id": 1,
+                           "params": {"service": service, "method": method, "args": args}}).encode()
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/jsonrpc", body,
+                                     {"Content-Type": "application/json"})
+        answer = json.loads(urllib.request.urlopen(req, timeout=120).read())
+        if answer.get("error"):
+            raise RuntimeError(answer["error"].get("data", {}).get("message") or answer["error"])
+        return answer["result"]
+
+    def call(self, model, method, *args, login="admin", password="admin", **kw):
+        uid = self.rpc("common", "login", self.db, login, password)
+        return self.rpc("object", "execute_kw", self.db, uid, password, model, method, list(args), kw)
+
+
+SETUP = """
+import json
+ICP = env["ir.config_parameter"]
+ICP.set_param("flitstack_migration.clio_rate_limit", "{rate}/{window}")
+ICP.set_param("flitstack_migration.run_data_retention_days", "0")
+fallback = env["res.users"].search([("login", "=", "fallback@firm.example")]) or \
+    env["res.users"].with_context(no_reset_password=True).create({{
+        "name": "Fallback Owner", "login": "fallback@firm.example", "email": "fallback@firm.example"}})
+ids = {{}}
+for name, account in {accounts!r}.items():
+    conn = env["flitstack.connection"].create({{
+        "name": f"Workers {{name}}", "kind": "clio", "state": "connected", "fallback_user_id": fallback.id,
+        **account}})
+    cmap = conn._ensure_map()
+    cmap.action_provision_fields()
+    cmap.action_confirm()
+    ids[name] = conn.id
+env.cr.commit()
+print("IDS=" + json.dumps(ids))
+"""
+
+
+class Harness:
+    def __init__(self, args):
+        self.args = args
+        self.db = args.db or f"fs_workers_{os.getpid()}"
+        self.workdir = Path(tempfile.mkdtemp(prefix="fs_workers_"))
+        self.odoo = Odoo(args.odoo_bin, args.python or sys.executable, self.db, self.workdir,
+                         workers=args.workers, channel_capacity=args.capacity)
+        self.emulators = {}
+        self.failures = []
+        self.checks_before_start, self.run_log_start = {}, {}
+
+    # -- set-up ---------------------------------------------------------------------
+    def setup(self, scenarios):
+        if not self.args.reuse_db:
+            log(f"installing flitstack_migration on {self.db}")
+            self.odoo.install()
+        accounts = {}
+        for name in scenarios:
+            clio = FaultyClio(contacts=self.args.contacts, matters=self.args.matters,
+                              rate_limit=self.args.rate, rate_window=self.args.window)
+            clio.start()
+            self.emulators[name] = clio
+            token = clio.issue_token()
+            accounts[name] = {"base_url": clio.base_url, "client_id": clio.client_id,
+                              "client_secret": clio.client_secret, "access_token": token["access_token"],
+                              "refresh_token": token["refresh_token"]}
+        out = self.odoo.shell(SETUP.format(rate=self.args.rate, window=self.args.window, accounts=accounts))
+        self.connections = json.loads(next(l for l in out.splitlines() if l.startswith("IDS="))[4:])
+        log(f"starting odoo-bin --workers={self.args.workers} with the job runner on port {self.odoo.port}")
+        self.odoo.start()
+
+    # -- a run ----------------------------------------------------------------------
+    def start_run(self, name):
+        """Start a full run as the Start button does.  Start samples the source for
+        pre-flight; those requests are measured by the Pre-flight button just before, so
+        that the checks count the run's own reads."""
+        clio, conn = self.emulators[name], self.connections[name]
+        before = len(clio.request_log)
+        self.odoo.call("flitstack.connection", "action_preflight", [conn])
+        self.checks_before_start[name] = Counter(
+            r.path for r in clio.request_log[before:] if r.status == 200
+            and r.query.get("fields") == [CLIO_FIELDS.get(r.path[len("/api/v4/"):-len(".json")])])
+        self.run_log_start[name] = len(clio.request_log)
+        run_id = self.odoo.call("flitstack.run", "create", {"connection_id": conn, "mode": "full"})
+        self.odoo.call("flitstack.run", "action_start", [run_id])
+        return run_id
+
+    def run_requests(self, name):
+        """``{path: answers 200}`` of the run's reads: the requests with the source's own
+        field list (the end of a full run reads the source's blueprints with others), and
+        the number of the other requests."""
+        clio = self.emulators[name]
+        log = [r for r in clio.request_log[self.run_log_start[name]:] if r.status == 200]
+        ours = [r for r in log if r.query.get("fields") == [CLIO_FIELDS.get(r.path[len("/api/v4/"):-len(".json")])]]
+        served = Counter(r.path for r in ours)
+        served.subtract(self.checks_before_start[name])
+        return served, len(log) - len(ours)
+
+    def run_state(self, run_id):
+        return self.odoo.call("flitstack.run", "read", [run_id], ["state", "error", "reconciled"])[0]
+
+    def wait_done(self, run_id, timeout):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                state = self.run_state(run_id)
+            except Exception:  # a worker being respawned
+                time.sleep(1)
+                continue
+            if state["state"] in ("done", "failed"):
+                return state
+            time.sleep(1)
+        raise RuntimeError(f"run {run_id} did not end within {timeout} s")
+
+    def jobs(self, run_id, domain=()):
+        return self.odoo.call("queue.job", "search_read",
+                              [("func_string", "=like", f"flitstack.run({run_id},).%"), *domain],
+                              fields=["uuid", "method_name", "state", "worker_pid", "retry"])
+
+    # -- scenarios ------------------------------------------------------------------------
+    def scenario_kill(self):
+        run_id = self.start_run("kill")
+        deadline = time.time() + 600
+        while time.time() < deadline:
+            started = self.jobs(run_id, [("method_name", "=", "_job_load_batch"), ("state", "=", "started")])
+            if started and started[0]["worker_pid"]:
+                job = started[0]
+                time.sleep(0.3)  # into the batch
+                log(f"kill: SIGKILL worker {job['worker_pid']} while it loads a batch (job {job['uuid']})")
+                os.kill(job["worker_pid"], signal.SIGKILL)
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError("no batch load was seen running")
+        state = self.wait_done(run_id, self.args.timeout)
+        again = self.odoo.call("queue.job", "search_read", [("uuid", "=", job["uuid"])],
+                               fields=["state", "retry"])[0]
+        self.check(again["state"] == "done" and again["retry"] >= 1,
+                   f"kill: the killed job was requeued and done (state {again['state']}, retry {again['retry']})")
+        return run_id, state
+
+    def scenario_restart(self):
+        run_id = self.start_run("restart")
+        deadline = time.time() + 600
+        while time.time() < deadline:
+            batches = self.odoo.call("flitstack.run.batch", "search_count",
+                                     [("run_id", "=", run_id), ("state", "=", "loaded")])
+            reading = self.odoo.call("flitstack.run.extraction", "search_count",
+                                     [("run_id", "=", run_id), ("state", "!=", "done")])
+            if batches and reading:
+                break
+            time.sleep(0.2)
+        log("restart: SIGKILL the whole server mid-run, then start it again")
+        self.odoo.kill()
+        self.odoo.start()
+        return run_id, self.wait_done(run_id, self.args.timeout)
+
+    def scenario_faults(self):
+        self.emulators["faults"].fault_rate = 0.2
+        run_id = self.start_run("faults")
+        state = self.wait_done(run_id, self.args.timeout)
+        self.emulators["faults"].fault_rate = 0.0
+        log(f"faults: {self.emulators['faults'].faults} injected faults")
+        return run_id, state
+
+    # -- checks -------------------------------------------------------------------------
+    def check(self, ok, what):
+        log(("ok   " if ok else "FAIL ") + what)
+        if not ok:
+            self.failures.append(what)
+
+    def verify(self, name, run_id, state):
+        clio = self.emulators[name]
+        self.check(state["state"] == "done" and state["reconciled"],
+                   f"{name}: run done and reconciled ({state['state']}: {state['error'] or ''})")
+        conn_id = self.connections[name]
+        module = f"flitstack_{conn_id}"
+        with psycopg2.connect(dbname=self.db) as pg, pg.cursor() as cr:
+            for model, table, prefix, expected in (("res.partner", "res_partner", "contacts/", self.args.contacts),
+                                                   ("crm.lead", "crm_lead", "matters/", self.args.matters)):
+                cr.execute(f"""
+                    SELECT count(*), count(DISTINCT t.x_flitstack_source_ref), count(DISTINCT d.name)
+                    FROM {table} t JOIN ir_model_data d ON d.model = %s AND d.res_id = t.id AND d.module = %s
+                    WHERE t.x_flitstack_source_ref LIKE %s""", [model, module, prefix + "%"])
+                rows, refs, xmlids = cr.fetchone()
+                self.check((rows, refs, xmlids) == (expected, expected, expected),
+                           f"{name}: {model}: {rows} records, {refs} distinct source references, {xmlids} external "
+                           f"ids for {expected} source records (0 duplicates, 0 lost)")
+            cr.execute("SELECT source_object, pages_read, records_read FROM flitstack_run_extraction "
+                       "WHERE run_id = %s", [run_id])
+            rows = cr.fetchall()
+            served_by_path, other = self.run_requests(name)
+            log(f"     {name}: {other} other requests (the staff and the blueprints a full run reads at its end)")
+            for obj, pages, records in rows:
+                try:
+                    expected = len(clio.ids(obj))
+                except Exception:
+                    continue
+                served = served_by_path[f"/api/v4/{obj}.json"]
+                minimum = max(1, math.ceil(expected / PAGE))
+                self.check(records == expected and pages == minimum == served,
+                           f"{name}: {obj}: {records} records of {expected} read, {pages} pages staged, {served} "
+                           f"served, {minimum} needed (nothing read twice)")
+            # no value of the account in the queue_job rows of the finished run
+            cr.execute("SELECT coalesce(args::text, '') || coalesce(kwargs::text, '') || coalesce(result, '') "
+                       "|| coalesce(exc_info, '') || coalesce(name, '') FROM queue_job WHERE func_string LIKE %s",
+                       [f"flitstack.run({run_id},).%"])
+            texts = [row[0] for row in cr.fetchall()]
+            planted = []
+            for cid in clio.ids("contacts")[:200]:
+                c = clio.record("contacts", cid)
+                planted += [v for v in (c.get("name"), c.get("primary_email_address")) if v and len(v) >= 5]
+            leaked = [v for v in planted if any(v in t for t in texts)]
+            self.check(texts and not leaked,
+                       f"{name}: {len(texts)} jobs of the run hold none of {len(planted)} planted values")
+            cr.execute("SELECT count(*) FROM flitstack_run_record WHERE run_id = %s", [run_id])
+            self.check(cr.fetchone()[0] == 0, f"{name}: staged records purged after the run (retention 0 days)")
+
+    def cleanup(self):
+        try:
+            self.odoo.stop()
+        finally:
+            for clio in self.emulators.values():
+                clio.stop()
+            if not self.args.keep:
+                subprocess.run(["dropdb", "--if-exists", self.db], check=False)
+                shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--contacts", type=int, default=1500)
+    p.add_argument("--matters", type=int, default=1000)
+    p.add_argument("--scenarios", default="kill,restart,faults")
+    p.add_argument("--rate", type=int, default=50, help="requests the emulated Clio allows per window")
+    p.add_argument("--window", type=float, default=4.0, help="seconds of the emulated Clio's rate window")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--capacity", type=int, default=2, help="capacity of the root.flitstack channel")
+    p.add_argument("--timeout", type=int, default=1200, help="seconds a run may take")
+    p.add_argument("--odoo-bin", default=os.environ.get("ODOO_BIN", "/opt/odoo18/odoo-bin"))
+    p.add_argument("--python", default=os.environ.get("ODOO_PYTHON"))
+    p.add_argument("--db")
+    p.add_argument("--keep", action="store_true", help="keep the database and the server's log")
+    p.add_argument("--reuse-db", action="store_true", help="use --db as it is (the addon installed)")
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    harness = Harness(args)
+    began = time.time()
+    try:
+        harness.setup(scenarios)
+        for name in scenarios:
+            log(f"scenario {name}: {args.contacts} contacts, {args.matters} matters")
+            run_id, state = getattr(harness, f"scenario_{name}")()
+            harness.verify(name, run_id, state)
+    except Exception as exc:
+        harness.failures.append(f"{type(exc).__name__}: {exc}")
+        log(f"FAIL {type(exc).__name__}: {exc}")
+    finally:
+        harness.cleanup()
+    log(f"{len(harness.failures)} failures in {time.time() - began:.0f} s")
+    return 1 if harness.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
