@@ -370,9 +370,11 @@ class Harness:
                     continue
                 served = served_by_path[f"/api/v4/{obj}.json"]
                 minimum = max(1, math.ceil(expected / PAGE))
-                self.check(records == expected and pages == minimum == served,
-                           f"{name}: {obj}: {records} records of {expected} read, {pages} pages staged, {served} "
-                           f"served, {minimum} needed (nothing read twice)")
+                # a page whose job died with the server is asked for again: staged once all the same
+                again = 1 if name == "restart" else 0
+                self.check(records == expected and pages == minimum and minimum <= served <= minimum + again,
+                           f"{name}: {obj}: {records} records of {expected} read once, {pages} pages staged, "
+                           f"{served} served, {minimum} needed")
             # no value of the account in the queue_job rows of the finished run
             cr.execute("SELECT coalesce(args::text, '') || coalesce(kwargs::text, '') || coalesce(result, '') "
                        "|| coalesce(exc_info, '') || coalesce(name, '') FROM queue_job WHERE func_string LIKE %s",
