@@ -22,6 +22,9 @@ import sys
 import textwrap
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from flitstack_connectors.emulators.openapi import list_schema, properties, ref_of  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_SPEC = HERE.parents[1] / "shared" / "reference" / "clio-api-v4.openapi.json"
 TARGET = HERE.parent / "flitstack_connectors" / "emulators" / "clio_fields.py"
@@ -36,29 +39,6 @@ RESOURCES = (
     "task_template_lists", "task_templates", "document_templates", "matter_stages", "custom_actions",
     "webhooks", "activity_descriptions",
 )
-
-
-def properties(schemas: dict, name: str) -> dict:
-    out: dict = {}
-    schema = schemas[name]
-    for part in schema.get("allOf", [schema]):
-        if "$ref" in part:
-            out.update(properties(schemas, part["$ref"].rsplit("/", 1)[1]))
-        else:
-            out.update(part.get("properties", {}))
-    return out
-
-
-def ref_of(prop: dict):
-    ref = prop.get("$ref") or (prop.get("items", {}).get("$ref") if prop.get("type") == "array" else None)
-    return ref.rsplit("/", 1)[1] if ref else None
-
-
-def list_schema(spec: dict, resource: str) -> str:
-    get = spec["paths"][f"/{resource}.json"]["get"]
-    content = get["responses"]["200"]["content"]
-    ref = next(iter(content.values()))["schema"]["$ref"].rsplit("/", 1)[1]
-    return ref_of(spec["components"]["schemas"][ref]["properties"]["data"])
 
 
 def field_spec(schemas: dict, schema_name: str) -> str:

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from flitstack_connectors.emulators.clio import parse_fields
+from flitstack_connectors.emulators.openapi import list_schema, properties, ref_of
 from flitstack_connectors.sources.clio import API_VERSION, FIELDS, NO_ORDER
 
 #: the shared folder sits beside the checkout (as in CI)
@@ -34,27 +35,7 @@ def schemas(spec) -> dict[str, Any]:
     return spec["components"]["schemas"]
 
 
-def schema_of(spec: dict[str, Any], resource: str) -> str:
-    """The schema of one record of a list endpoint, from its 200 answer."""
-    content = spec["paths"][f"/{resource}.json"]["get"]["responses"]["200"]["content"]
-    envelope = next(iter(content.values()))["schema"]["$ref"].rsplit("/", 1)[1]
-    return ref_of(spec["components"]["schemas"][envelope]["properties"]["data"])
-
-
-def properties(schemas: dict[str, Any], name: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    schema = schemas[name]
-    for part in schema.get("allOf", [schema]):
-        if "$ref" in part:
-            out.update(properties(schemas, part["$ref"].rsplit("/", 1)[1]))
-        else:
-            out.update(part.get("properties", {}))
-    return out
-
-
-def ref_of(prop: dict[str, Any]) -> Optional[str]:
-    ref = prop.get("$ref") or (prop.get("items", {}).get("$ref") if prop.get("type") == "array" else None)
-    return ref.rsplit("/", 1)[1] if ref else None
+schema_of = list_schema
 
 
 def missing_fields(schemas, schema_name: str, tree: dict, prefix: str = "") -> list[str]:

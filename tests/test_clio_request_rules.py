@@ -29,6 +29,7 @@ import httpx
 import pytest
 
 from flitstack_connectors.emulators.clio import DEFAULT_VERSION, parse_fields
+from flitstack_connectors.emulators.openapi import list_schema, properties, ref_of
 from flitstack_connectors.sources.clio import API_VERSION, FIELDS, NO_ORDER, NO_UPDATED_SINCE, ClioSource
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "clio-api-v4.openapi.json"
@@ -38,28 +39,6 @@ needs_reference = pytest.mark.skipif(not REFERENCE.exists(), reason="Clio's API 
 @pytest.fixture(scope="module")
 def spec() -> dict[str, Any]:
     return json.loads(REFERENCE.read_text(encoding="utf-8"))
-
-
-def properties(schemas: dict[str, Any], name: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    schema = schemas[name]
-    for part in schema.get("allOf", [schema]):
-        if "$ref" in part:
-            out.update(properties(schemas, part["$ref"].rsplit("/", 1)[1]))
-        else:
-            out.update(part.get("properties", {}))
-    return out
-
-
-def ref_of(prop: dict[str, Any]) -> Optional[str]:
-    ref = prop.get("$ref") or (prop.get("items", {}).get("$ref") if prop.get("type") == "array" else None)
-    return ref.rsplit("/", 1)[1] if ref else None
-
-
-def list_schema(spec: dict[str, Any], resource: str) -> str:
-    content = spec["paths"][f"/{resource}.json"]["get"]["responses"]["200"]["content"]
-    envelope = next(iter(content.values()))["schema"]["$ref"].rsplit("/", 1)[1]
-    return ref_of(spec["components"]["schemas"][envelope]["properties"]["data"])
 
 
 def violations(spec: dict[str, Any], resource: str, fields: str) -> list[str]:
