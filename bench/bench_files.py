@@ -21,11 +21,14 @@ Runs in one process against a fresh database (created, then dropped unless --kee
 It never asserts anything about time.
 """
 import argparse
+import contextlib
 import os
 import sys
-import threading
 import time
 import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from odoo_bench import RssSampler, throwaway_odoo  # noqa: E402
 
 MB = 1024 * 1024
 
@@ -43,49 +46,12 @@ def parse_args():
     return p.parse_args()
 
 
-class RssSampler:
-    """Samples the process's resident memory every 20 ms."""
-
-    def __init__(self):
-        import psutil
-
-        self.proc = psutil.Process()
-        self.peak = self.proc.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-
-    def reset(self):
-        self.peak = self.proc.memory_info().rss
-        return self.peak
-
-    def stop(self):
-        self._stop.set()
-
-
 def main():
     args = parse_args()
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    odoo_dir = os.path.dirname(os.path.abspath(args.odoo_bin))
-    sys.path[:0] = [odoo_dir, repo]
-    extra = args.addons or os.path.join(repo, ".cache", "addons")
-
-    import odoo
+    stack = contextlib.ExitStack()
+    odoo, registry = stack.enter_context(
+        throwaway_odoo(args.odoo_bin, args.addons, args.db, ["flitstack_migration"], args.keep))
     from odoo import SUPERUSER_ID, api
-    from odoo.tools import config
-
-    config.parse_config([
-        "-d", args.db, "--without-demo=all", "--log-level=warn",
-        f"--addons-path={odoo_dir}/odoo/addons,{odoo_dir}/addons,{extra},{repo}",
-    ])
-    odoo.service.db._create_empty_database(args.db)
-    config["init"] = {"flitstack_migration": 1}
-    registry = odoo.modules.registry.Registry.new(args.db, update_module=True)
-    config["init"] = {}
 
     from flitstack_connectors.emulators.clio import ClioEmulator
     from flitstack_connectors.emulators.clio_documents import ClioDocuments
@@ -172,10 +138,7 @@ def main():
             phase(f"{count} files of {args.file_mb} MB", count, uniform_size=args.file_mb * MB)
     finally:
         sampler.stop()
-        if not args.keep:
-            odoo.modules.registry.Registry.delete(args.db)
-            odoo.sql_db.close_db(args.db)
-            odoo.service.db.exp_drop(args.db)
+        stack.close()
 
     print(f"\nFlitStack files benchmark: Clio documents into the filestore, Odoo {odoo.release.version}")
     print(f"{'phase':28} {'files':>6} {'MB':>8} {'seconds':>8} {'MB/s':>7}   peak RSS above the phase's start (MiB)")

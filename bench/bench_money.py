@@ -21,13 +21,14 @@ unless --keep):
    10,000 entries loaded: flat figures mean memory does not grow with the entries.
 """
 import argparse
+import contextlib
 import os
 import sys
 import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_load import RssSampler  # noqa: E402
+from odoo_bench import RssSampler, throwaway_odoo  # noqa: E402
 
 
 def parse_args():
@@ -44,21 +45,10 @@ def parse_args():
 
 def main():
     args = parse_args()
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    odoo_dir = os.path.dirname(os.path.abspath(args.odoo_bin))
-    sys.path[:0] = [odoo_dir, repo]
-    extra = args.addons or os.path.join(repo, ".cache", "addons")
-
-    import odoo
+    stack = contextlib.ExitStack()
+    odoo, registry = stack.enter_context(
+        throwaway_odoo(args.odoo_bin, args.addons, args.db, ["flitstack_migration", "account"], args.keep))
     from odoo import SUPERUSER_ID, api
-    from odoo.tools import config
-
-    config.parse_config(["-d", args.db, "--without-demo=all", "--log-level=warn",
-                         f"--addons-path={odoo_dir}/odoo/addons,{odoo_dir}/addons,{extra},{repo}"])
-    odoo.service.db._create_empty_database(args.db)
-    config["init"] = {"flitstack_migration": 1, "account": 1}
-    registry = odoo.modules.registry.Registry.new(args.db, update_module=True)
-    config["init"] = {}
 
     from flitstack_connectors.emulators.clio import ClioEmulator
     from flitstack_connectors.mapping import apply_object_map, matches_filter
@@ -158,10 +148,7 @@ def main():
             source.close()
     finally:
         sampler.stop()
-        if not args.keep:
-            odoo.modules.registry.Registry.delete(args.db)
-            odoo.sql_db.close_db(args.db)
-            odoo.service.db.exp_drop(args.db)
+        stack.close()
 
     print(f"\nFlitStack money benchmark: {matters} bills with {loaded_entries} billed entries "
           f"(of {args.entries}), Odoo {odoo.release.version}")
