@@ -126,3 +126,22 @@ def test_malformed_schema_json_is_refused():
     with pytest.raises(MappingError) as err:
         TargetSchema.from_json('{"models": {"res.partner": {"label": "Contact"}}}')
     assert str(err.value) == "Destination schema is malformed (missing 'fields'); regenerate it from fields_get()"
+
+
+def test_pricelist_rules_name_object_maps_of_the_spec_and_a_partner_placeholder():
+    data = json.loads(load_pack("clio_odoo").to_json())
+    assert [r["name"] for r in data["pricelists"]] == ["clio_rates"]
+    assert data["pricelists"][0]["from_maps"] == ["clio_bill_time_entry", "clio_unbilled_time_entry"]
+    wrong_map = json.loads(json.dumps(data))
+    wrong_map["pricelists"][0]["from_maps"] = ["clio_bill_time_entry", "clio_time_entries"]
+    with pytest.raises(MappingError, match="pricelist rule 'clio_rates': 'from_maps' names unknown object maps "
+                                           "'clio_time_entries'"):
+        MapSpec.from_dict(wrong_map)
+    one_name = json.loads(json.dumps(data))
+    one_name["pricelists"][0]["client_pricelist_name"] = "Client rates"
+    with pytest.raises(MappingError, match=r"must hold \{partner\}"):
+        MapSpec.from_dict(one_name)
+    twice = json.loads(json.dumps(data))
+    twice["pricelists"].append(twice["pricelists"][0])
+    with pytest.raises(MappingError, match="two pricelist rules have the same name"):
+        MapSpec.from_dict(twice)

@@ -9,8 +9,11 @@ every other list endpoint of the emulator:
   a time entry is in seconds (https://docs.developers.clio.com/api-reference/,
   minor versions: "4.0.4 Update quantity field to return values in seconds rather
   than hours for Activities"); ``quantity_in_hours`` gives hours. ``total`` is
-  hours x ``price`` for time, quantity x price for expenses. An activity on a
-  bill names it in ``bill``; the others are unbilled work.
+  hours x ``price`` for time, quantity x price for expenses. A time entry's
+  ``price`` is the rate Clio's hierarchy gives the user on the matter (the
+  matter's custom rate, the client's rate, the user's default rate:
+  ClioTemplates.hourly_rate). An activity on a bill names it in ``bill``; the
+  others are unbilled work.
 - ``bills``: states ``draft``, ``awaiting_approval``, ``awaiting_payment``,
   ``paid``, ``void`` (the schema's enum, ``deleted`` aside); ``total`` is the
   sum of the billed activities, less a money discount, plus tax at ``tax_rate``
@@ -25,6 +28,11 @@ every other list endpoint of the emulator:
   clio_templates (``contact_id`` set).
 - ``billable_matters``: matters with unbilled work, with ``unbilled_hours`` and
   ``unbilled_amount``.
+
+Our own assumptions, where Clio's pages say nothing: how a bill's tax and
+discount are computed and rounded (above), which activities a bill holds and
+which bills are paid; the amounts themselves are consistent the way Clio's
+schemas relate them.
 
 Everything is a function of ``(seed, index)``; bills paid later through
 :meth:`ClioLedger.pay` keep their new state and payment.
@@ -163,7 +171,7 @@ class ClioLedger:
         }
         if rng.random() < 0.8:
             tenths = rng.randint(1, 40)
-            price = float(user["rate"]) if user else 200.0
+            price = acc.templates.hourly_rate(matter, user)
             rec.update(type="TimeEntry", quantity=float(tenths * 360), quantity_in_hours=tenths / 10,
                        rounded_quantity=float(tenths * 360), rounded_quantity_in_hours=tenths / 10,
                        price=price, total=cents(tenths * price / 10), note=rng.choice(_TIME_NOTES))

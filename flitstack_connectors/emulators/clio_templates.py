@@ -208,6 +208,33 @@ class ClioTemplates:
                 "user": {"id": user["id"], "name": user["name"], "email": user["email"]} if user else None,
                 "group": None}
 
+    def hourly_rate(self, matter: dict[str, Any], user: Optional[dict[str, Any]]) -> float:
+        """The hourly rate Clio puts on a new time entry of ``user`` on ``matter``
+        when no activity category and no custom rate is given: the matter's custom
+        rate for the user, else the client's rate for the user, else the user's
+        default rate (https://help.clio.com/hc/en-us/articles/9289801180187,
+        "Rates and Rate Hierarchies": matter-based over client-based over the
+        user default rate)."""
+        if user is None:
+            return 200.0
+        custom = matter.get("custom_rate") or {}
+        if custom.get("type") == "HourlyRate":
+            for rate in custom.get("rates") or []:
+                if rate["user"]["id"] == user["id"]:
+                    return float(rate["rate"])
+        client = matter.get("client")
+        if client and self.client_rate_count:
+            if not hasattr(self, "_client_rates"):
+                self._client_rates = {}
+                for c in range(self.client_rate_count):
+                    r = self.client_rate(c)
+                    if r["contact_id"] and r["user"]:
+                        self._client_rates.setdefault((r["contact_id"], r["user"]["id"]), float(r["rate"]))
+            found = self._client_rates.get((client["id"], user["id"]))
+            if found is not None:
+                return found
+        return float(user["rate"])
+
     def rate(self, d: int, matter_id: Optional[int], user_id: Optional[int]) -> dict[str, Any]:
         """The rate of description ``d`` for the user on the matter, and the level of
         the hierarchy it comes from."""

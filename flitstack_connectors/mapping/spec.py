@@ -175,6 +175,46 @@ class ObjectMap(BaseModel):
         return [r.target for r in self.fields] + [r.target for r in self.lookups] + list(self.defaults)
 
 
+class PricelistRule(BaseModel):
+    """Rates that land as pricelists, computed from lines the run loaded.
+
+    A source's rate hierarchy (Clio: user default, activity category, client and
+    matter rates) has no Odoo equivalent as data; what an invoice will need is
+    the rate a client is charged.  At the end of a run, over the lines that the
+    object maps in ``from_maps`` loaded, the most-used unit price (by number of
+    lines; a tie goes to the higher price) becomes:
+
+    - the fixed price of ``product`` on the pricelist ``pricelist_name`` (the
+      firm's standard rate);
+    - for every customer whose own most-used price differs from it, the fixed
+      price on a pricelist of its own (``client_pricelist_name``, ``{partner}``
+      being the customer's name), set as the customer's pricelist when
+      ``assign_to_partner``.
+
+    The whole hierarchy is kept in the source's rates blueprint.  Records are
+    created, updated and rolled back like any migrated record (audit lines).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: unique name; the records' external ids start with it
+    name: str
+    #: object maps whose loaded lines carry the rates used (their unit price)
+    from_maps: list[str]
+    #: the line's field holding the rate
+    price_field: str = "price_unit"
+    #: the line's path to its customer (a res.partner)
+    partner_path: str = "move_id.partner_id"
+    #: the service product the rates are prices of
+    product: dict[str, Any] = Field(default_factory=lambda: {"name": "Professional services (hour)"})
+    #: the external id of the product's unit of measure
+    product_uom: str = "uom.product_uom_hour"
+    pricelist_name: str = "Standard rates"
+    client_pricelist_name: str = "{partner} rates"
+    assign_to_partner: bool = True
+    description: str = ""
+
+
 class MapSpec(BaseModel):
     """A whole map: object maps, value maps and the custom fields they need."""
 
@@ -186,6 +226,8 @@ class MapSpec(BaseModel):
     objects: list[ObjectMap] = Field(default_factory=list)
     value_maps: dict[str, ValueMap] = Field(default_factory=dict)
     custom_fields: list[CustomField] = Field(default_factory=list)
+    #: rates that land as pricelists at the end of a run (Odoo destination)
+    pricelists: list[PricelistRule] = Field(default_factory=list)
     description: str = ""
 
     @model_validator(mode="after")
@@ -234,6 +276,17 @@ class MapSpec(BaseModel):
                     f"object maps {names} would give the same source records the same external id "
                     f"({identity}_<id>): give each map but one its own 'identity', or filters that "
                     f"split the records between them")
+        names = {o.name for o in self.objects}
+        for rule in self.pricelists:
+            unknown = [m for m in rule.from_maps if m not in names]
+            if unknown:
+                raise ValueError(f"pricelist rule {rule.name!r}: 'from_maps' names unknown object maps "
+                                 f"{', '.join(map(repr, unknown))}")
+            if "{partner}" not in rule.client_pricelist_name:
+                raise ValueError(f"pricelist rule {rule.name!r}: 'client_pricelist_name' must hold {{partner}}, "
+                                 f"or every client's pricelist would have the same name")
+        if len({r.name for r in self.pricelists}) != len(self.pricelists):
+            raise ValueError("two pricelist rules have the same name")
         seen_cf: set[tuple[str, str]] = set()
         for cf in self.custom_fields:
             if self.destination == "odoo" and not cf.name.startswith("x_"):

@@ -11,6 +11,7 @@ from flitstack_connectors.mapping import MapSpec
 from flitstack_connectors.plan import MAX_BATCH_SIZE, dependency_order, map_dependencies
 
 from ..services.accounting import AccountingSettlement
+from ..services.pricing import RateSettlement
 from ..services.blueprints import RunBlueprints
 from ..services.extraction import PageExtraction
 from ..services.loader import BatchLoader
@@ -357,6 +358,15 @@ class FlitstackRun(models.Model):
             self.message_post(body=_(
                 "Accounting: %(posted)s entries posted, %(cancelled)s cancelled, %(reconciled)s payments reconciled, "
                 "%(failed)s refused by Odoo (see the audit log).", **settled))
+        priced = RateSettlement(self, BatchLoader(self)).settle()
+        if priced is None:
+            self.message_post(body=_(
+                "Rates were not migrated as pricelists: Invoicing (account) is not installed. The whole rate "
+                "hierarchy is in the run's blueprints."))
+        elif priced["created"] or priced["updated"]:
+            self.message_post(body=_(
+                "Rates: %(created)s pricelist records created and %(updated)s updated from the most-used rates "
+                "(see the audit log).", **priced))
         self.env.flush_all()
         self.object_ids.invalidate_recordset()
         broken = self.object_ids.filtered(lambda o: not o.reconciled)

@@ -4,7 +4,7 @@ Runs where Invoicing (``account``) is installed; on a database without it, the
 money maps are reported as not migrated (see ``test_clio_run``).
 """
 import unittest
-from collections import defaultdict
+from collections import Counter, defaultdict
 from decimal import Decimal
 
 from odoo.tests import tagged
@@ -16,7 +16,9 @@ from .common import FlitstackCase
 
 CONTACTS, MATTERS, ACTIVITIES, BILLS, TRUST = 1000, 600, 5000, 500, 300
 ACCOUNT_TABLES = ("account.move", "account.move.line", "account.payment", "account.partial.reconcile", "account.account",
-                  "account.journal", "res.partner", "crm.lead", "ir.model.data")
+                  "account.journal", "product.pricelist", "product.pricelist.item", "product.template",
+                  "product.product", "res.partner", "crm.lead", "ir.model.data")
+CLIENT_RATES = 40
 MONEY_MAPS = ("clio_bank_journal", "clio_bill", "clio_bill_time_entry", "clio_bill_expense", "clio_bill_tax",
               "clio_bill_discount", "clio_work_in_progress", "clio_unbilled_time_entry", "clio_unbilled_expense",
               "clio_bill_payment", "clio_trust_receipt", "clio_trust_disbursement")
@@ -35,7 +37,7 @@ class TestClioMoney(FlitstackCase):
         if "account.move" not in cls.env:
             raise unittest.SkipTest("Invoicing (account) is not installed in this database")
         cls.serve_clio(contacts=CONTACTS, matters=MATTERS, activities=ACTIVITIES, bills=BILLS,
-                       trust_transactions=TRUST, rate_limit=100_000)
+                       trust_transactions=TRUST, client_rates=CLIENT_RATES, rate_limit=100_000)
         ledger = cls.clio.account.ledger
         cls.bills = {bid: cls.clio.record("bills", bid) for bid in ledger.bills.ids}
         cls.activities = [cls.clio.record("activities", aid) for aid in ledger.activities.ids]
@@ -72,6 +74,45 @@ class TestClioMoney(FlitstackCase):
             if got != want:
                 wrong.append((bid, got, want))
         self.assertEqual(wrong, [])
+
+    def assert_rates_match(self):
+        def most_used(counter):
+            return max(counter.items(), key=lambda kv: (kv[1], kv[0]))[0]
+
+        firm, by_client = Counter(), defaultdict(Counter)
+        for a in self.activities:
+            if a["type"] == "TimeEntry":
+                # a person who works for a company is billed as that company in Odoo (its commercial
+                # partner, whose pricelist its contacts share)
+                client = self.clio.record("contacts", self.clio.record("matters", a["matter"]["id"])["client"]["id"])
+                customer = (client.get("company") or {}).get("id") or client["id"]
+                firm[cents(a["price"])] += 1
+                by_client[f"contacts/{customer}"][cents(a["price"])] += 1
+        standard = most_used(firm)
+        own = {key: most_used(c) for key, c in by_client.items() if most_used(c) != standard}
+        self.assertTrue(own, "the emulated account has clients charged at client or matter rates")
+        module = self.connection.xmlid_module
+        pricelist = self.env.ref(f"{module}.clio_rates_standard_pricelist")
+        product = self.env.ref(f"{module}.clio_rates_product")
+        self.assertEqual((pricelist.name, product.name, product.type, product.uom_id, cents(product.list_price)),
+                         ("Clio standard rates", "Legal services (hour)", "service",
+                          self.env.ref("uom.product_uom_hour"), standard))
+        self.assertEqual([(i.product_tmpl_id, i.compute_price, cents(i.fixed_price)) for i in pricelist.item_ids],
+                         [(product, "fixed", standard)])
+        clients = self.env["res.partner"].search([("specific_property_product_pricelist", "!=", False)])
+        got = {}
+        for partner in clients:
+            commercial = partner.commercial_partner_id
+            self.assertEqual(partner.specific_property_product_pricelist, commercial.specific_property_product_pricelist)
+            self.assertEqual(partner.property_product_pricelist, commercial.specific_property_product_pricelist)
+            if partner == commercial:
+                items = partner.specific_property_product_pricelist.item_ids
+                self.assertEqual(len(items), 1)
+                got[partner.x_flitstack_source_ref] = cents(items.fixed_price)
+        self.assertEqual(got, own)
+        contacts_of = self.env["res.partner"].search_count([("commercial_partner_id", "in", clients.ids),
+                                                             ("id", "not in", clients.ids)])
+        self.assertEqual(contacts_of, 0, "every contact of a client with its own rates has the client's pricelist")
 
     def test_money_lands_to_the_cent_reruns_deltas_and_rollbacks(self):
         before = self.table_counts()
@@ -133,13 +174,18 @@ class TestClioMoney(FlitstackCase):
         self.assertEqual({p.x_flitstack_source_ref: cents(p.x_flitstack_trust_balance) for p in partners},
                          {k: v for k, v in clio_trust.items() if v})
 
-        # 5. a re-run creates nothing
+        # 5. rates: the most-used rate of the time entries is the standard pricelist's; each client whose
+        # own most-used rate differs (client and matter rates of Clio's hierarchy) has its own pricelist,
+        # set on the client and its contacts
+        self.assert_rates_match()
+
+        # 6. a re-run creates nothing
         after_first = self.table_counts()
         second = self.run_mode("full")
         self.assertEqual({n: self.counts(second)[n][1:3] for n in MONEY_MAPS}, {n: (0, 0) for n in MONEY_MAPS})
         self.assertEqual(self.table_counts(), after_first)
 
-        # 6. ten bills are paid in Clio: the delta registers exactly ten payments, reconciled
+        # 7. ten bills are paid in Clio: the delta registers exactly ten payments, reconciled
         paid = self.clio.pay_bills(n=10)
         self.assertEqual(len(paid), 10)
         delta = self.run_mode("delta")
@@ -152,12 +198,12 @@ class TestClioMoney(FlitstackCase):
         moves = self.moves_by_bill()
         self.assertEqual({moves[bid].payment_state for bid in paid} - {"paid", "in_payment"}, set())
 
-        # 7. rolling the delta back removes those payments and their reconciliations only
+        # 8. rolling the delta back removes those payments and their reconciliations only
         self.rollback(delta)
         self.assertEqual(self.table_counts(), after_first)
         self.assert_bills_match(self.bills)
 
-        # 8. a lock date Odoo enforces: the rollback is refused, naming the entries, and nothing changes
+        # 9. a lock date Odoo enforces: the rollback is refused, naming the entries, and nothing changes
         posted = self.env["account.move"].union(*self.moves_by_bill().values()).filtered(
             lambda m: m.state == "posted").sorted("id")
         last = max(posted.mapped("date"))
@@ -176,7 +222,7 @@ class TestClioMoney(FlitstackCase):
         self.env.cr.execute("UPDATE res_company SET fiscalyear_lock_date = NULL WHERE id = %s", [company.id])
         company.invalidate_recordset()
 
-        # 9. rolling back the re-run, then the first run, leaves every table as it was
+        # 10. rolling back the re-run, then the first run, leaves every table as it was
         self.rollback(second)
         self.rollback(first)
         self.assertEqual(self.table_counts(), before)

@@ -78,6 +78,8 @@ class TestClioRun(FlitstackCase):
             self.assertEqual(set(skipped.mapped("message")), {
                 "not migrated: account.journal is not installed in this database; install its app and run "
                 "again to migrate these records"})
+            self.assertIn("Rates were not migrated as pricelists: Invoicing (account) is not installed.",
+                          " ".join(first.message_ids.mapped("body")))
         self.assertTrue(first.reconciled)
         self.assertEqual({o.map_name: o.batch_count for o in first.object_ids if o.map_name in core}, {
             "clio_practice_area": 1, "clio_company": -(-companies // 500),
