@@ -22,7 +22,9 @@ unless --keep):
 """
 import argparse
 import contextlib
+import cProfile
 import os
+import pstats
 import sys
 import time
 import uuid
@@ -40,6 +42,7 @@ def parse_args():
     p.add_argument("--addons", default=os.environ.get("FLITSTACK_EXTRA_ADDONS", ""))
     p.add_argument("--db", default=f"flitstack_bench_money_{uuid.uuid4().hex[:6]}")
     p.add_argument("--keep", action="store_true")
+    p.add_argument("--profile", action="store_true", help="print a cProfile of the loader's part")
     return p.parse_args()
 
 
@@ -60,6 +63,7 @@ def main():
     ours = theirs = 0.0
     records = 0
     memory = []
+    profiler = cProfile.Profile() if args.profile else None
     try:
         with ClioEmulator(contacts=args.contacts, matters=matters, activities=args.entries, bills=matters,
                           rate_limit=1_000_000, rate_window=60) as clio, registry.cursor() as cr:
@@ -104,13 +108,18 @@ def main():
                                  for part in batches((r for r in line_recs if matches_filter(om, r)), 500)]
 
                 def load_ours():
+                    if profiler:
+                        profiler.enable()
                     t0 = time.perf_counter()
                     run._job_load_batch(bill_map.name, bill_map.target_model, bill_payload)
                     cr.commit()
                     for om, payload in line_payloads:
                         run._job_load_batch(om.name, om.target_model, payload)
                         cr.commit()
-                    return time.perf_counter() - t0
+                    elapsed = time.perf_counter() - t0
+                    if profiler:
+                        profiler.disable()
+                    return elapsed
 
                 def load_anchor():
                     planned = [apply_object_map(spec, bill_map, r) for r in chunk]
@@ -146,6 +155,8 @@ def main():
                     next_mark += 10000
             memory.append((loaded_entries, (sampler.peak - base) / 2**20))
             source.close()
+            if profiler:
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
     finally:
         sampler.stop()
         stack.close()
