@@ -22,6 +22,7 @@ import argparse
 import math
 import os
 import re
+import secrets
 import subprocess
 import sys
 import time
@@ -46,10 +47,13 @@ def rss(pid, key="VmRSS"):
     return None
 
 
-def loader_figures(n, odoo_bin):
+def loader_figures(n, odoo_bin, addons=None, db_prefix="fs_bench_run"):
     """records/s of the loader alone per object map, from bench_load.py's table."""
-    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_load.py"), "-n", str(n), "--odoo-bin", odoo_bin],
-                         capture_output=True, text=True, cwd=ROOT, check=False).stdout
+    cmd = [sys.executable, str(ROOT / "bench" / "bench_load.py"), "-n", str(n), "--odoo-bin", odoo_bin,
+           "--db", f"{db_prefix}_load_{os.getpid()}_{secrets.token_hex(3)}"]
+    if addons:
+        cmd += ["--addons", addons.split(",")[0]]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False).stdout
     figures = {}
     for line in out.splitlines():
         m = re.match(r"\|\s*(\S+) \(([\d,]+)\)\s*\|\s*([\d,]+)\s*\|", line)
@@ -73,11 +77,12 @@ def main():
     p.add_argument("--addons", default=os.environ.get("FLITSTACK_EXTRA_ADDONS"),
                    help="comma-separated folders holding queue_job (default: the repository's .cache/addons)")
     p.add_argument("--http-port", type=int)
+    p.add_argument("--db-prefix", default="fs_bench_run", help="the throw-away databases' names start with it")
     args = p.parse_args()
     n = args.n
     hargs = wh.parse_args(["--contacts", str(n), "--matters", str(n), "--rate", str(args.rate),
                            "--window", str(args.window), "--timeout", str(max(3600, n // 10)),
-                           "--odoo-bin", args.odoo_bin, "--db-prefix", "fs_bench_run",
+                           "--odoo-bin", args.odoo_bin, "--db-prefix", args.db_prefix,
                            *(["--addons", args.addons] if args.addons else []),
                            *(["--http-port", str(args.http_port)] if args.http_port else [])])
     scenarios = [s for s in args.scenarios.split(",") if s]
@@ -122,7 +127,8 @@ def main():
         print(f"\nbench_run: {n:,} contacts and {n:,} matters through {hargs.workers} workers "
               f"({wh.channels(hargs.workers, hargs.capacity)}), Clio limit {args.rate} requests / {args.window:g} s; "
               f"run {state['state']} in {total:.0f} s\n")
-        figures, _out = ({}, "") if args.no_loader else loader_figures(args.loader_n or n, args.odoo_bin)
+        figures, _out = ({}, "") if args.no_loader else loader_figures(args.loader_n or n, args.odoo_bin, args.addons,
+                                                                             args.db_prefix)
         maps_of = {"contacts": ("clio_company", "clio_person", "clio_employee"), "matters": ("clio_matter",)}
         print("| source object | records | end to end rec/s | loader-only rec/s (bench_load) | ratio |")
         print("| --- | ---: | ---: | ---: | ---: |")

@@ -25,8 +25,11 @@ Steps:
                dropped connection.
 4. Check each run: done and reconciled, every contact and matter in Odoo once
    (by external id and by a uniqueness query on the source reference), every
-   source page read once (the emulator's log), and no planted value (names,
-   emails) in the queue_job rows of the finished run.
+   source page read once by the whole run, blueprints included (the emulator's
+   log, by path whatever the field list: pages served = the fewest pages the
+   account needs), the blueprints built with each list only they need read once
+   and each matter rate looked up once, no planted value (names, emails) in the
+   queue_job rows of the finished run, and its staged records purged.
 
 Exit status 0 when every check holds.  The server, the emulators and the
 database are stopped and dropped in every case (``--keep`` keeps the database).

@@ -104,6 +104,10 @@ class TestStagedRun(FlitstackCase):
                 self.assertEqual(lists[f"/api/v4/{resource}.json"], 1, resource)
         rate_for = Counter(repr(sorted(r.query.items())) for r in log if "rate_for[matter_id]" in r.query)
         self.assertEqual(set(rate_for.values()), {1})
+        # reads (pages, blueprints) on a channel of their own, batches on theirs, as the data says
+        channels = {job.method_name: job.channel for job in performed}
+        self.assertEqual((channels["_job_extract"], channels["_job_blueprints"], channels["_job_load_batch"]),
+                         ("root.flitstack.read", "root.flitstack.read", "root.flitstack.load"))
         # the rates are looked up a few matters per job, each job short at the source's pace
         blueprint_jobs = [job for job in performed if job.method_name == "_job_blueprints"]
         self.assertEqual(len(blueprint_jobs), math.ceil(len(with_rates) / RATES_PER_JOB))
