@@ -56,8 +56,9 @@ def loader_figures(n, odoo_bin, addons=None, db_prefix="fs_bench_run"):
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False).stdout
     figures = {}
     for line in out.splitlines():
-        m = re.match(r"\|\s*(\S+) \(([\d,]+)\)\s*\|\s*([\d,]+)\s*\|", line)
-        if m:
+        # "loader  clio_company -> res.partner   <records>  <seconds>  <rec/s>  <MiB at 25/50/75/100%>"
+        m = re.match(r"loader\s+(\S+) -> \S+\s+([\d,]+)\s+[\d.]+\s+([\d,]+)", line)
+        if m and int(m.group(2).replace(",", "")) and int(m.group(3).replace(",", "")):
             figures[m.group(1)] = (int(m.group(2).replace(",", "")), int(m.group(3).replace(",", "")))
     return figures, out
 
@@ -98,7 +99,8 @@ def main():
             pg.autocommit = True
             cr = pg.cursor()
             while True:
-                for pid in harness.odoo.worker_pids():
+                alive = harness.odoo.worker_pids()
+                for pid in alive:
                     value = rss(pid)
                     if value:
                         peaks[pid] = max(peaks.get(pid, 0), value)
@@ -107,7 +109,8 @@ def main():
                 loaded = cr.fetchone()[0]
                 for mark in marks:
                     if marks[mark] is None and loaded >= mark:
-                        marks[mark] = dict(peaks)
+                        # the processes serving then (a worker recycled or killed is left out)
+                        marks[mark] = {pid: peaks[pid] for pid in alive if pid in peaks}
                 cr.execute("SELECT state FROM flitstack_run WHERE id = %s", [run_id])
                 if cr.fetchone()[0] in ("done", "failed"):
                     break
@@ -124,6 +127,7 @@ def main():
                         WHERE b.run_id = e.run_id AND b.map_name = ANY(string_to_array(e.map_names, ',')))
                 FROM flitstack_run_extraction e WHERE e.run_id = %s ORDER BY e.sequence""", [run_id])
             reads = cr.fetchall()
+        pg.close()  # psycopg2's "with" ends the transaction only: the database is dropped at the end
         print(f"\nbench_run: {n:,} contacts and {n:,} matters through {hargs.workers} workers "
               f"({wh.channels(hargs.workers, hargs.capacity)}), Clio limit {args.rate} requests / {args.window:g} s; "
               f"run {state['state']} in {total:.0f} s\n")
