@@ -82,8 +82,8 @@ def main():
             source = conn._source()
             loader = BatchLoader(run)  # used only to resolve the anchors' rows the way ours are
             for om in dependency_order(spec):
-                if om.target_model not in env:  # money and history maps of apps this database lacks
-                    continue
+                if om.target_model not in env or not om.enabled:
+                    continue  # the money and history maps need apps this database does not have
                 anchor = {"res.partner": "res.partner.load()", "crm.lead": "crm.lead.create() bare"}.get(om.target_model)
                 Model = env[om.target_model].with_context(**LOAD_CONTEXT)
                 records = (r for r in source.read(om.source_object) if matches_filter(om, r))

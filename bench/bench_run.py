@@ -22,6 +22,7 @@ import argparse
 import math
 import os
 import re
+import secrets
 import subprocess
 import sys
 import time
@@ -46,14 +47,18 @@ def rss(pid, key="VmRSS"):
     return None
 
 
-def loader_figures(n, odoo_bin):
+def loader_figures(n, odoo_bin, addons=None, db_prefix="fs_bench_run"):
     """records/s of the loader alone per object map, from bench_load.py's table."""
-    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_load.py"), "-n", str(n), "--odoo-bin", odoo_bin],
-                         capture_output=True, text=True, cwd=ROOT, check=False).stdout
+    cmd = [sys.executable, str(ROOT / "bench" / "bench_load.py"), "-n", str(n), "--odoo-bin", odoo_bin,
+           "--db", f"{db_prefix}_load_{os.getpid()}_{secrets.token_hex(3)}"]
+    if addons:
+        cmd += ["--addons", addons.split(",")[0]]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, check=False).stdout
     figures = {}
     for line in out.splitlines():
-        m = re.match(r"\|\s*(\S+) \(([\d,]+)\)\s*\|\s*([\d,]+)\s*\|", line)
-        if m:
+        # "loader  clio_company -> res.partner   <records>  <seconds>  <rec/s>  <MiB at 25/50/75/100%>"
+        m = re.match(r"loader\s+(\S+) -> \S+\s+([\d,]+)\s+[\d.]+\s+([\d,]+)", line)
+        if m and int(m.group(2).replace(",", "")) and int(m.group(3).replace(",", "")):
             figures[m.group(1)] = (int(m.group(2).replace(",", "")), int(m.group(3).replace(",", "")))
     return figures, out
 
@@ -66,12 +71,21 @@ def main():
     p.add_argument("--loader-n", type=int, help="size for bench_load.py (default: -n)")
     p.add_argument("--no-loader", action="store_true", help="do not run bench_load.py")
     p.add_argument("--scenarios", default="", help="also run these harness scenarios at this size")
+    p.add_argument("--blueprints", action="store_true",
+                   help="wait for the blueprints read after the run (one look-up per matter with custom rates "
+                        "and attorney, at the source's pace) and check them")
     p.add_argument("--odoo-bin", default=os.environ.get("ODOO_BIN", "/opt/odoo18/odoo-bin"))
+    p.add_argument("--addons", default=os.environ.get("FLITSTACK_EXTRA_ADDONS"),
+                   help="comma-separated folders holding queue_job (default: the repository's .cache/addons)")
+    p.add_argument("--http-port", type=int)
+    p.add_argument("--db-prefix", default="fs_bench_run", help="the throw-away databases' names start with it")
     args = p.parse_args()
     n = args.n
     hargs = wh.parse_args(["--contacts", str(n), "--matters", str(n), "--rate", str(args.rate),
                            "--window", str(args.window), "--timeout", str(max(3600, n // 10)),
-                           "--odoo-bin", args.odoo_bin])
+                           "--odoo-bin", args.odoo_bin, "--db-prefix", args.db_prefix,
+                           *(["--addons", args.addons] if args.addons else []),
+                           *(["--http-port", str(args.http_port)] if args.http_port else [])])
     scenarios = [s for s in args.scenarios.split(",") if s]
     harness = wh.Harness(hargs)
     try:
@@ -85,7 +99,8 @@ def main():
             pg.autocommit = True
             cr = pg.cursor()
             while True:
-                for pid in harness.odoo.worker_pids():
+                alive = harness.odoo.worker_pids()
+                for pid in alive:
                     value = rss(pid)
                     if value:
                         peaks[pid] = max(peaks.get(pid, 0), value)
@@ -94,24 +109,30 @@ def main():
                 loaded = cr.fetchone()[0]
                 for mark in marks:
                     if marks[mark] is None and loaded >= mark:
-                        marks[mark] = dict(peaks)
+                        # the processes serving then (a worker recycled or killed is left out)
+                        marks[mark] = {pid: peaks[pid] for pid in alive if pid in peaks}
                 cr.execute("SELECT state FROM flitstack_run WHERE id = %s", [run_id])
                 if cr.fetchone()[0] in ("done", "failed"):
                     break
                 time.sleep(1)
             total = time.time() - began
             state = harness.run_state(run_id)
-            harness.verify("bench", run_id, state)
+            if args.blueprints:
+                state = harness.wait_done(run_id, hargs.timeout)
+                print(f"blueprints read {time.time() - began - total:.0f} s after the run's end")
+            harness.verify("bench", run_id, state, blueprints=args.blueprints)
             cr.execute("""
                 SELECT e.source_object, e.pages_read, e.records_read, e.started_at, e.ended_at,
                        (SELECT max(b.write_date) FROM flitstack_run_batch b
                         WHERE b.run_id = e.run_id AND b.map_name = ANY(string_to_array(e.map_names, ',')))
                 FROM flitstack_run_extraction e WHERE e.run_id = %s ORDER BY e.sequence""", [run_id])
             reads = cr.fetchall()
+        pg.close()  # psycopg2's "with" ends the transaction only: the database is dropped at the end
         print(f"\nbench_run: {n:,} contacts and {n:,} matters through {hargs.workers} workers "
-              f"(root.flitstack:{hargs.capacity}), Clio limit {args.rate} requests / {args.window:g} s; "
+              f"({wh.channels(hargs.workers, hargs.capacity)}), Clio limit {args.rate} requests / {args.window:g} s; "
               f"run {state['state']} in {total:.0f} s\n")
-        figures, _out = ({}, "") if args.no_loader else loader_figures(args.loader_n or n, args.odoo_bin)
+        figures, _out = ({}, "") if args.no_loader else loader_figures(args.loader_n or n, args.odoo_bin, args.addons,
+                                                                             args.db_prefix)
         maps_of = {"contacts": ("clio_company", "clio_person", "clio_employee"), "matters": ("clio_matter",)}
         print("| source object | records | end to end rec/s | loader-only rec/s (bench_load) | ratio |")
         print("| --- | ---: | ---: | ---: | ---: |")
@@ -127,8 +148,11 @@ def main():
         print("\npeak resident memory per worker (MiB): "
               + "; ".join(f"at {mark:,} records loaded: " + (", ".join(f"{v:.0f}" for v in sorted(at.values()))
                                                               if at else "n/a") for mark, at in marks.items()))
+        # pages Clio served to the whole run for each object it read (any field list: the
+        # blueprints' too), Start's pre-flight sample left out
+        served, _lookups = harness.run_requests("bench")
         minimum = sum(max(1, math.ceil(records / wh.PAGE)) for _o, _p, records, *_x in reads)
-        pages = sum(p for _o, p, *_x in reads)
+        pages = sum(served[f"/api/v4/{o}.json"] for o, *_x in reads)
         # the run's reads: from its first page to the end of its last read (Start's pre-flight
         # sample before, and the blueprints read at the end of a full run after, are left out)
         first = min(r[3] for r in reads).replace(tzinfo=timezone.utc).timestamp()

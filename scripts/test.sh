@@ -10,6 +10,11 @@
 #    into .cache/addons, installs the connector package into Odoo's Python, creates a
 #    throw-away database, installs flitstack_migration with its tests and drops the
 #    database. When there is none, it says so in one line and the run stays green.
+# 4. With that Odoo, scripts/workers_harness.py: a migration through odoo-bin with workers
+#    and queue_job's job runner on a throw-away database, with a worker killed mid-batch,
+#    the server killed and started again, and 20% of the source's answers failed, at a
+#    size that fits CI (WORKERS_HARNESS_ARGS). Its result is one line; a failure fails
+#    the run.
 set -uo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -147,6 +152,31 @@ run_odoo_tests() {
   [ "$failed" = "0" ] && [ "$errors" = "0" ] && [ "$total" -gt 0 ] && [ "$odoo_rc" = "0" ]
 }
 
+# run_workers_harness ODOO_BIN PYTHON: scripts/workers_harness.py at the size of
+# WORKERS_HARNESS_ARGS, on a database of its own (flitstack_test_workers_<pid>_<random>)
+# and a free port; prints "workers harness: passed|FAILED ..." with its duration.
+WORKERS_HARNESS_ARGS="${WORKERS_HARNESS_ARGS:---contacts 600 --matters 400}"
+run_workers_harness() {
+  local odoo_bin="$1" odoo_py="$2" log="$repo/.cache/workers-harness.log" port began rc seconds
+  port="$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  say "Workers harness ($WORKERS_HARNESS_ARGS): $odoo_bin with $odoo_py, log $log"
+  began="$(date +%s)"
+  # shellcheck disable=SC2086
+  PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}" "$odoo_py" "$repo/scripts/workers_harness.py" \
+    --odoo-bin "$odoo_bin" --python "$odoo_py" --addons "$repo/.cache/addons" \
+    --db-prefix flitstack_test_workers --http-port "$port" $WORKERS_HARNESS_ARGS >"$log" 2>&1
+  rc=$?
+  seconds=$(( $(date +%s) - began ))
+  grep -E "FAIL|failures in" "$log" | tail -20
+  if [ "$rc" = "0" ]; then
+    say "workers harness: passed (worker killed mid-batch, server restarted, 20% faults: 0 duplicates, 0 lost, every page read once, reconciled) in ${seconds} s"
+  else
+    say "workers harness: FAILED (exit $rc) in ${seconds} s: see $log"
+    rc=1
+  fi
+  return "$rc"
+}
+
 #: the two databases: CRM alone (the "app not installed" paths are real), and CRM with
 #: Invoicing, Sales, Calendar and Project (the full landings are real)
 ODOO_DATABASES="${ODOO_DATABASES:-crm:flitstack_migration full:flitstack_migration,sale_crm,account,calendar,project}"
@@ -167,6 +197,7 @@ if found="$(find_odoo)"; then
       run_odoo_tests "$odoo_bin" "$odoo_py" "${entry%%:*}" "${entry#*:}" || status=1
     done
     say "odoo: $odoo_passed passed, $odoo_failed failed"
+    run_workers_harness "$odoo_bin" "$odoo_py" || status=1
     # an Odoo.sh-style deployment: a fresh virtualenv with only Odoo's and this repository's requirements
     ODOO_DIR="$(dirname "$odoo_bin")" bash "$repo/scripts/test_requirements_install.sh" || status=1
   fi

@@ -7,11 +7,16 @@ Run it with Odoo's Python (the one that imports Odoo 18 and this library)::
 
 Steps:
 
-1. Install ``flitstack_migration`` on a new database ``fs_workers_<pid>``, start one
+1. Install ``flitstack_migration`` on a new database ``<prefix>_<pid>_<random>``
+   (``--db-prefix``, default ``fs_workers``; a database that exists already is
+   refused, never installed on nor dropped), start one
    emulated Clio account per scenario, and set up one connection per account as
    an administrator would (default map provisioned and confirmed, fallback owner).
-2. Start ``odoo-bin --workers=2`` with ``server_wide_modules = base,web,queue_job``
-   and queue_job's job runner (``root:2,root.flitstack:2``), on ports of its own.
+2. Start ``odoo-bin --workers=3`` with ``server_wide_modules = base,web,queue_job``
+   and queue_job's job runner, with the channels the README gives
+   (``root:3,root.flitstack:3,root.flitstack.read:1,root.flitstack.load:2``: the
+   source's read on a slot of its own, two batches loading beside it), on ports of
+   its own.
 3. For each scenario, start a full run over JSON-RPC (the Start button) and:
    ``kill``    SIGKILL the worker that performs a batch load, mid-batch;
    ``restart`` SIGKILL the whole server while the source is read and batches load,
@@ -20,8 +25,11 @@ Steps:
                dropped connection.
 4. Check each run: done and reconciled, every contact and matter in Odoo once
    (by external id and by a uniqueness query on the source reference), every
-   source page read once (the emulator's log), and no planted value (names,
-   emails) in the queue_job rows of the finished run.
+   source page read once by the whole run, blueprints included (the emulator's
+   log, by path whatever the field list: pages served = the fewest pages the
+   account needs), the blueprints built with each list only they need read once
+   and each matter rate looked up once, no planted value (names, emails) in the
+   queue_job rows of the finished run, and its staged records purged.
 
 Exit status 0 when every check holds.  The server, the emulators and the
 database are stopped and dropped in every case (``--keep`` keeps the database).
@@ -34,6 +42,7 @@ import math
 import os
 import random
 import shutil
+import secrets
 import signal
 import socket
 import subprocess
@@ -46,8 +55,8 @@ from pathlib import Path
 
 import psycopg2
 
+from flitstack_connectors.blueprints.clio import FIELDS as CLIO_BLUEPRINT_FIELDS
 from flitstack_connectors.emulators.clio import ClioEmulator
-from flitstack_connectors.sources.clio import FIELDS as CLIO_FIELDS
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = 200
@@ -61,6 +70,22 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+RATE_FOR = "rate_for[matter_id]"
+
+
+def lists(log):
+    """The list pages of Clio's API answered 200 in ``log`` (the blueprints' per-matter
+    rate look-ups through activity descriptions left out), by path."""
+    return [r.path for r in log if r.status == 200 and r.path.startswith("/api/v4/") and RATE_FOR not in r.query]
+
+
+def channels(workers, loads):
+    """queue_job's channels: a slot for the source's read, ``loads`` for batches
+    (a subchannel's jobs count against its parent too: root.flitstack = read + loads)."""
+    return (f"root:{max(workers, loads + 1)},root.flitstack:{loads + 1},root.flitstack.read:1,"
+            f"root.flitstack.load:{loads}")
 
 
 class FaultyClio(ClioEmulator):
@@ -87,14 +112,15 @@ class FaultyClio(ClioEmulator):
 class Odoo:
     """One odoo-bin with workers and the job runner, on a database of its own."""
 
-    def __init__(self, odoo_bin, python, db, workdir, workers=2, channel_capacity=2):
+    def __init__(self, odoo_bin, python, db, workdir, workers=3, channel_capacity=2, http_port=None,
+                 extra_addons=None):
         self.odoo_bin, self.python, self.db, self.workdir = odoo_bin, python, db, Path(workdir)
-        self.port, self.gevent_port = free_port(), free_port()
+        self.port, self.gevent_port = http_port or free_port(), free_port()
         self.workers, self.capacity = workers, channel_capacity
         self.proc = None
         odoo_dir = Path(odoo_bin).parent
-        self.addons = ",".join([str(odoo_dir / "odoo" / "addons"), str(odoo_dir / "addons"),
-                                str(ROOT / ".cache" / "addons"), str(ROOT)])
+        extra = [p for p in (extra_addons or str(ROOT / ".cache" / "addons")).split(",") if p]
+        self.addons = ",".join([str(odoo_dir / "odoo" / "addons"), str(odoo_dir / "addons"), *extra, str(ROOT)])
         self.conf = self.workdir / "odoo.conf"
         self.conf.write_text(
             "[options]\n"
@@ -113,7 +139,7 @@ class Odoo:
             f"logfile = {self.workdir / 'odoo.log'}\n"
             "log_level = info\n"
             "[queue_job]\n"
-            f"channels = root:{max(workers, channel_capacity)},root.flitstack:{channel_capacity}\n")
+            f"channels = {channels(workers, channel_capacity)}\n")
         self.env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
     def run_once(self, *args, command=(), stdin=None, timeout=900):
@@ -213,17 +239,27 @@ print("IDS=" + json.dumps(ids))
 class Harness:
     def __init__(self, args):
         self.args = args
-        self.db = args.db or f"fs_workers_{os.getpid()}"
+        # a name no other run on this machine can hold: the prefix, this process and a random part
+        self.db = args.db or f"{args.db_prefix}_{os.getpid()}_{secrets.token_hex(3)}"
         self.workdir = Path(tempfile.mkdtemp(prefix="fs_workers_"))
         self.odoo = Odoo(args.odoo_bin, args.python or sys.executable, self.db, self.workdir,
-                         workers=args.workers, channel_capacity=args.capacity)
+                         workers=args.workers, channel_capacity=args.capacity, http_port=args.http_port,
+                         extra_addons=args.addons)
         self.emulators = {}
+        self.owns_db = False
         self.failures = []
         self.checks_before_start, self.run_log_start = {}, {}
 
     # -- set-up ---------------------------------------------------------------------
     def setup(self, scenarios):
         if not self.args.reuse_db:
+            with psycopg2.connect(dbname="postgres") as pg, pg.cursor() as cr:
+                cr.execute("SELECT 1 FROM pg_database WHERE datname = %s", [self.db])
+                if cr.fetchone():
+                    self.owns_db = False
+                    raise RuntimeError(f"database {self.db} exists already: give another --db (it is neither "
+                                       "used nor dropped)")
+            self.owns_db = True
             log(f"installing flitstack_migration on {self.db}")
             self.odoo.install()
         accounts = {}
@@ -249,29 +285,38 @@ class Harness:
         clio, conn = self.emulators[name], self.connections[name]
         before = len(clio.request_log)
         self.odoo.call("flitstack.connection", "action_preflight", [conn])
-        self.checks_before_start[name] = Counter(
-            r.path for r in clio.request_log[before:] if r.status == 200
-            and r.query.get("fields") == [CLIO_FIELDS.get(r.path[len("/api/v4/"):-len(".json")])])
+        self.checks_before_start[name] = Counter(lists(clio.request_log[before:]))
         self.run_log_start[name] = len(clio.request_log)
         run_id = self.odoo.call("flitstack.run", "create", {"connection_id": conn, "mode": "full"})
         self.odoo.call("flitstack.run", "action_start", [run_id])
         return run_id
 
     def run_requests(self, name):
-        """``{path: answers 200}`` of the run's reads: the requests with the source's own
-        field list (the end of a full run reads the source's blueprints with others), and
-        the number of the other requests."""
+        """``{list path: pages answered 200}`` of the whole run, whatever the field list
+        (its reads, and the blueprints at its end), Start's pre-flight sample left out;
+        and the number of the blueprints' per-matter rate look-ups."""
         clio = self.emulators[name]
-        log = [r for r in clio.request_log[self.run_log_start[name]:] if r.status == 200]
-        ours = [r for r in log if r.query.get("fields") == [CLIO_FIELDS.get(r.path[len("/api/v4/"):-len(".json")])]]
-        served = Counter(r.path for r in ours)
+        log = clio.request_log[self.run_log_start[name]:]
+        served = Counter(lists(log))
         served.subtract(self.checks_before_start[name])
-        return served, len(log) - len(ours)
+        lookups = Counter(repr(sorted(r.query.items())) for r in log if r.status == 200 and RATE_FOR in r.query)
+        return served, lookups
+
+    def blueprint_reads(self, name):
+        """``{resource: pages answered 200}`` asked with the blueprints' own field lists
+        (Start's staff check reads users with the source's list, for another purpose)."""
+        log = self.emulators[name].request_log[self.run_log_start[name]:]
+        return Counter(r.path[len("/api/v4/"):-len(".json")] for r in log
+                       if r.status == 200 and r.path.startswith("/api/v4/") and RATE_FOR not in r.query
+                       and r.query.get("fields") == [CLIO_BLUEPRINT_FIELDS.get(r.path[len("/api/v4/"):-len(".json")])])
 
     def run_state(self, run_id):
-        return self.odoo.call("flitstack.run", "read", [run_id], ["state", "error", "reconciled"])[0]
+        return self.odoo.call("flitstack.run", "read", [run_id],
+                              ["state", "error", "reconciled", "blueprints_pending"])[0]
 
-    def wait_done(self, run_id, timeout):
+    def wait_done(self, run_id, timeout, blueprints=True):
+        """The run's state once it ended (and, with ``blueprints``, once the blueprints
+        read after a full run are in, with the purge that follows them)."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             try:
@@ -279,7 +324,8 @@ class Harness:
             except Exception:  # a worker being respawned
                 time.sleep(1)
                 continue
-            if state["state"] in ("done", "failed"):
+            if state["state"] == "failed" or (state["state"] == "done"
+                                               and not (blueprints and state["blueprints_pending"])):
                 return state
             time.sleep(1)
         raise RuntimeError(f"run {run_id} did not end within {timeout} s")
@@ -301,6 +347,8 @@ class Harness:
                 log(f"kill: SIGKILL worker {job['worker_pid']} while it loads a batch (job {job['uuid']})")
                 os.kill(job["worker_pid"], signal.SIGKILL)
                 break
+            if self.run_state(run_id)["state"] != "running":
+                raise RuntimeError("kill: the run ended before a batch load was seen running")
             time.sleep(0.1)
         else:
             raise RuntimeError("no batch load was seen running")
@@ -321,7 +369,12 @@ class Harness:
                                      [("run_id", "=", run_id), ("state", "!=", "done")])
             if batches and reading:
                 break
+            if self.run_state(run_id)["state"] != "running":
+                raise RuntimeError("restart: the run ended before a batch loaded while the source was still "
+                                   "read: give the account more records")
             time.sleep(0.2)
+        else:
+            raise RuntimeError("restart: no batch loaded while the source was read within 600 s")
         log("restart: SIGKILL the whole server mid-run, then start it again")
         self.odoo.kill()
         self.odoo.start()
@@ -341,7 +394,9 @@ class Harness:
         if not ok:
             self.failures.append(what)
 
-    def verify(self, name, run_id, state):
+    def verify(self, name, run_id, state, blueprints=True):
+        """Check a run that ended; ``blueprints=False`` leaves out the blueprints read
+        after it (still going on) and the purge that follows them."""
         clio = self.emulators[name]
         self.check(state["state"] == "done" and state["reconciled"],
                    f"{name}: run done and reconciled ({state['state']}: {state['error'] or ''})")
@@ -361,8 +416,18 @@ class Harness:
             cr.execute("SELECT source_object, pages_read, records_read FROM flitstack_run_extraction "
                        "WHERE run_id = %s", [run_id])
             rows = cr.fetchall()
-            served_by_path, other = self.run_requests(name)
-            log(f"     {name}: {other} other requests (the staff and the blueprints a full run reads at its end)")
+            served_by_path, lookups = self.run_requests(name)
+            # the blueprints at the end of the run: built, from what the run read of matters and
+            # practice areas, and what only they read read once (page counts of a small account)
+            cr.execute("SELECT blueprints_zip IS NOT NULL FROM flitstack_run WHERE id = %s", [run_id])
+            read_by_run = {obj for obj, _p, _r in rows}
+            by_blueprints = self.blueprint_reads(name)
+            twice = {r: by_blueprints[r] for r in CLIO_BLUEPRINT_FIELDS if r not in read_by_run and by_blueprints[r] != 1}
+            built = cr.fetchone()[0]
+            if blueprints:
+                self.check(built and not twice and set(lookups.values()) <= {1},
+                           f"{name}: blueprints built, {len(set(CLIO_BLUEPRINT_FIELDS) - read_by_run)} lists only they "
+                           f"need read once each {twice or ''}, {len(lookups)} matter rates looked up once each")
             for obj, pages, records in rows:
                 try:
                     expected = len(clio.ids(obj))
@@ -387,8 +452,9 @@ class Harness:
             leaked = [v for v in planted if any(v in t for t in texts)]
             self.check(texts and not leaked,
                        f"{name}: {len(texts)} jobs of the run hold none of {len(planted)} planted values")
-            cr.execute("SELECT count(*) FROM flitstack_run_record WHERE run_id = %s", [run_id])
-            self.check(cr.fetchone()[0] == 0, f"{name}: staged records purged after the run (retention 0 days)")
+            if blueprints:
+                cr.execute("SELECT count(*) FROM flitstack_run_record WHERE run_id = %s", [run_id])
+                self.check(cr.fetchone()[0] == 0, f"{name}: staged records purged after the run (retention 0 days)")
 
     def cleanup(self):
         try:
@@ -396,7 +462,7 @@ class Harness:
         finally:
             for clio in self.emulators.values():
                 clio.stop()
-            if not self.args.keep:
+            if not self.args.keep and self.owns_db:
                 subprocess.run(["dropdb", "--if-exists", self.db], check=False)
                 shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -408,12 +474,17 @@ def parse_args(argv=None):
     p.add_argument("--scenarios", default="kill,restart,faults")
     p.add_argument("--rate", type=int, default=50, help="requests the emulated Clio allows per window")
     p.add_argument("--window", type=float, default=4.0, help="seconds of the emulated Clio's rate window")
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--capacity", type=int, default=2, help="capacity of the root.flitstack channel")
+    p.add_argument("--workers", type=int, default=3)
+    p.add_argument("--capacity", type=int, default=2,
+                   help="capacity of the root.flitstack.load channel (batches loading at once)")
+    p.add_argument("--http-port", type=int, help="the server's port (default: a free one)")
+    p.add_argument("--addons", default=os.environ.get("FLITSTACK_EXTRA_ADDONS"),
+                   help="comma-separated folders holding queue_job (default: the repository's .cache/addons)")
     p.add_argument("--timeout", type=int, default=1200, help="seconds a run may take")
     p.add_argument("--odoo-bin", default=os.environ.get("ODOO_BIN", "/opt/odoo18/odoo-bin"))
     p.add_argument("--python", default=os.environ.get("ODOO_PYTHON"))
-    p.add_argument("--db")
+    p.add_argument("--db", help="the database to create (default: <db-prefix>_<pid>_<random>)")
+    p.add_argument("--db-prefix", default="fs_workers")
     p.add_argument("--keep", action="store_true", help="keep the database and the server's log")
     p.add_argument("--reuse-db", action="store_true", help="use --db as it is (the addon installed)")
     return p.parse_args(argv)

@@ -6,12 +6,15 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 import jsonschema
 import pytest
 
-from flitstack_connectors.blueprints import KINDS, SCHEMA_DIR, SOURCE_KINDS, read_blueprints, schema_of, write_zip
+from flitstack_connectors.blueprints import (
+    KINDS, SCHEMA_DIR, SOURCE_KINDS, read_blueprints, run_extract, schema_of, write_zip,
+)
 from flitstack_connectors.blueprints import clio as clio_blueprints
 from flitstack_connectors.cli import main
 from flitstack_connectors.emulators.clientjoy_settings import PORTAL_SETTINGS, write_clientjoy_settings
@@ -232,3 +235,48 @@ def test_write_zip_to_a_stream(tmp_path):
     buffer = io.BytesIO()
     write_zip(read_blueprints(ClinicCsvSource(tmp_path / "c")), buffer)
     assert "clinic_appointment_types.json" in zipfile.ZipFile(buffer).namelist()
+
+
+def test_clio_blueprints_built_from_a_runs_reads_read_no_matter_or_practice_area_again(clio_account):
+    """What a run read of matters and practice areas (as run_extract kept it) makes the same
+    documents as a read of the source, and those two lists are not asked for again."""
+    clio = clio_account
+    source = ClioSource(clio.issue_token(), base_url=clio.base_url)
+    kept = {}
+    for obj in ("matters", "practice_areas", "contacts"):
+        for records, _cursor in source.read_pages(obj):
+            kept.setdefault(obj, []).extend(
+                k for k in (run_extract("clio", obj, r.data) for r in records) if k is not None)
+    assert kept["contacts"] == []  # the blueprints need nothing of contacts
+    del kept["contacts"]
+    with_rates = [i for i in range(30) if i % MATTER_RATE_EVERY == MATTER_RATE_OFFSET]
+    assert len(kept["matters"]) == len(with_rates)  # only matters with custom rates are kept
+    assert all(set(m["client"]) == {"id", "name"} for m in kept["matters"])
+    now = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    plain = read_blueprints(source, now=now)
+    clio.clear_log()
+    staged = read_blueprints(source, now=now, staged={obj: (lambda rows=rows: iter(rows)) for obj, rows in kept.items()})
+    source.close()
+    assert [d.model_dump(mode="json") for d in staged.documents] == [d.model_dump(mode="json") for d in plain.documents]
+    paths = {e.path for e in clio.request_log if e.path.startswith("/api/v4/")}
+    assert "/api/v4/matters.json" not in paths and "/api/v4/practice_areas.json" not in paths
+    assert "/api/v4/task_templates.json" in paths
+
+
+def test_clio_matter_rates_looked_up_beforehand_are_not_asked_again(clio_account):
+    """The rate blueprint takes matter rates looked up in steps (a few matters per job)."""
+    clio = clio_account
+    source = ClioSource(clio.issue_token(), base_url=clio.base_url)
+    kept = [k for records, _c in source.read_pages("matters")
+            for k in (run_extract("clio", "matters", r.data) for r in records) if k is not None]
+    looked_up = {(str(m["id"]), uid): clio_blueprints.matter_rate(source, m["id"], uid)
+                 for m in kept for uid in clio_blueprints.rate_lookups(m)}
+    assert looked_up and all(clio_blueprints.rate_lookups(m) for m in kept)
+    now = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    plain = read_blueprints(source, now=now)
+    clio.clear_log()
+    stepped = read_blueprints(source, now=now, staged={"matters": lambda: iter(kept)},
+                              matter_rates=lambda mid, uid: looked_up[(str(mid), uid)])
+    source.close()
+    assert [d.model_dump(mode="json") for d in stepped.documents] == [d.model_dump(mode="json") for d in plain.documents]
+    assert not [e for e in clio.request_log if "rate_for[matter_id]" in e.query]

@@ -22,11 +22,11 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any, Mapping, Optional, Union
+from typing import IO, Any, Callable, Iterable, Mapping, Optional, Union
 
 from .models import KINDS, SCHEMA_VERSION, SOURCE_KINDS, Blueprint
 
-__all__ = ["KINDS", "SOURCE_KINDS", "SCHEMA_VERSION", "BlueprintSet", "read_blueprints", "schema_of",
+__all__ = ["KINDS", "SOURCE_KINDS", "SCHEMA_VERSION", "BlueprintSet", "read_blueprints", "run_extract", "schema_of",
            "write_schemas", "write_zip", "zip_bytes", "SCHEMA_DIR", "document_bytes"]
 
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
@@ -52,14 +52,22 @@ class BlueprintSet:
                 "absent": list(self.absent)}
 
 
-def read_blueprints(source: Any, now: Optional[datetime] = None) -> BlueprintSet:
-    """Every blueprint kind ``source`` holds (see the README's "Blueprints")."""
+def read_blueprints(source: Any, now: Optional[datetime] = None,
+                    staged: Optional[Mapping[str, Callable[[], Iterable[dict[str, Any]]]]] = None,
+                    matter_rates: Optional[Callable[[Any, str], Optional[dict[str, Any]]]] = None) -> BlueprintSet:
+    """Every blueprint kind ``source`` holds (see the README's "Blueprints").
+
+    ``staged``: per source object, a callable giving the records a run read of it,
+    as :func:`run_extract` kept them; the blueprints take those objects from there
+    instead of reading them again (Clio's matters and practice areas).
+    ``matter_rates``: Clio's matter rates looked up beforehand, a few matters per
+    job (``clio.rate_lookups`` and ``clio.matter_rate``), by (matter id, user id)."""
     now = now or datetime.now(timezone.utc).replace(microsecond=0)
     kind = getattr(source, "kind", "")
     absent: list[str] = []
     if kind == "clio":
         from . import clio
-        docs = clio.read(source, now)
+        docs = clio.read(source, now, staged, matter_rates)
     elif kind == "cliniko":
         from . import cliniko
         docs = cliniko.read(source, now)
@@ -72,6 +80,16 @@ def read_blueprints(source: Any, now: Optional[datetime] = None) -> BlueprintSet
     else:
         raise ValueError(f"No blueprints for a {kind!r} source: choose one of {', '.join(SOURCE_KINDS)}")
     return BlueprintSet(kind, docs, absent, now)
+
+
+def run_extract(kind: str, object_name: str, record: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """What the blueprints of a ``kind`` source need of ``record``, which a run read
+    from ``object_name``: a run keeps it with its staged records and hands it back
+    through ``read_blueprints(staged=...)``. None when they need nothing of it."""
+    if kind == "clio":
+        from . import clio
+        return clio.run_extract(object_name, record)
+    return None
 
 
 def schema_of(kind: str) -> dict[str, Any]:

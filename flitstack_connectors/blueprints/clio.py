@@ -23,7 +23,7 @@ The rate hierarchy comes from four places:
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Iterator, Optional
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
 
 from .models import (
     ClioCustomAction, ClioCustomActionsBlueprint, ClioDocumentTemplate, ClioDocumentTemplatesBlueprint,
@@ -52,6 +52,19 @@ FIELDS = {
     "matters": ("id,etag,display_number,billing_method,client{id,name},responsible_attorney{id,name},"
                 "originating_attorney{id,name},custom_rate{type,on_invoice,rates}"),
 }
+#: what the blueprints need of the objects a migration run reads anyway (with the
+#: source's own field lists, which hold these): a run keeps it as it reads them
+#: (:func:`run_extract`) and the blueprints are built from that, not read again
+FROM_RUN = {
+    "practice_areas": ("id", "etag", "name", "code"),
+    "matters": ("id", "etag", "display_number", "billing_method", "client", "responsible_attorney",
+                "originating_attorney", "custom_rate"),
+}
+#: a source of records per resource, each a callable giving them in Clio's order
+Staged = Mapping[str, Callable[[], Iterable[dict[str, Any]]]]
+#: the matter-level rate of (matter id, user id) looked up before (:func:`matter_rate`), or None
+MatterRates = Callable[[Any, str], Optional[dict[str, Any]]]
+
 #: endpoints whose description has no ``order`` parameter (cursor-paged by id as they are)
 NO_ORDER = frozenset({"matter_stages", "custom_actions", "activity_descriptions", "activity_rates"})
 #: the fields asked when reading a matter's rates through activity descriptions
@@ -77,11 +90,34 @@ def list_params(resource: str, page_size: int = 200) -> dict[str, Any]:
 
 def _items(source: Any, resource: str, extra: Optional[dict[str, Any]] = None,
            fields: Optional[str] = None) -> Iterator[dict[str, Any]]:
+    staged = getattr(source, "staged", None) or {}
+    if resource in staged and not extra and not fields:
+        yield from staged[resource]()
+        return
     params = {**list_params(resource, source.page_size), **(extra or {})}
     if fields:
         params["fields"] = fields
     for page in source._paginator.pages(source.http, f"{resource}.json", params):
         yield from page.get("data") or []
+
+
+def run_extract(object_name: str, record: dict[str, Any]) -> Optional[dict[str, Any]]:
+    """What the blueprints need of ``record``, read by a run from ``object_name``, or
+    None when they need nothing of it (an object they do not read; a matter without
+    custom rates, which makes no blueprint item). References keep their id and name."""
+    keys = FROM_RUN.get(object_name)
+    if keys is None:
+        return None
+    if object_name == "matters" and not [r for r in (record.get("custom_rate") or {}).get("rates") or []
+                                         if isinstance(r, dict)]:
+        return None
+    kept = {}
+    for key in keys:
+        value = record.get(key)
+        if key != "custom_rate" and isinstance(value, dict):
+            value = {k: value.get(k) for k in ("id", "name")}
+        kept[key] = value
+    return kept
 
 
 def _ref(value: Any) -> Optional[Ref]:
@@ -90,11 +126,29 @@ def _ref(value: Any) -> Optional[Ref]:
     return Ref(id=str(value["id"]), name=value.get("name"))
 
 
-def read(source: Any, now: datetime) -> list:
-    """The six Clio blueprint documents of ``source`` (a ClioSource)."""
+def read(source: Any, now: datetime, staged: Optional[Staged] = None,
+         matter_rates: Optional[MatterRates] = None) -> list:
+    """The six Clio blueprint documents of ``source`` (a ClioSource).
+
+    ``staged`` gives, per resource of :data:`FROM_RUN`, the records a run read
+    (as :func:`run_extract` kept them): those resources are not read again.
+    ``matter_rates`` gives the rates of matters looked up before, in steps
+    (:func:`rate_lookups`, :func:`matter_rate`): they are not asked for again."""
+    if staged or matter_rates:
+        source = _StagedReads(source, staged or {}, matter_rates)
     areas = {str(a["id"]): a for a in _items(source, "practice_areas")}
     return [_task_templates(source, now), _document_templates(source, now), _matter_stages(source, now, areas),
             _custom_actions(source, now), _webhooks(source, now), _rates(source, now)]
+
+
+class _StagedReads:
+    """A ClioSource whose lists of ``staged`` resources come from a run's reads."""
+
+    def __init__(self, source: Any, staged: Staged, matter_rates: Optional[MatterRates] = None):
+        self._source, self.staged, self.matter_rates = source, staged, matter_rates
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._source, name)
 
 
 def _task_templates(source: Any, now: datetime) -> ClioTaskTemplatesBlueprint:
@@ -260,14 +314,11 @@ def _rates(source: Any, now: datetime) -> ClioRatesBlueprint:
             continue
         matter = Ref(id=str(m["id"]), name=m.get("display_number"))
         client = _ref(m.get("client"))
-        people = []
-        for role in ("responsible_attorney", "originating_attorney"):
-            person = _ref(m.get(role))
-            if person and person.id not in [p.id for p in people]:
-                people.append(person)
+        people = _attorneys(m)
+        looked_up = getattr(source, "matter_rates", None)
         found = 0
         for person in people:
-            rate = _matter_rate(source, m["id"], person.id)
+            rate = looked_up(m["id"], person.id) if looked_up else matter_rate(source, m["id"], person.id)
             if rate is None:
                 continue
             found += 1
@@ -295,7 +346,24 @@ def _rates(source: Any, now: datetime) -> ClioRatesBlueprint:
                               notes=notes)
 
 
-def _matter_rate(source: Any, matter_id: Any, user_id: str) -> Optional[dict[str, Any]]:
+def _attorneys(matter: dict[str, Any]) -> list[Ref]:
+    people: list[Ref] = []
+    for role in ("responsible_attorney", "originating_attorney"):
+        person = _ref(matter.get(role))
+        if person and person.id not in [p.id for p in people]:
+            people.append(person)
+    return people
+
+
+def rate_lookups(matter: dict[str, Any]) -> list[str]:
+    """The user ids whose rate on ``matter`` the rate blueprint looks up (its
+    attorneys), none when the matter has no custom rates."""
+    if not [r for r in (matter.get("custom_rate") or {}).get("rates") or [] if isinstance(r, dict)]:
+        return []
+    return [p.id for p in _attorneys(matter)]
+
+
+def matter_rate(source: Any, matter_id: Any, user_id: str) -> Optional[dict[str, Any]]:
     """The matter-level rate Clio charges ``user_id`` on the matter, or None."""
     extra = {"rate_for[matter_id]": matter_id, "rate_for[user_id]": user_id, "limit": 200}
     for d in _items(source, "activity_descriptions", extra, fields=RATE_FOR_FIELDS):

@@ -74,7 +74,9 @@ FIELDS = {
                  "account_balances{id,balance,type,name}," + _CUSTOM_VALUE_FIELDS),
     "matters": ("id,etag,number,display_number,description,status,open_date,close_date,pending_date,"
                 "billing_method,created_at,updated_at,client{id,name,type},practice_area{id,name},"
-                "responsible_attorney{id,name,email},originating_attorney{id,name,email}," + _CUSTOM_VALUE_FIELDS),
+                "responsible_attorney{id,name,email},originating_attorney{id,name,email},"
+                # for the rate blueprint, so that the end of a run need not read matters again
+                "custom_rate{type,on_invoice,rates}," + _CUSTOM_VALUE_FIELDS),
     # the practice's money (API 4.0.4 and later: a time entry's quantity is in seconds)
     "bank_accounts": ("id,etag,name,type,currency,balance,account_number,institution,default_account,"
                       "created_at,updated_at"),

@@ -22,6 +22,8 @@ _logger = logging.getLogger(__name__)
 DELTA_OVERLAP_PARAM = "flitstack_migration.delta_overlap_seconds"
 RETENTION_PARAM = "flitstack_migration.run_data_retention_days"
 DEFAULT_RETENTION_DAYS = 7
+#: queue_job runs lower numbers first (its default is 10): the next page before the next batch
+READ_PRIORITY = 5
 
 
 class FlitstackRun(models.Model):
@@ -41,11 +43,13 @@ class FlitstackRun(models.Model):
        Every 500 records of a map become a ``flitstack.run.batch``.  It then
        enqueues itself for the next page, or, at the object's end, the read of
        the next object: one read at a time per run, which keeps the source's
-       rate limit whole for it, while batches load beside it.
+       rate limit whole for it, on a channel of its own (``root.flitstack.read``,
+       capacity 1) so that it goes on at the source's pace while batches load
+       on the others (``data/queue_job_data.xml``).
     3. A batch is queued as soon as the maps it references are complete (read
        to the end and every batch loaded): people at a company wait for the
        companies, matters for all partners.  Batches of one map load in
-       parallel, as many at once as the ``root.flitstack`` channel allows.
+       parallel, as many at once as the ``root.flitstack.load`` channel allows.
        ``_job_load_batch`` loads one batch in one transaction and writes one
        audit line per record (see :mod:`..services.loader`); its job carries
        the batch's id, never a record's values, and a failed load is retried
@@ -60,9 +64,12 @@ class FlitstackRun(models.Model):
        (posted, cancelled, reconciled: :mod:`..services.accounting`), then checks
        reconciliation for every object map
        (read = created + updated + skipped + failed) and closes the run.
+       A full run that is done then reads the source's blueprints in a job of
+       its own (``_job_blueprints``), taking what the run read (Clio's matters,
+       practice areas) from its staged rows instead of reading it again.
        The staged records, and the arguments and results of the run's jobs,
        are purged once the run ended ``flitstack_migration.run_data_retention_days``
-       days ago (default 7; 0 purges them as the run ends).
+       days ago (default 7; 0 purges them as the run ends, after the blueprints).
     6. ``action_rollback`` reverts the run from its audit lines alone.
     """
 
@@ -106,6 +113,9 @@ class FlitstackRun(models.Model):
     # (services/blueprints.py); kept in the run's own table, not as ir.attachment rows
     blueprints_zip = fields.Binary(string="Blueprints", attachment=False, readonly=True, copy=False)
     blueprints_summary = fields.Text(readonly=True, copy=False)
+    blueprints_pending = fields.Boolean(readonly=True, copy=False,
+                                        help="The run is done and its blueprints are being read.")
+    blueprints_pace = fields.Json(copy=False, help="The rate limiter's state after the last blueprint job.")
 
     @api.depends("connection_id.name", "mode")
     def _compute_name(self):
@@ -215,7 +225,10 @@ class FlitstackRun(models.Model):
     def _delay_extract(self, index):
         extraction = self.extraction_ids.filtered(lambda e: e.sequence == index)
         what = extraction.source_object or f"source object {index + 1}"
-        self.with_delay(description=f"{self.name}: read {what} page {extraction.pages_read + 1}")._job_extract(index)
+        # its own channel (root.flitstack.read) keeps a slot for it beside the loads; the priority
+        # puts it first where a configuration gives root.flitstack alone, shared with the loads
+        self.with_delay(priority=READ_PRIORITY,
+                        description=f"{self.name}: read {what} page {extraction.pages_read + 1}")._job_extract(index)
 
     # -- jobs ------------------------------------------------------------------------------
     def _job_extract(self, index):
@@ -317,14 +330,45 @@ class FlitstackRun(models.Model):
         return result
 
     def _job_close(self):
-        """The end of a run: ``_job_finish``, then the purge of its data when
-        the retention is 0 days."""
+        """The end of a run: ``_job_finish``; then the blueprints of a full run that
+        finished, in a job of their own (``_job_blueprints``), and the purge of the
+        run's data when the retention is 0 days, after them."""
         self.ensure_one()
         result = self._job_finish()
-        days = float(self.env["ir.config_parameter"].sudo().get_param(RETENTION_PARAM, DEFAULT_RETENTION_DAYS))
-        if days <= 0:
+        if self.state == "done" and self.mode == "full":
+            self.blueprints_pending = True
+            self.with_delay(priority=READ_PRIORITY, description=f"{self.name}: read blueprints")._job_blueprints()
+        elif self._retention_days() <= 0:
             self._purge_run_data()
         return result
+
+    def _job_blueprints(self):
+        """What the source holds that cannot migrate as data, as JSON documents on the
+        run (:mod:`..services.blueprints`), built from what the run staged where it read
+        the object already; then the purge when the retention is 0 days.  A job of its
+        own, on the read channel, after the run is done: the run's end does not wait
+        for the source's templates and rates, and the job's time is the reads' alone."""
+        self.ensure_one()
+        result = "run is %s; no blueprints" % self.state
+        if self.state == "done" and not self.purged:
+            blueprints = RunBlueprints(self)
+            try:
+                more = blueprints.look_up_rates()
+            except (RateLimitError, SourceUnavailableError) as exc:
+                raise RetryableJobError(self.connection_id._safe_error(exc), seconds=60, ignore_retry=False) from None
+            if more:
+                # a few matters' rates per job: each job stays short at the source's pace
+                self.with_delay(priority=READ_PRIORITY, description=f"{self.name}: read blueprints")._job_blueprints()
+                return "matter rates looked up; more to come"
+            count = blueprints.attach()
+            result = f"{count} blueprint documents" if count is not None else "blueprints not read"
+        self.blueprints_pending = False
+        if self._retention_days() <= 0:
+            self._purge_run_data()
+        return result
+
+    def _retention_days(self):
+        return float(self.env["ir.config_parameter"].sudo().get_param(RETENTION_PARAM, DEFAULT_RETENTION_DAYS))
 
     # -- retention -------------------------------------------------------------------------
     def _purge_run_data(self):
@@ -343,10 +387,13 @@ class FlitstackRun(models.Model):
     def _cron_purge_run_data(self):
         """Purge runs that ended more than the retention period ago
         (``flitstack_migration.run_data_retention_days``, default 7)."""
-        days = float(self.env["ir.config_parameter"].sudo().get_param(RETENTION_PARAM, DEFAULT_RETENTION_DAYS))
-        cutoff = fields.Datetime.now() - timedelta(days=days)
+        days = self._retention_days()
+        now = fields.Datetime.now()
+        cutoff = now - timedelta(days=days)
+        # a run whose blueprints are still to read keeps its staged rows for them, a day at most
         runs = self.sudo().search([("state", "in", ("done", "failed", "rolled_back")), ("purged", "=", False),
-                                   ("ended_at", "<=", cutoff)])
+                                   ("ended_at", "<=", cutoff),
+                                   "|", ("blueprints_pending", "=", False), ("ended_at", "<=", now - timedelta(days=1))])
         runs._purge_run_data()
         return len(runs)
 
@@ -379,7 +426,6 @@ class FlitstackRun(models.Model):
             return "failed"
         self.write({"state": "done", "ended_at": fields.Datetime.now()})
         self.message_post(body=_("Run finished. %s", summary))
-        RunBlueprints(self).attach()  # what cannot migrate as data, as JSON (full runs only)
         return summary
 
     def _fail(self, message):

@@ -12,6 +12,10 @@ the job that makes it:
    (``unique(run, map, position)``): a page read again is not staged again,
    while two rows of an export with one id stay two records (the second fails
    with its reason, as the loader reports it).
+   A full run also stages, under ``blueprints:<object>``, what the source's
+   blueprints need of each record (``flitstack_connectors.blueprints.run_extract``:
+   Clio's matters with custom rates, its practice areas), so that the blueprints
+   read at the run's end do not read the object again (:mod:`.blueprints`).
 4. Store the cursor after the page and the limiter's pace, count the records
    read per map, and cut full batches of at most 500 records per map (the last,
    shorter one when the object is read to its end).
@@ -25,11 +29,16 @@ from psycopg2.extras import Json
 
 from odoo import fields
 
+from flitstack_connectors.blueprints import run_extract
 from flitstack_connectors.mapping import apply_object_map, matches_filter
 from flitstack_connectors.plan import MAX_BATCH_SIZE
 from flitstack_connectors.records import external_id_name
 
 _logger = logging.getLogger(__name__)
+
+#: ``map_name`` of the staged rows that keep what the blueprints need of an object's
+#: records (never batched nor loaded; purged with the rest of the run's staging)
+BLUEPRINT_ROWS = "blueprints:%s"
 
 
 class PageExtraction:
@@ -44,6 +53,8 @@ class PageExtraction:
         self.maps = [om for om in self.spec.objects if om.name in names]
         self.sample = run.sample_size if run.mode == "sample" else None
         self.objects = {o.map_name: o for o in run.object_ids.sudo()}
+        self.kind = run.connection_id.kind
+        self.blueprint_rows = BLUEPRINT_ROWS % self.extraction.source_object if run.mode == "full" else None
 
     # -- entry point ----------------------------------------------------------
     def read_page(self):
@@ -84,6 +95,9 @@ class PageExtraction:
         position = self.extraction.records_read
         for record in records:
             position += 1
+            kept = run_extract(self.kind, self.extraction.source_object, record.data) if self.blueprint_rows else None
+            if kept is not None:
+                rows.append((self.blueprint_rows, position, record.source_id, None, kept))
             for om in self.maps:
                 if not matches_filter(om, record):
                     continue
@@ -104,7 +118,8 @@ class PageExtraction:
                 [v for name, position, sid, xmlid, payload in chunk
                  for v in (self.run.id, name, position, sid, xmlid, Json(payload))])
             for (name,) in self.env.cr.fetchall():
-                staged[name] += 1
+                if name in staged:
+                    staged[name] += 1
         return staged
 
     def _cut(self, final):

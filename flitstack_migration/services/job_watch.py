@@ -18,9 +18,9 @@ WAIT_SECONDS = 60
 #: what a server needs in its configuration file for queue jobs to run
 RUNNER_SETTINGS = (
     "server_wide_modules = base,web,queue_job\n"
-    "workers = 2   (any number above 0)\n"
+    "workers = 3   (the source's read, and two batches loading beside it)\n"
     "[queue_job]\n"
-    "channels = root:2,root.flitstack:1"
+    "channels = root:3,root.flitstack:3,root.flitstack.read:1,root.flitstack.load:2"
 )
 
 _QUEUED = ("pending", "enqueued")

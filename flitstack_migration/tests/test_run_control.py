@@ -16,7 +16,8 @@ from flitstack_connectors.mapping import apply_object_map
 from .common import FlitstackCase
 from .test_loader import company
 
-SETTINGS = ("server_wide_modules = base,web,queue_job", "workers = 2", "channels = root:2,root.flitstack:1")
+SETTINGS = ("server_wide_modules = base,web,queue_job", "workers = 3",
+            "channels = root:3,root.flitstack:3,root.flitstack.read:1,root.flitstack.load:2")
 
 
 @tagged("post_install", "-at_install", "flitstack")

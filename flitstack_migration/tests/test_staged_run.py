@@ -1,7 +1,15 @@
+import base64
+import io
+import json
 import math
+import zipfile
+from collections import Counter
 
 from odoo.tests import tagged
 
+from flitstack_connectors.blueprints import clio as clio_blueprints
+
+from ..services.blueprints import RATES_PER_JOB
 from .common import FlitstackCase
 
 CONTACTS, MATTERS = 900, 300
@@ -22,10 +30,9 @@ class TestStagedRun(FlitstackCase):
         cls.serve_clio(contacts=CONTACTS, matters=MATTERS, rate_limit=1000, rate_window=60.0)
 
     def served(self, obj):
-        """Pages of ``obj`` Clio served to the run's reads (up to the end of the run, which
-        reads the source's blueprints)."""
-        log = self.clio.request_log[:getattr(self, "log_at_close", None)]
-        return sum(1 for r in log if r.path == f"/api/v4/{obj}.json" and r.status == 200)
+        """Pages of ``obj`` Clio served to the run, whatever their field list: its reads and
+        the blueprints at its end, which take what the run read from its staged rows."""
+        return sum(1 for r in self.clio.request_log if r.path == f"/api/v4/{obj}.json" and r.status == 200)
 
     def perform(self, trap, die_on=None):
         """Perform trapped jobs in order until none is left; the job for which
@@ -80,6 +87,31 @@ class TestStagedRun(FlitstackCase):
             self.assertEqual(self.served(extraction.source_object), extraction.pages_read
                              + (1 if extraction == contacts else 0), extraction.source_object)
         self.assertEqual(len(run.extraction_ids), len(set(run.object_ids.mapped("source_object"))))
+
+        # the blueprints at the run's end: built from what the run staged of matters (their
+        # custom rates) and practice areas, and what only they read is read once
+        rates = json.loads(zipfile.ZipFile(io.BytesIO(base64.b64decode(run.blueprints_zip))).read("clio_rates.json"))
+        with_rates = [m for m in map(lambda i: self.clio.record("matters", i), self.clio.ids("matters"))
+                      if m["custom_rate"]["rates"]]
+        self.assertTrue(with_rates)
+        self.assertEqual(sorted({r["matter"]["id"] for r in rates["items"] if r["level"] == "Matter"}),
+                         sorted(str(m["id"]) for m in with_rates))
+        log = [r for r in self.clio.request_log if r.status == 200 and r.path.startswith("/api/v4/")]
+        lists = Counter(r.path for r in log if "rate_for[matter_id]" not in r.query)
+        read_by_run = set(run.extraction_ids.mapped("source_object"))
+        for resource in clio_blueprints.FIELDS:
+            if resource not in read_by_run:
+                self.assertEqual(lists[f"/api/v4/{resource}.json"], 1, resource)
+        rate_for = Counter(repr(sorted(r.query.items())) for r in log if "rate_for[matter_id]" in r.query)
+        self.assertEqual(set(rate_for.values()), {1})
+        # reads (pages, blueprints) on a channel of their own, batches on theirs, as the data says
+        channels = {job.method_name: job.channel for job in performed}
+        self.assertEqual((channels["_job_extract"], channels["_job_blueprints"], channels["_job_load_batch"]),
+                         ("root.flitstack.read", "root.flitstack.read", "root.flitstack.load"))
+        # the rates are looked up a few matters per job, each job short at the source's pace
+        blueprint_jobs = [job for job in performed if job.method_name == "_job_blueprints"]
+        self.assertEqual(len(blueprint_jobs), math.ceil(len(with_rates) / RATES_PER_JOB))
+        self.assertFalse(run.blueprints_pending)
 
         # each record read into the run once, in batches of at most 500, every batch loaded
         counts = self.counts(run)
