@@ -125,14 +125,26 @@ class DynamicsMigration:
     def provision(self, spec: MapSpec) -> dict[str, Any]:
         return Provisioner(self.client, key_column=self.key_column, solution=self.solution).provision(spec).to_dict()
 
+    def max_upload_bytes(self) -> Optional[int]:
+        """The environment's limit on a note's attachment (``organization.maxuploadfilesize``,
+        https://learn.microsoft.com/power-apps/developer/data-platform/attachment-annotation-files)."""
+        rows = list(self.client.iter_rows("organizations", select=["organizationid", "maxuploadfilesize"],
+                                          table="organization"))
+        value = rows[0].get("maxuploadfilesize") if rows else None
+        return int(value) if value is not None else None
+
     def run(self, prepared: Prepared, *, mode: str = "full", parallel: int = 4, progress: Optional[Progress] = None,
-            after_batch=None, sample_size: int = 25) -> dict[str, Any]:
+            after_batch=None, sample_size: int = 25, max_file_bytes: Optional[int] = None) -> dict[str, Any]:
         self.gate(prepared)
         provisioned = self.provision(prepared.spec)
+        if any(om.file and om.enabled for om in prepared.spec.objects):
+            allowed = self.max_upload_bytes()
+            if max_file_bytes is None or (allowed is not None and max_file_bytes > allowed):
+                max_file_bytes = allowed if max_file_bytes is None else min(max_file_bytes, allowed)
         run = DynamicsRun(self.store, self.source, self.client, prepared.spec, connection_id=self.connection_id,
                           map_version_id=prepared.map_version["id"], staff=prepared.staff,
                           key_column=self.key_column, mode=mode, parallel=parallel, progress=progress,
-                          after_batch=after_batch, sample_size=sample_size)
+                          after_batch=after_batch, sample_size=sample_size, max_file_bytes=max_file_bytes)
         report = run.execute()
         report["map_version"] = prepared.map_version["version"]
         report["provisioned"] = provisioned

@@ -28,6 +28,7 @@ action and old values they recorded.
 """
 from __future__ import annotations
 
+import base64
 import concurrent.futures
 import logging
 import os
@@ -52,6 +53,11 @@ log = logging.getLogger(__name__)
 #: a delta reads records changed since the previous run started, minus this margin for clock skew
 DELTA_OVERLAP = timedelta(seconds=300)
 SAMPLE_SIZE = 25
+#: base64 bytes of files one UpsertMultiple of notes (annotation) carries at most: a batch of
+#: documents is written in several requests so that memory and request size stay bounded
+FILE_REQUEST_BYTES = 16 * 1024 * 1024
+#: bytes read from the source per step while a file is encoded (a multiple of 3: base64 joins)
+FILE_CHUNK = 3 * 64 * 1024
 
 
 class RunInterrupted(FlitstackError):
@@ -90,7 +96,8 @@ class DynamicsRun:
                  connection_id: int, map_version_id: int, staff: StaffResolution, key_column: str,
                  mode: str = "full", parallel: int = 4, batch_size: int = MAX_BATCH_SIZE,
                  sample_size: int = SAMPLE_SIZE, progress: Optional[Progress] = None,
-                 after_batch: Optional[Callable[[str, int], None]] = None, resume: bool = True):
+                 after_batch: Optional[Callable[[str, int], None]] = None, resume: bool = True,
+                 max_file_bytes: Optional[int] = None):
         if mode not in ("full", "delta", "sample"):
             raise ConfigurationError("--mode is full, delta or sample")
         self.store = store
@@ -108,6 +115,8 @@ class DynamicsRun:
         self.progress = progress or Progress()
         self.after_batch = after_batch
         self.resume = resume
+        #: the largest file a note's attachment takes; larger ones are fail lines that say so
+        self.max_file_bytes = max_file_bytes
         self.run_id: Optional[int] = None
         self.resumed = False
         self._ids_cache: dict[str, dict[str, dict[str, Any]]] = {}
@@ -214,7 +223,7 @@ class DynamicsRun:
                 for line in self.store.lines(self.run_id, map_name=om.name):
                     self._sampled.setdefault(om.identity_name, set()).add(line["source_id"])
             return
-        writer = TableWriter(self.client, self.spec, om.target_model, self.key_column)
+        writer = TableWriter(self.client, self.spec, om.target_model, self.key_column, om.key_prefix)
         lines = self.store.lines(self.run_id, map_name=om.name)
         state = _MapState(om=om, writer=writer, existing=writer.keys(), ids=self._ids(om.identity_name),
                           pending={l["source_id"]: l for l in lines if l["state"] == "pending"},
@@ -265,6 +274,66 @@ class DynamicsRun:
                                  done=True)
         self.progress.end_map(om.name)
 
+    def _file_too_big(self, sid: str, size: Optional[int]) -> Optional[str]:
+        limit = self.max_file_bytes
+        if limit is None or size is None or size <= limit:
+            return None
+        return (f"the file of document {sid} is {size:,} bytes, more than the {limit:,} bytes a note's attachment "
+                f"takes here (--max-file-size, at most the environment's maximum file size): raise the limit in the "
+                f"Power Platform admin center (Settings > Email > Maximum file size, up to 128 MB) and pass "
+                f"--max-file-size, or move this file to SharePoint by hand; the rest of the run is not affected")
+
+    def _read_file(self, attachment: Any) -> tuple[str, int]:
+        """The file as base64 (``documentbody``), read from the source in chunks."""
+        parts: list[str] = []
+        size = 0
+        stream = self.source.open_attachment(attachment)
+        try:
+            pending = b""
+            while True:
+                chunk = stream.read(FILE_CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                pending += chunk
+                cut = len(pending) - len(pending) % 3
+                parts.append(base64.b64encode(pending[:cut]).decode("ascii"))
+                pending = pending[cut:]
+            parts.append(base64.b64encode(pending).decode("ascii"))
+        finally:
+            stream.close()
+        return "".join(parts), size
+
+    def _upsert_files(self, writer: TableWriter, rows: list[tuple[str, dict[str, Any]]],
+                      files: dict[str, Any]) -> dict[str, str]:
+        """Notes with their files: each file is read from the source as its request is built, and a
+        request carries at most :data:`FILE_REQUEST_BYTES` of them."""
+        failed: dict[str, str] = {}
+        chunk: list[tuple[str, dict[str, Any]]] = []
+        held = 0
+        for sid, out in rows:
+            attachment = files.get(sid)
+            if attachment is not None:
+                try:
+                    body, size = self._read_file(attachment)
+                except FlitstackError as exc:
+                    failed[sid] = (f"the file of document {sid} could not be read from Clio ({type(exc).__name__}): "
+                                   f"check the document in Clio, then run the migration again")
+                    continue
+                too_big = self._file_too_big(sid, size)
+                if too_big:
+                    failed[sid] = too_big
+                    continue
+                out = {**out, "documentbody": body}
+                held += len(body)
+            chunk.append((sid, out))
+            if held >= FILE_REQUEST_BYTES:
+                failed.update(writer.upsert(chunk))
+                chunk, held = [], 0
+        if chunk:
+            failed.update(writer.upsert(chunk))
+        return failed
+
     def _load_batch(self, state: _MapState, batch: list[PlannedRecord]) -> None:
         om, writer = state.om, state.writer
         t = writer.t
@@ -273,15 +342,27 @@ class DynamicsRun:
         to_write: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = []  # sid, values, action, line
         candidates: list[tuple[PlannedRecord, dict[str, Any], list[str], str]] = []
         id_entries: list[dict[str, Any]] = []
+        files: dict[str, Any] = {}
         base = {"map_name": om.name, "identity": identity, "table_name": t.logical_name}
         for p in batch:
-            values, errors, notes = row_values(self.spec, t, p, self._resolve_record, self.staff.owner)
+            values, errors, notes = row_values(self.spec, t, p, self._resolve_record, self.staff.owner,
+                                               self.staff.owner_by_email)
             sid = p.source_id
+            digest_of = values
+            if om.file and not errors and p.file is not None:
+                too_big = self._file_too_big(sid, p.file.size)
+                if too_big:
+                    errors.append(too_big)
+                else:
+                    files[sid] = p.file
+                    # the file's version (Clio's version id and etag) stands for its content in the hash:
+                    # a re-run skips an unchanged file without downloading it
+                    digest_of = {**values, "@file": p.file.version or f"{p.file.size}:{p.file.filename}"}
             if errors:
                 final.append({**base, "source_id": sid, "guid": state.existing.get(sid), "action": "fail",
                               "state": "done", "reason": "; ".join(errors), "notes": notes})
                 continue
-            digest = values_hash(values)
+            digest = values_hash(digest_of)
             prior = state.pending.get(sid)
             guid = state.existing.get(sid)
             if prior is not None:
@@ -330,7 +411,7 @@ class DynamicsRun:
                 for col in t.create_only:
                     out.pop(col, None)
             rows_out.append((sid, out))
-        failed = writer.upsert(rows_out)
+        failed = self._upsert_files(writer, rows_out, files) if om.file else writer.upsert(rows_out)
         if failed:
             self.store.drop_pending(self.run_id, om.name, failed)
             for sid, reason in failed.items():
