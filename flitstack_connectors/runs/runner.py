@@ -87,6 +87,10 @@ class _MapState:
     ids: dict[str, dict[str, Any]]
     pending: dict[str, dict[str, Any]]
     done: set[str] = field(default_factory=set)
+    #: Clio id -> row id of the rows this map created with CreateMultiple (known from its answer)
+    guids: dict[str, str] = field(default_factory=dict)
+    #: rows were written by UpsertMultiple, whose answer names no id: read the keys at the end
+    unknown: bool = False
 
 
 class DynamicsRun:
@@ -263,7 +267,9 @@ class DynamicsRun:
                     f.cancel()
                 raise
         # the rows created by this map: their ids, for the id map, the audit lines and later lookups
-        created = {sid: guid for sid, guid in writer.keys().items()}
+        created = dict(state.guids)
+        if state.unknown:
+            created.update(writer.keys())
         mine = {sid: created[sid] for sid, e in state.ids.items() if sid in created and not e.get("guid")}
         if mine:
             self.store.fill_guids(self.connection_id, om.identity_name, mine)
@@ -404,14 +410,23 @@ class DynamicsRun:
         fresh = [{k: v for k, v in line.items() if not k.startswith("_")} | {"state": "pending"}
                  for _sid, _values, _action, line in to_write if not line.get("_prior")]
         self.store.add_lines(self.run_id, fresh)
-        rows_out = []
-        for sid, values, action, _line in to_write:
+        rows_out, new_rows = [], []
+        for sid, values, action, line in to_write:
             out = dict(values)
             if action != "create":
                 for col in t.create_only:
                     out.pop(col, None)
-            rows_out.append((sid, out))
-        failed = self._upsert_files(writer, rows_out, files) if om.file else writer.upsert(rows_out)
+            if action == "create" and not line.get("_prior") and not om.file:
+                new_rows.append((sid, out))
+            else:
+                rows_out.append((sid, out))
+        # rows not in the table when its keys were read: CreateMultiple, whose answer gives their ids;
+        # the rest (updates, pending lines of an interrupted run, files) by alternate key
+        guids, failed, fell_back = writer.create(new_rows)
+        state.guids.update(guids)
+        if rows_out or fell_back:
+            state.unknown = True
+        failed.update(self._upsert_files(writer, rows_out, files) if om.file else writer.upsert(rows_out))
         if failed:
             self.store.drop_pending(self.run_id, om.name, failed)
             for sid, reason in failed.items():

@@ -268,6 +268,23 @@ class TableWriter:
             failed.update(self.upsert([row]))
         return failed
 
+    def create(self, rows: Sequence[tuple[str, dict[str, Any]]]) -> tuple[dict[str, str], dict[str, str], bool]:
+        """Write rows believed new with CreateMultiple: ``(Clio id -> row id, Clio id -> reason
+        of a failure, whether some rows went through UpsertMultiple instead)``.  A refused
+        request (a row that exists already, a bad value) is written again with :meth:`upsert`,
+        which is idempotent by alternate key and isolates the refused rows; their ids are
+        then not known from the answer."""
+        if not rows:
+            return {}, {}, False
+        try:
+            ids = self.client.create_multiple(self.t.entity_set, self.t.logical_name, self.key_column,
+                                              [(self.key_prefix + sid, values) for sid, values in rows])
+            return {sid: guid for (sid, _v), guid in zip(rows, ids)}, {}, False
+        except FATAL:
+            raise
+        except DataverseError:
+            return {}, self.upsert(rows), True
+
     def delete(self, items: Sequence[tuple[Optional[str], str]]) -> dict[str, int]:
         """Delete rows given as (row id or None, Clio id); returns Clio id -> status."""
         paths = [f"{self.t.entity_set}({guid})" if guid else key_path(self.t.entity_set, self.key_column,
