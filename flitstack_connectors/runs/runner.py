@@ -32,6 +32,7 @@ import base64
 import concurrent.futures
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Iterator, Optional
@@ -91,6 +92,10 @@ class _MapState:
     guids: dict[str, str] = field(default_factory=dict)
     #: rows were written by UpsertMultiple, whose answer names no id: read the keys at the end
     unknown: bool = False
+    #: the table's keys were not read: a first load of this map, whose records the id map
+    #: does not know; a refused CreateMultiple makes the map read them and redo the batch
+    keys_unread: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class DynamicsRun:
@@ -229,9 +234,14 @@ class DynamicsRun:
             return
         writer = TableWriter(self.client, self.spec, om.target_model, self.key_column, om.key_prefix)
         lines = self.store.lines(self.run_id, map_name=om.name)
-        state = _MapState(om=om, writer=writer, existing=writer.keys(), ids=self._ids(om.identity_name),
+        ids = self._ids(om.identity_name)
+        # a map whose records the id map knows none of, on its first attempt in this run, writes
+        # without reading the table's keys first (one request less per map); files are the exception,
+        # since their requests cannot be redone whole
+        optimistic = not ids and not lines and not om.file
+        state = _MapState(om=om, writer=writer, existing={} if optimistic else writer.keys(), ids=ids,
                           pending={l["source_id"]: l for l in lines if l["state"] == "pending"},
-                          done={l["source_id"] for l in lines if l["state"] == "done"})
+                          done={l["source_id"] for l in lines if l["state"] == "done"}, keys_unread=optimistic)
         self.store.set_map_count(self.run_id, om.name, position=position, table_name=t.logical_name,
                                  read=count["read"] if count else 0, done=False)
         total = None
@@ -310,11 +320,27 @@ class DynamicsRun:
             stream.close()
         return "".join(parts), size
 
-    def _upsert_files(self, writer: TableWriter, rows: list[tuple[str, dict[str, Any]]],
-                      files: dict[str, Any]) -> dict[str, str]:
+    def _write_files(self, state: _MapState, new_rows: list[tuple[str, dict[str, Any]]],
+                     rows: list[tuple[str, dict[str, Any]]], files: dict[str, Any]) -> tuple[dict[str, str], bool]:
         """Notes with their files: each file is read from the source as its request is built, and a
-        request carries at most :data:`FILE_REQUEST_BYTES` of them."""
+        request carries at most :data:`FILE_REQUEST_BYTES` of them; new rows by CreateMultiple,
+        the others by UpsertMultiple.  Returns the failures and whether ids are left unknown."""
         failed: dict[str, str] = {}
+        unknown = False
+        for creating, group in ((True, new_rows), (False, rows)):
+            for chunk in self._file_chunks(group, files, failed):
+                if creating:
+                    guids, refused, fell_back = state.writer.create(chunk)
+                    state.guids.update(guids)
+                    unknown = unknown or fell_back
+                else:
+                    refused = state.writer.upsert(chunk)
+                    unknown = True
+                failed.update(refused)
+        return failed, unknown
+
+    def _file_chunks(self, rows: list[tuple[str, dict[str, Any]]], files: dict[str, Any],
+                     failed: dict[str, str]) -> Iterator[list[tuple[str, dict[str, Any]]]]:
         chunk: list[tuple[str, dict[str, Any]]] = []
         held = 0
         for sid, out in rows:
@@ -334,11 +360,10 @@ class DynamicsRun:
                 held += len(body)
             chunk.append((sid, out))
             if held >= FILE_REQUEST_BYTES:
-                failed.update(writer.upsert(chunk))
+                yield chunk
                 chunk, held = [], 0
         if chunk:
-            failed.update(writer.upsert(chunk))
-        return failed
+            yield chunk
 
     def _load_batch(self, state: _MapState, batch: list[PlannedRecord]) -> None:
         om, writer = state.om, state.writer
@@ -416,17 +441,32 @@ class DynamicsRun:
             if action != "create":
                 for col in t.create_only:
                     out.pop(col, None)
-            if action == "create" and not line.get("_prior") and not om.file:
+            if action == "create" and not line.get("_prior"):
                 new_rows.append((sid, out))
             else:
                 rows_out.append((sid, out))
         # rows not in the table when its keys were read: CreateMultiple, whose answer gives their ids;
-        # the rest (updates, pending lines of an interrupted run, files) by alternate key
-        guids, failed, fell_back = writer.create(new_rows)
-        state.guids.update(guids)
+        # the rest (updates, pending lines of an interrupted run) by alternate key
+        if om.file:
+            failed, fell_back = self._write_files(state, new_rows, rows_out, files)
+        else:
+            try:
+                guids, failed, fell_back = writer.create(new_rows, fallback=not state.keys_unread)
+            except FATAL:
+                raise
+            except FlitstackError:
+                # the table holds rows of this map the state store does not know (a lost or replaced
+                # store): read its keys, forget this batch's pending lines, and do the batch again
+                self.store.drop_pending(self.run_id, om.name, [sid for sid, _o in new_rows])
+                with state.lock:
+                    if state.keys_unread:
+                        state.existing = writer.keys()
+                        state.keys_unread = False
+                return self._load_batch(state, batch)
+            state.guids.update(guids)
+            failed.update(writer.upsert(rows_out))
         if rows_out or fell_back:
             state.unknown = True
-        failed.update(self._upsert_files(writer, rows_out, files) if om.file else writer.upsert(rows_out))
         if failed:
             self.store.drop_pending(self.run_id, om.name, failed)
             for sid, reason in failed.items():

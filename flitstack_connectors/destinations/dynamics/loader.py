@@ -268,12 +268,14 @@ class TableWriter:
             failed.update(self.upsert([row]))
         return failed
 
-    def create(self, rows: Sequence[tuple[str, dict[str, Any]]]) -> tuple[dict[str, str], dict[str, str], bool]:
+    def create(self, rows: Sequence[tuple[str, dict[str, Any]]], *,
+               fallback: bool = True) -> tuple[dict[str, str], dict[str, str], bool]:
         """Write rows believed new with CreateMultiple: ``(Clio id -> row id, Clio id -> reason
         of a failure, whether some rows went through UpsertMultiple instead)``.  A refused
         request (a row that exists already, a bad value) is written again with :meth:`upsert`,
         which is idempotent by alternate key and isolates the refused rows; their ids are
-        then not known from the answer."""
+        then not known from the answer.  With ``fallback`` false the refusal is raised
+        instead (the caller had not read the table's keys and must before it goes on)."""
         if not rows:
             return {}, {}, False
         try:
@@ -283,6 +285,8 @@ class TableWriter:
         except FATAL:
             raise
         except DataverseError:
+            if not fallback:
+                raise
             return {}, self.upsert(rows), True
 
     def delete(self, items: Sequence[tuple[Optional[str], str]]) -> dict[str, int]:
