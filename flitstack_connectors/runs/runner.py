@@ -235,10 +235,11 @@ class DynamicsRun:
         writer = TableWriter(self.client, self.spec, om.target_model, self.key_column, om.key_prefix)
         lines = self.store.lines(self.run_id, map_name=om.name)
         ids = self._ids(om.identity_name)
-        # a map whose records the id map knows none of, on its first attempt in this run, writes
+        # a map whose records the id map knows none of on its table, on its first attempt in this run, writes
         # without reading the table's keys first (one request less per map); files are the exception,
         # since their requests cannot be redone whole
-        optimistic = not ids and not lines and not om.file
+        optimistic = not lines and not om.file and not any(e.get("table_name") == t.logical_name
+                                                            for e in ids.values())
         state = _MapState(om=om, writer=writer, existing={} if optimistic else writer.keys(), ids=ids,
                           pending={l["source_id"]: l for l in lines if l["state"] == "pending"},
                           done={l["source_id"] for l in lines if l["state"] == "done"}, keys_unread=optimistic)
