@@ -508,11 +508,15 @@ def _demo_source(kind: str, size: int, workdir: Path, stack: contextlib.ExitStac
         entries, bills, trust = 4 * size, max(1, matters // 3), max(2, size // 5)
         # the demo account answers 600 requests a minute (Clio allows 50), so that the
         # demo's dozen reads of every object take seconds, not minutes
+        documents = max(1, matters // 3)
         api = stack.enter_context(ClioEmulator(contacts=size, matters=matters, activities=entries, bills=bills,
-                                               trust_transactions=trust, rate_limit=600, rate_window=60.0))
+                                               trust_transactions=trust, rate_limit=600, rate_window=60.0,
+                                               history={"tasks": matters, "calendar_entries": matters}))
+        api.with_documents(documents)
         source = ClioSource(api.issue_token(), base_url=api.base_url, rate_limit=600, rate_window=60.0)
         return source, (f"an emulated Clio account at {api.base_url} ({size} contacts, {matters} matters, "
                         f"{entries} time and expense entries, {bills} bills, {trust} trust transactions, "
+                        f"{matters} tasks, {matters} calendar entries, {documents} documents, "
                         f"8 users, 6 practice areas)"), {}
     if kind == "cliniko":
         from .emulators.cliniko import ClinikoEmulator
@@ -637,8 +641,10 @@ def _demo_dynamics(source: Source, stack: contextlib.ExitStack, folder: Path, ou
     if not as_json:
         print(f"Emulated Dataverse at {dv.environment_url} (identity platform at {dv.authority}). Map version "
               f"{report['map_version']} confirmed; {len(prepared.staff.flagged)} Clio user(s) without an enabled "
-              f"system user, owned by the fallback owner; {len(report['provisioned']['created_columns'])} custom "
-              f"columns and {len(report['provisioned']['created_keys'])} alternate keys created.\n", file=out)
+              f"system user, owned by the fallback owner; {len(report['provisioned']['created_tables'])} custom "
+              f"table, {len(report['provisioned']['created_columns'])} custom columns, "
+              f"{len(report['provisioned']['created_lookups'])} lookups and "
+              f"{len(report['provisioned']['created_keys'])} alternate keys created.\n", file=out)
         print_reconciliation(report, out)
         print(f"\nA re-run (run {again['run']}) created {again['totals']['created']}, updated "
               f"{again['totals']['updated']} and skipped {again['totals']['skipped']}. Rows in Dynamics 365: "

@@ -422,17 +422,26 @@ def test_the_entry_point_runs_the_default_demo():
     assert (done.returncode, done.stderr) == (0, "")
     lines = done.stdout.splitlines()
     assert re.match(r"FlitStack demo on an emulated Clio account at http://127\.0\.0\.1:\d+ \(300 contacts, "
-                    r"150 matters, 1200 time and expense entries, 50 bills, 60 trust transactions, 8 users, "
-                    r"6 practice areas\)\. Nothing leaves this machine\.$", lines[0])
+                    r"150 matters, 1200 time and expense entries, 50 bills, 60 trust transactions, 150 tasks, "
+                    r"150 calendar entries, 50 documents, 8 users, 6 practice areas\)\. Nothing leaves this machine\.$", lines[0])
     assert [line for line in lines if re.match(r"\[\d/5\]", line)] == [
         "[1/5] discover: what the source holds", "[2/5] propose: a map onto Odoo 18 CRM",
         "[3/5] audit: what will not migrate cleanly", "[4/5] dry-run: the proposed map applied to every record",
         "[5/5] migrate: into an emulated Dynamics 365 Sales, end to end"]
     reconciliation = lines[lines.index("[5/5] migrate: into an emulated Dynamics 365 Sales, end to end"):]
     total = next(line for line in reconciliation if line.startswith("total")).split()
-    assert total == ["total", "450", "450", "0", "0", "0", "yes"]
-    assert any(line.startswith("A re-run (run 2) created 0, updated 0 and skipped 450.") for line in reconciliation)
+    assert total == ["total", "3291", "3291", "0", "0", "0", "yes"]
+    assert any(line.startswith("A re-run (run 2) created 0, updated 0 and skipped 3291.") for line in reconciliation)
     # the deterministic demo account: its people and matters, their money and their files and history
-    assert "17 objects, 1957 records." in lines
-    assert next(line for line in lines if line.startswith("total")).split() == ["total", "1965", "0", "18"]
+    assert "17 objects, 2307 records." in lines
+    assert next(line for line in lines if line.startswith("total")).split() == ["total", "2315", "0", "23"]
+    # every object the Dynamics 365 map takes, each reconciled
+    maps = {line.split()[0]: line.split() for line in reconciliation if line.startswith("clio_")}
+    assert {m: row[1] for m, row in maps.items()} == {
+        "clio_company": "account", "clio_person": "contact", "clio_matter": "opportunity",
+        "clio_matter_case": "incident", "clio_bill": "invoice", "clio_bill_time_entry": "invoicedetail",
+        "clio_bill_expense": "invoicedetail", "clio_time_entry": "new_timeentry", "clio_time_entry_activity": "task",
+        "clio_task": "task", "clio_calendar_entry": "appointment", "clio_matter_document": "annotation",
+        "clio_contact_document": "annotation"}
+    assert all(row[2] == row[3] and row[-1] == "yes" for row in maps.values())
     assert lines[-1].startswith("Done in ")

@@ -39,12 +39,12 @@ def dataverse(clio):
         yield dv
 
 
-def open_migration(clio, dv, tmp_path, **client_options):
+def open_migration(clio, dv, tmp_path, state=None, **client_options):
     source = ClioSource(clio.issue_token(), base_url=clio.base_url, rate_limit=100_000)
     creds = ClientCredentials(dv.tenant, dv.client_id, dv.client_secret, dv.environment_url, authority=dv.authority,
                               verify=dv.ca_bundle_path)
     client = DataverseClient(dv.environment_url, creds.token, **client_options)
-    store = StateStore(str(tmp_path / "state.sqlite"))
+    store = StateStore(state or str(tmp_path / "state.sqlite"))
     return DynamicsMigration(store, source, client, source_url=clio.base_url), client
 
 

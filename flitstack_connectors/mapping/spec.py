@@ -166,6 +166,10 @@ class ObjectMap(BaseModel):
     #: ``SourceRecord.attachments``), which the destination streams from the source
     #: when the record loads (into ``ir.attachment`` for Odoo)
     file: bool = False
+    #: Dynamics 365: the table's Clio id column holds this prefix before the source id, for a
+    #: table that takes records of two source objects whose ids may coincide (Clio tasks and
+    #: time entries both land on ``task``); empty for the others
+    key_prefix: str = ""
 
     @property
     def identity_name(self) -> str:

@@ -55,6 +55,9 @@ class FieldSpec:
     has_default: bool = False
     #: Odoo computes the value (from other fields, or by creating a linked record)
     computed: bool = False
+    #: a Dynamics 365 lookup that can point at several tables (a customer, a regarding
+    #: object): every table it can point at (the keys of the snapshot's ``navigation``)
+    relations: tuple[str, ...] = ()
 
     @property
     def relational(self) -> bool:
@@ -91,6 +94,7 @@ class FieldSpec:
             has_default=bool(data.get("has_default")),
             computed=bool(data.get("computed") or data.get("depends") or data.get("related")
                           or data.get("compute")),
+            relations=tuple(data.get("navigation") or ()),
         )
 
 

@@ -226,6 +226,20 @@ def money(value: Any, currency_key: str | None = None) -> Any:
         raise TransformError("value is not an amount") from None
 
 
+@transform("scale")
+def scale(value: Any, factor: float = 1.0, digits: int = 0) -> Any:
+    """A number times ``factor``, rounded to ``digits`` decimals (seconds as minutes:
+    ``factor`` 1/60)."""
+    if _blank(value):
+        return None
+    try:
+        out = Decimal(str(value).strip().replace(",", "")) * Decimal(str(factor))
+    except (InvalidOperation, ValueError):
+        raise TransformError("value is not a number") from None
+    out = round(out, int(digits))
+    return int(out) if int(digits) == 0 else float(out)
+
+
 @transform("negate")
 def negate(value: Any) -> Any:
     """An amount with its sign turned (a discount given as a positive amount becomes a

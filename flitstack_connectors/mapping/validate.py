@@ -238,7 +238,7 @@ class _Checker:
         if row.kind == "user" and relation not in ("res.users", "res.partner", "systemuser"):
             self.problems.append(f"{label}: a user lookup needs a field pointing at res.users, but "
                                  f"{model}.{row.target} points at {relation}")
-        elif row.kind == "email" and relation not in ("res.users", "res.partner"):
+        elif row.kind == "email" and relation not in ("res.users", "res.partner", "systemuser"):
             self.problems.append(f"{label}: an email lookup finds users and partners, but "
                                  f"{model}.{row.target} points at {relation}")
         elif row.kind == "record":
@@ -246,7 +246,7 @@ class _Checker:
             if not loading:
                 self.problems.append(f"{label}: no object map loads {row.object!r}, so its records cannot be "
                                      f"found; add a map for {row.object} or drop the row")
-            elif relation not in {o.target_model for o in loading}:
+            elif not ({relation, *spec.relations} & {o.target_model for o in loading}):
                 lands = ", ".join(sorted({o.target_model for o in loading}))
                 self.problems.append(f"{label}: {row.object} records land on {lands}, but {model}.{row.target} "
                                      f"points at {relation}")

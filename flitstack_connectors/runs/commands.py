@@ -34,6 +34,11 @@ def add_dynamics_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--prefix", default="new_", help="the solution publisher's customization prefix (default new_)")
     g.add_argument("--solution", metavar="NAME", help="unique name of the unmanaged solution for the new columns")
     g.add_argument("--parallel", type=int, default=4, help="concurrent requests to Dataverse (1..52, default 4)")
+    g.add_argument("--batch-size", type=int, default=500, metavar="N",
+                   help="rows per CreateMultiple/UpsertMultiple request (1..500, default 500)")
+    g.add_argument("--max-file-size", type=int, metavar="BYTES",
+                   help="largest document attached to a note (default and most: the environment's maximum file "
+                        "size); larger ones are fail lines")
     g.add_argument("--state", metavar="PATH|URL", help="the state store: an SQLite file (default "
                                                         "flitstack-state.sqlite) or a postgresql:// URL")
     g.add_argument("--map", metavar="FILE", help="a Dynamics 365 map file (default: the clio_dynamics pack)")
@@ -108,7 +113,8 @@ def migrate(options: argparse.Namespace, source, out: TextIO, *, source_url: str
         tty = getattr(out, "isatty", lambda: False)() and not options.json
         with (RichProgress(out) if tty else contextlib.nullcontext(None)) as progress:
             report = mig.run(prepared, mode=options.mode, parallel=options.parallel, progress=progress,
-                             after_batch=after_batch)
+                             after_batch=after_batch, batch_size=options.batch_size,
+                             max_file_bytes=options.max_file_size)
         return report
     finally:
         store.close()

@@ -61,6 +61,8 @@ class DynamicsMigration:
         self.prefix = prefix
         self.solution = solution
         self.key_column = key_column(prefix)
+        self._provisioned: Optional[tuple[str, dict[str, Any]]] = None
+        self._max_upload: Optional[tuple[int | None]] = None
         self.connection_id = store.connection(source_kind=source.kind, source_url=source_url,
                                               destination="dynamics", destination_url=client.environment_url,
                                               tenant=tenant, client_id=client_id)
@@ -123,16 +125,43 @@ class DynamicsMigration:
 
     # -- 4-5. provision and run ---------------------------------------------------------
     def provision(self, spec: MapSpec) -> dict[str, Any]:
-        return Provisioner(self.client, key_column=self.key_column, solution=self.solution).provision(spec).to_dict()
+        """Step 4, once per map version and migration: a second call (a run after an explicit
+        provisioning, a re-run in the same process) sends no metadata request again."""
+        digest = spec.model_dump_json()
+        if self._provisioned is None or self._provisioned[0] != digest:
+            report = Provisioner(self.client, key_column=self.key_column, solution=self.solution).provision(spec)
+            self._provisioned = (digest, report.to_dict())
+            return self._provisioned[1]
+        return {k: [] for k in self._provisioned[1]}
+
+    def max_upload_bytes(self) -> Optional[int]:
+        """The environment's limit on a note's attachment (``organization.maxuploadfilesize``,
+        https://learn.microsoft.com/power-apps/developer/data-platform/attachment-annotation-files)."""
+        if self._max_upload is None:
+            rows = list(self.client.iter_rows("organizations", select=["organizationid", "maxuploadfilesize"],
+                                              table="organization"))
+            value = rows[0].get("maxuploadfilesize") if rows else None
+            self._max_upload = (int(value) if value is not None else None,)
+        return self._max_upload[0]
 
     def run(self, prepared: Prepared, *, mode: str = "full", parallel: int = 4, progress: Optional[Progress] = None,
-            after_batch=None, sample_size: int = 25) -> dict[str, Any]:
+            after_batch=None, sample_size: int = 25, max_file_bytes: Optional[int] = None,
+            batch_size: int = 500) -> dict[str, Any]:
+        if not 1 <= batch_size <= 500:
+            raise ConfigurationError("--batch-size must be between 1 and 500 rows per request")
+        if max_file_bytes is not None and max_file_bytes < 1:
+            raise ConfigurationError("--max-file-size must be a positive number of bytes")
         self.gate(prepared)
         provisioned = self.provision(prepared.spec)
+        if any(om.file and om.enabled for om in prepared.spec.objects):
+            allowed = self.max_upload_bytes()
+            if max_file_bytes is None or (allowed is not None and max_file_bytes > allowed):
+                max_file_bytes = allowed if max_file_bytes is None else min(max_file_bytes, allowed)
         run = DynamicsRun(self.store, self.source, self.client, prepared.spec, connection_id=self.connection_id,
                           map_version_id=prepared.map_version["id"], staff=prepared.staff,
                           key_column=self.key_column, mode=mode, parallel=parallel, progress=progress,
-                          after_batch=after_batch, sample_size=sample_size)
+                          after_batch=after_batch, sample_size=sample_size, max_file_bytes=max_file_bytes,
+                          batch_size=batch_size)
         report = run.execute()
         report["map_version"] = prepared.map_version["version"]
         report["provisioned"] = provisioned

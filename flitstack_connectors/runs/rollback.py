@@ -55,7 +55,8 @@ def rollback_run(store: StateStore, client: DataverseClient, run_id: int, *, key
             continue
         table_name = lines[0]["table_name"]
         identity = lines[0]["identity"]
-        writer = TableWriter(client, spec, table_name, key_column)
+        om = next((o for o in spec.objects if o.name == name), None)
+        writer = TableWriter(client, spec, table_name, key_column, om.key_prefix if om else "")
         creates = [l for l in lines if l["action"] == "create"]
         updates = [l for l in lines if l["action"] == "update" and l["old_values"] is not None]
         deleted = writer.delete([(l["guid"], l["source_id"]) for l in creates]) if creates else {}

@@ -28,9 +28,11 @@ action and old values they recorded.
 """
 from __future__ import annotations
 
+import base64
 import concurrent.futures
 import logging
 import os
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable, Iterator, Optional
@@ -52,6 +54,11 @@ log = logging.getLogger(__name__)
 #: a delta reads records changed since the previous run started, minus this margin for clock skew
 DELTA_OVERLAP = timedelta(seconds=300)
 SAMPLE_SIZE = 25
+#: base64 bytes of files one UpsertMultiple of notes (annotation) carries at most: a batch of
+#: documents is written in several requests so that memory and request size stay bounded
+FILE_REQUEST_BYTES = 16 * 1024 * 1024
+#: bytes read from the source per step while a file is encoded (a multiple of 3: base64 joins)
+FILE_CHUNK = 3 * 64 * 1024
 
 
 class RunInterrupted(FlitstackError):
@@ -81,6 +88,14 @@ class _MapState:
     ids: dict[str, dict[str, Any]]
     pending: dict[str, dict[str, Any]]
     done: set[str] = field(default_factory=set)
+    #: Clio id -> row id of the rows this map created with CreateMultiple (known from its answer)
+    guids: dict[str, str] = field(default_factory=dict)
+    #: rows were written by UpsertMultiple, whose answer names no id: read the keys at the end
+    unknown: bool = False
+    #: the table's keys were not read: a first load of this map, whose records the id map
+    #: does not know; a refused CreateMultiple makes the map read them and redo the batch
+    keys_unread: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class DynamicsRun:
@@ -90,7 +105,8 @@ class DynamicsRun:
                  connection_id: int, map_version_id: int, staff: StaffResolution, key_column: str,
                  mode: str = "full", parallel: int = 4, batch_size: int = MAX_BATCH_SIZE,
                  sample_size: int = SAMPLE_SIZE, progress: Optional[Progress] = None,
-                 after_batch: Optional[Callable[[str, int], None]] = None, resume: bool = True):
+                 after_batch: Optional[Callable[[str, int], None]] = None, resume: bool = True,
+                 max_file_bytes: Optional[int] = None):
         if mode not in ("full", "delta", "sample"):
             raise ConfigurationError("--mode is full, delta or sample")
         self.store = store
@@ -108,6 +124,8 @@ class DynamicsRun:
         self.progress = progress or Progress()
         self.after_batch = after_batch
         self.resume = resume
+        #: the largest file a note's attachment takes; larger ones are fail lines that say so
+        self.max_file_bytes = max_file_bytes
         self.run_id: Optional[int] = None
         self.resumed = False
         self._ids_cache: dict[str, dict[str, dict[str, Any]]] = {}
@@ -214,11 +232,17 @@ class DynamicsRun:
                 for line in self.store.lines(self.run_id, map_name=om.name):
                     self._sampled.setdefault(om.identity_name, set()).add(line["source_id"])
             return
-        writer = TableWriter(self.client, self.spec, om.target_model, self.key_column)
+        writer = TableWriter(self.client, self.spec, om.target_model, self.key_column, om.key_prefix)
         lines = self.store.lines(self.run_id, map_name=om.name)
-        state = _MapState(om=om, writer=writer, existing=writer.keys(), ids=self._ids(om.identity_name),
+        ids = self._ids(om.identity_name)
+        # a map whose records the id map knows none of on its table, on its first attempt in this run, writes
+        # without reading the table's keys first (one request less per map); files are the exception,
+        # since their requests cannot be redone whole
+        optimistic = not lines and not om.file and not any(e.get("table_name") == t.logical_name
+                                                            for e in ids.values())
+        state = _MapState(om=om, writer=writer, existing={} if optimistic else writer.keys(), ids=ids,
                           pending={l["source_id"]: l for l in lines if l["state"] == "pending"},
-                          done={l["source_id"] for l in lines if l["state"] == "done"})
+                          done={l["source_id"] for l in lines if l["state"] == "done"}, keys_unread=optimistic)
         self.store.set_map_count(self.run_id, om.name, position=position, table_name=t.logical_name,
                                  read=count["read"] if count else 0, done=False)
         total = None
@@ -254,7 +278,9 @@ class DynamicsRun:
                     f.cancel()
                 raise
         # the rows created by this map: their ids, for the id map, the audit lines and later lookups
-        created = {sid: guid for sid, guid in writer.keys().items()}
+        created = dict(state.guids)
+        if state.unknown:
+            created.update(writer.keys())
         mine = {sid: created[sid] for sid, e in state.ids.items() if sid in created and not e.get("guid")}
         if mine:
             self.store.fill_guids(self.connection_id, om.identity_name, mine)
@@ -265,6 +291,81 @@ class DynamicsRun:
                                  done=True)
         self.progress.end_map(om.name)
 
+    def _file_too_big(self, sid: str, size: Optional[int]) -> Optional[str]:
+        limit = self.max_file_bytes
+        if limit is None or size is None or size <= limit:
+            return None
+        return (f"the file of document {sid} is {size:,} bytes, more than the {limit:,} bytes a note's attachment "
+                f"takes here (--max-file-size, at most the environment's maximum file size): raise the limit in the "
+                f"Power Platform admin center (Settings > Email > Maximum file size, up to 128 MB) and pass "
+                f"--max-file-size, or move this file to SharePoint by hand; the rest of the run is not affected")
+
+    def _read_file(self, attachment: Any) -> tuple[str, int]:
+        """The file as base64 (``documentbody``), read from the source in chunks."""
+        parts: list[str] = []
+        size = 0
+        stream = self.source.open_attachment(attachment)
+        try:
+            pending = b""
+            while True:
+                chunk = stream.read(FILE_CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                pending += chunk
+                cut = len(pending) - len(pending) % 3
+                parts.append(base64.b64encode(pending[:cut]).decode("ascii"))
+                pending = pending[cut:]
+            parts.append(base64.b64encode(pending).decode("ascii"))
+        finally:
+            stream.close()
+        return "".join(parts), size
+
+    def _write_files(self, state: _MapState, new_rows: list[tuple[str, dict[str, Any]]],
+                     rows: list[tuple[str, dict[str, Any]]], files: dict[str, Any]) -> tuple[dict[str, str], bool]:
+        """Notes with their files: each file is read from the source as its request is built, and a
+        request carries at most :data:`FILE_REQUEST_BYTES` of them; new rows by CreateMultiple,
+        the others by UpsertMultiple.  Returns the failures and whether ids are left unknown."""
+        failed: dict[str, str] = {}
+        unknown = False
+        for creating, group in ((True, new_rows), (False, rows)):
+            for chunk in self._file_chunks(group, files, failed):
+                if creating:
+                    guids, refused, fell_back = state.writer.create(chunk)
+                    state.guids.update(guids)
+                    unknown = unknown or fell_back
+                else:
+                    refused = state.writer.upsert(chunk)
+                    unknown = True
+                failed.update(refused)
+        return failed, unknown
+
+    def _file_chunks(self, rows: list[tuple[str, dict[str, Any]]], files: dict[str, Any],
+                     failed: dict[str, str]) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+        chunk: list[tuple[str, dict[str, Any]]] = []
+        held = 0
+        for sid, out in rows:
+            attachment = files.get(sid)
+            if attachment is not None:
+                try:
+                    body, size = self._read_file(attachment)
+                except FlitstackError as exc:
+                    failed[sid] = (f"the file of document {sid} could not be read from Clio ({type(exc).__name__}): "
+                                   f"check the document in Clio, then run the migration again")
+                    continue
+                too_big = self._file_too_big(sid, size)
+                if too_big:
+                    failed[sid] = too_big
+                    continue
+                out = {**out, "documentbody": body}
+                held += len(body)
+            chunk.append((sid, out))
+            if held >= FILE_REQUEST_BYTES:
+                yield chunk
+                chunk, held = [], 0
+        if chunk:
+            yield chunk
+
     def _load_batch(self, state: _MapState, batch: list[PlannedRecord]) -> None:
         om, writer = state.om, state.writer
         t = writer.t
@@ -273,15 +374,27 @@ class DynamicsRun:
         to_write: list[tuple[str, dict[str, Any], str, dict[str, Any]]] = []  # sid, values, action, line
         candidates: list[tuple[PlannedRecord, dict[str, Any], list[str], str]] = []
         id_entries: list[dict[str, Any]] = []
+        files: dict[str, Any] = {}
         base = {"map_name": om.name, "identity": identity, "table_name": t.logical_name}
         for p in batch:
-            values, errors, notes = row_values(self.spec, t, p, self._resolve_record, self.staff.owner)
+            values, errors, notes = row_values(self.spec, t, p, self._resolve_record, self.staff.owner,
+                                               self.staff.owner_by_email)
             sid = p.source_id
+            digest_of = values
+            if om.file and not errors and p.file is not None:
+                too_big = self._file_too_big(sid, p.file.size)
+                if too_big:
+                    errors.append(too_big)
+                else:
+                    files[sid] = p.file
+                    # the file's version (Clio's version id and etag) stands for its content in the hash:
+                    # a re-run skips an unchanged file without downloading it
+                    digest_of = {**values, "@file": p.file.version or f"{p.file.size}:{p.file.filename}"}
             if errors:
                 final.append({**base, "source_id": sid, "guid": state.existing.get(sid), "action": "fail",
                               "state": "done", "reason": "; ".join(errors), "notes": notes})
                 continue
-            digest = values_hash(values)
+            digest = values_hash(digest_of)
             prior = state.pending.get(sid)
             guid = state.existing.get(sid)
             if prior is not None:
@@ -323,14 +436,38 @@ class DynamicsRun:
         fresh = [{k: v for k, v in line.items() if not k.startswith("_")} | {"state": "pending"}
                  for _sid, _values, _action, line in to_write if not line.get("_prior")]
         self.store.add_lines(self.run_id, fresh)
-        rows_out = []
-        for sid, values, action, _line in to_write:
+        rows_out, new_rows = [], []
+        for sid, values, action, line in to_write:
             out = dict(values)
             if action != "create":
                 for col in t.create_only:
                     out.pop(col, None)
-            rows_out.append((sid, out))
-        failed = writer.upsert(rows_out)
+            if action == "create" and not line.get("_prior"):
+                new_rows.append((sid, out))
+            else:
+                rows_out.append((sid, out))
+        # rows not in the table when its keys were read: CreateMultiple, whose answer gives their ids;
+        # the rest (updates, pending lines of an interrupted run) by alternate key
+        if om.file:
+            failed, fell_back = self._write_files(state, new_rows, rows_out, files)
+        else:
+            try:
+                guids, failed, fell_back = writer.create(new_rows, fallback=not state.keys_unread)
+            except FATAL:
+                raise
+            except FlitstackError:
+                # the table holds rows of this map the state store does not know (a lost or replaced
+                # store): read its keys, forget this batch's pending lines, and do the batch again
+                self.store.drop_pending(self.run_id, om.name, [sid for sid, _o in new_rows])
+                with state.lock:
+                    if state.keys_unread:
+                        state.existing = writer.keys()
+                        state.keys_unread = False
+                return self._load_batch(state, batch)
+            state.guids.update(guids)
+            failed.update(writer.upsert(rows_out))
+        if rows_out or fell_back:
+            state.unknown = True
         if failed:
             self.store.drop_pending(self.run_id, om.name, failed)
             for sid, reason in failed.items():

@@ -25,7 +25,7 @@ def field_diff(store: StateStore, source: Source, client: DataverseClient, spec:
         lines = {l["source_id"]: l for l in store.lines(run_id, map_name=om.name) if l["action"] != "fail"}
         if not lines:
             continue
-        writer = TableWriter(client, spec, om.target_model, key_column)
+        writer = TableWriter(client, spec, om.target_model, key_column, om.key_prefix)
         keys = writer.keys()
         records = [r for r in source.read(om.source_object) if r.source_id in lines]
         planned = {r.source_id: apply_object_map(spec, om, r, trace=True) for r in records}

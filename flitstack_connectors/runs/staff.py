@@ -28,6 +28,8 @@ class StaffResolution:
     disabled: list[str] = field(default_factory=list)
     fallback: Optional[str] = None
     fallback_email: Optional[str] = None
+    #: casefolded email -> Clio user id, for records that name a user by email (calendar owners)
+    emails: dict[str, str] = field(default_factory=dict)
 
     @property
     def flagged(self) -> list[str]:
@@ -39,6 +41,15 @@ class StaffResolution:
             return guid, None
         if self.fallback:
             return self.fallback, f"owner: fallback owner for Clio user {clio_user_id}"
+        return None, None
+
+    def owner_by_email(self, email: str) -> tuple[Optional[str], Optional[str]]:
+        """The owner for a Clio user named by email; a non-user email gets the fallback owner."""
+        clio_id = self.emails.get(str(email or "").strip().casefold())
+        if clio_id is not None:
+            return self.owner(clio_id)
+        if self.fallback:
+            return self.fallback, "owner: fallback owner for an owner who is not a Clio user"
         return None, None
 
     def to_dict(self) -> dict[str, Any]:
@@ -57,6 +68,8 @@ def resolve_staff(users: Iterable[SourceRecord], systemusers: Iterable[dict[str,
     for user in users:
         email = str(user.data.get("email") or "").strip().casefold()
         su = by_email.get(email) if email else None
+        if email:
+            out.emails.setdefault(email, user.source_id)
         if su is None:
             out.unmatched.append(user.source_id)
         elif su.get("isdisabled"):

@@ -83,11 +83,24 @@ def spec_digest(spec: MapSpec) -> str:
     return hashlib.sha256(spec.model_dump_json().encode("utf-8")).hexdigest()
 
 
+def postgresql_driver() -> str:
+    """The PostgreSQL driver installed: psycopg (3) or, else, psycopg2 (SQLAlchemy 2.1 takes
+    ``postgresql://`` for psycopg 3 alone)."""
+    import importlib.util
+
+    for name in ("psycopg", "psycopg2"):
+        if importlib.util.find_spec(name) is not None:
+            return name
+    raise ConfigurationError("--state postgresql://... needs a PostgreSQL driver: pip install 'psycopg[binary]'")
+
+
 def state_url(state: Optional[str]) -> str:
     """An SQLAlchemy URL for ``--state``: a path (SQLite) or a database URL."""
     state = state or DEFAULT_STATE
     if "://" in state:
-        if state.startswith(("postgresql://", "postgresql+psycopg://", "postgresql+psycopg2://", "sqlite://")):
+        if state.startswith("postgresql://"):
+            return "postgresql+" + postgresql_driver() + state[len("postgresql"):]
+        if state.startswith(("postgresql+psycopg://", "postgresql+psycopg2://", "sqlite://")):
             return state
         raise ConfigurationError("--state takes a file path (SQLite) or a postgresql:// URL")
     return "sqlite:///" + str(Path(state).expanduser().resolve())

@@ -18,7 +18,8 @@ Every request goes through these steps (:meth:`DataverseClient.request`):
 5. any other 4xx becomes a typed error (:func:`error_for`) naming the table and
    column, never a value.
 
-Bulk writes use ``UpsertMultiple`` with each row addressed by its alternate key
+Rows known to be new are written with ``CreateMultiple``, whose answer carries their ids;
+the others (and a create refused as a duplicate) use ``UpsertMultiple`` with each row addressed by its alternate key
 in ``@odata.id``: https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/upsertmultiple
 and https://learn.microsoft.com/power-apps/developer/data-platform/bulk-operations ; deletes (rollback) go
 in ``$batch`` requests: https://learn.microsoft.com/power-apps/developer/data-platform/webapi/execute-batch-operations-using-web-api
@@ -393,6 +394,33 @@ class DataverseClient:
             targets.append(body)
         self.request("POST", f"{entity_set}/Microsoft.Dynamics.CRM.UpsertMultiple", json_body={"Targets": targets},
                      table=logical_name, columns=columns, what=f"UpsertMultiple on {entity_set}")
+
+    def create_multiple(self, entity_set: str, logical_name: str, key_column: str,
+                        rows: Sequence[tuple[str, dict[str, Any]]]) -> list[str]:
+        """Create ``rows`` (``(key value, columns)``) in one ``CreateMultiple`` request and return
+        the new rows' ids in the same order, so that no read is needed to learn them
+        (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/createmultiple).
+        The key column is written too: a row that exists already makes Dataverse refuse the
+        whole request (duplicate alternate key), which the caller answers with UpsertMultiple."""
+        targets = []
+        columns: set[str] = set()
+        for key, values in rows:
+            body = {"@odata.type": f"Microsoft.Dynamics.CRM.{logical_name}"}
+            body.update(values)
+            body[key_column] = key
+            columns.update(values)
+            targets.append(body)
+        response = self.request("POST", f"{entity_set}/Microsoft.Dynamics.CRM.CreateMultiple",
+                                json_body={"Targets": targets}, table=logical_name, columns=columns,
+                                what=f"CreateMultiple on {entity_set}")
+        try:
+            ids = [str(i) for i in (response.json().get("Ids") or [])]
+        except (ValueError, AttributeError):
+            ids = []
+        if len(ids) != len(rows):
+            raise DataverseError(f"Dataverse answered CreateMultiple on {entity_set} without the ids of the "
+                                 f"{len(rows)} rows it created: check --dynamics-url", status=response.status_code)
+        return ids
 
     def batch_delete(self, entity_set: str, logical_name: str, paths: Sequence[str]) -> dict[str, int]:
         """DELETE each of ``paths`` (``accounts(<guid>)`` or an alternate-key path)

@@ -68,8 +68,15 @@ def convert(value: Any, kind: str) -> Any:
 
 def row_values(spec: MapSpec, t: Table, planned: PlannedRecord,
                resolve_record: Callable[[str, str], Optional[tuple[str, str]]],
-               resolve_user: Callable[[str], tuple[Optional[str], Optional[str]]]) -> tuple[dict[str, Any], list[str], list[str]]:
-    """``(columns, errors, notes)`` for ``planned`` on table ``t``."""
+               resolve_user: Callable[[str], tuple[Optional[str], Optional[str]]],
+               resolve_email: Optional[Callable[[str], tuple[Optional[str], Optional[str]]]] = None,
+               ) -> tuple[dict[str, Any], list[str], list[str]]:
+    """``(columns, errors, notes)`` for ``planned`` on table ``t``.
+
+    Several lookup columns may read the same source reference (a time entry's
+    matter into ``new_opportunityid`` and ``new_incidentid``): the record lands
+    in whichever of them can point at the table the referenced record landed on;
+    only when none can is it an error."""
     types = column_types(spec, t)
     limits = dict(t.max_length)
     values: dict[str, Any] = {}
@@ -87,26 +94,37 @@ def row_values(spec: MapSpec, t: Table, planned: PlannedRecord,
                           f"{t.logical_name}.{column} holds; add a truncate transform or map it to a longer column")
             continue
         values[column] = out
+    shared: dict[tuple[str, str], list[str]] = {}
     for column, ref in planned.refs.items():
         if ref.kind == "record":
-            found = resolve_record(ref.object or "", ref.key)
-            if found is None:
-                errors.append(f"{column}: the referenced {ref.object} record {ref.key} has not landed in Dynamics 365 "
-                              f"(it failed or is not migrated); fix it first")
-                continue
-            target_table, guid = found
-            try:
-                nav = t.navigation(column, target_table)
-            except Exception as exc:  # MappingError
-                errors.append(str(exc))
-                continue
-            values[nav + BIND] = f"/{table(target_table).entity_set}({guid})"
-        elif ref.kind == "user":
-            guid, note = resolve_user(ref.key)
+            shared.setdefault((ref.object or "", ref.key), []).append(column)
+    for (obj, key), columns in shared.items():
+        found = resolve_record(obj, key)
+        if found is None:
+            errors.append(f"{', '.join(columns)}: the referenced {obj} record {key} has not landed in Dynamics 365 "
+                          f"(it failed or is not migrated); fix it first")
+            continue
+        target_table, guid = found
+        fitting = [c for c in columns if target_table in t.lookups.get(c, {})]
+        if not fitting:
+            if len(columns) == 1:
+                errors.append(f"{t.logical_name}.{columns[0]} cannot point at a {target_table} row; "
+                              f"map the lookup to a column that can")
+            else:
+                errors.append(f"none of {t.logical_name}.{', '.join(columns)} can point at a {target_table} row")
+            continue
+        for column in fitting:
+            values[t.navigation(column, target_table) + BIND] = f"/{table(target_table).entity_set}({guid})"
+    for column, ref in planned.refs.items():
+        if ref.kind == "record":
+            continue
+        if ref.kind in ("user", "email") and (ref.kind == "user" or resolve_email is not None):
+            guid, note = resolve_user(ref.key) if ref.kind == "user" else resolve_email(ref.key)
             if note:
                 notes.append(note)
             if guid is None:
-                errors.append(f"{column}: Clio user {ref.key} has no enabled system user and no fallback owner is set")
+                who = f"Clio user {ref.key}" if ref.kind == "user" else "the owner named by email"
+                errors.append(f"{column}: {who} has no enabled system user and no fallback owner is set")
                 continue
             values[t.navigation(column, "systemuser") + BIND] = f"/systemusers({guid})"
         else:
@@ -129,8 +147,11 @@ def lookup_column(key: str) -> tuple[str, Optional[str]]:
 class TableWriter:
     """Reads and writes the rows of one table for the loader and rollback."""
 
-    def __init__(self, client: DataverseClient, spec: MapSpec, logical_name: str, key_column: str):
+    def __init__(self, client: DataverseClient, spec: MapSpec, logical_name: str, key_column: str,
+                 key_prefix: str = ""):
         self.client = client
+        #: what the key column holds before the Clio id (:attr:`ObjectMap.key_prefix`)
+        self.key_prefix = key_prefix
         self.spec = spec
         self.t = table(logical_name)
         self.key_column = key_column
@@ -145,8 +166,14 @@ class TableWriter:
         for row in self.client.iter_rows(self.t.entity_set, select=[self.t.primary_id, self.key_column],
                                          filter=f"{self.key_column} ne null", table=self.t.logical_name):
             key = row.get(self.key_column)
-            if key is not None:
-                out[str(key)] = str(row[self.t.primary_id])
+            if key is None:
+                continue
+            key = str(key)
+            if self.key_prefix:
+                if not key.startswith(self.key_prefix):
+                    continue
+                key = key[len(self.key_prefix):]
+            out[key] = str(row[self.t.primary_id])
         return out
 
     def columns_of(self, values: dict[str, Any]) -> list[str]:
@@ -228,7 +255,8 @@ class TableWriter:
         if not rows:
             return {}
         try:
-            self.client.upsert_multiple(self.t.entity_set, self.t.logical_name, self.key_column, rows)
+            self.client.upsert_multiple(self.t.entity_set, self.t.logical_name, self.key_column,
+                                        [(self.key_prefix + sid, values) for sid, values in rows])
             return {}
         except FATAL:
             raise
@@ -240,9 +268,31 @@ class TableWriter:
             failed.update(self.upsert([row]))
         return failed
 
+    def create(self, rows: Sequence[tuple[str, dict[str, Any]]], *,
+               fallback: bool = True) -> tuple[dict[str, str], dict[str, str], bool]:
+        """Write rows believed new with CreateMultiple: ``(Clio id -> row id, Clio id -> reason
+        of a failure, whether some rows went through UpsertMultiple instead)``.  A refused
+        request (a row that exists already, a bad value) is written again with :meth:`upsert`,
+        which is idempotent by alternate key and isolates the refused rows; their ids are
+        then not known from the answer.  With ``fallback`` false the refusal is raised
+        instead (the caller had not read the table's keys and must before it goes on)."""
+        if not rows:
+            return {}, {}, False
+        try:
+            ids = self.client.create_multiple(self.t.entity_set, self.t.logical_name, self.key_column,
+                                              [(self.key_prefix + sid, values) for sid, values in rows])
+            return {sid: guid for (sid, _v), guid in zip(rows, ids)}, {}, False
+        except FATAL:
+            raise
+        except DataverseError:
+            if not fallback:
+                raise
+            return {}, self.upsert(rows), True
+
     def delete(self, items: Sequence[tuple[Optional[str], str]]) -> dict[str, int]:
         """Delete rows given as (row id or None, Clio id); returns Clio id -> status."""
-        paths = [f"{self.t.entity_set}({guid})" if guid else key_path(self.t.entity_set, self.key_column, key)
+        paths = [f"{self.t.entity_set}({guid})" if guid else key_path(self.t.entity_set, self.key_column,
+                                                                                   self.key_prefix + key)
                  for guid, key in items]
         out: dict[str, int] = {}
         for i in range(0, len(paths), 500):

@@ -17,6 +17,10 @@ the Dataverse metadata API.
 Columns are created in the solution ``solution`` when given (the
 ``MSCRM.SolutionUniqueName`` header), with the publisher prefix the map's
 column names carry (``new_`` by default).
+
+Tables the map writes that Dynamics 365 does not have (the snapshot marks them
+``custom_table``, such as the time entries' table) are created first, with
+their lookup columns through one-to-many relationships.
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from ...errors import MappingError
 from ...mapping.spec import CustomField, MapSpec
 from .client import DataverseClient
 from .errors import DataverseConfigurationError, DataverseError
+from .tables import table as table_of
 
 LANGUAGE = 1033
 #: map vocabulary -> Dataverse attribute metadata type
@@ -93,6 +98,8 @@ def key_schema_name(table: str, column: str) -> str:
 
 @dataclass
 class ProvisionReport:
+    created_tables: list[str] = field(default_factory=list)
+    created_lookups: list[str] = field(default_factory=list)
     created_columns: list[str] = field(default_factory=list)
     existing_columns: list[str] = field(default_factory=list)
     added_options: list[str] = field(default_factory=list)
@@ -144,6 +151,12 @@ class Provisioner:
             if cf.model not in tables:
                 continue
         touched: set[str] = set()
+        for name in tables:
+            if table_of(name).custom_table and self._ensure_table(name, report):
+                touched.add(name)
+        for table in tables:
+            if table_of(table).relationships and self._ensure_lookups(table, report):
+                touched.add(table)
         for table in tables:
             existing = self.columns(table)
             for cf in (c for c in spec.custom_fields if c.model == table):
@@ -175,6 +188,66 @@ class Provisioner:
         for table in tables:
             self._wait_key_active(table)
         return report
+
+    def _ensure_table(self, name: str, report: ProvisionReport) -> bool:
+        """Create the custom table ``name`` (with its primary name column) unless it exists.
+        https://learn.microsoft.com/power-apps/developer/data-platform/webapi/create-update-entity-definitions-using-web-api#create-table-definitions"""
+        t = table_of(name)
+        found = self.client.request("GET", f"EntityDefinitions(LogicalName='{name}')", params={"$select": "LogicalName"},
+                                    table=name, ok_statuses=(404,))
+        if found.status_code != 404:
+            return False
+        spec = t.custom_table or {}
+        label = spec.get("display_name") or name
+        body = {
+            "@odata.type": "Microsoft.Dynamics.CRM.EntityMetadata", "SchemaName": spec["schema_name"],
+            "EntitySetName": t.entity_set, "DisplayName": _label(label),
+            "DisplayCollectionName": _label(spec.get("display_collection_name") or label),
+            "Description": _label(spec.get("description") or label),
+            "OwnershipType": spec.get("ownership", "UserOwned"), "IsActivity": False, "HasActivities": False,
+            "HasNotes": bool(spec.get("has_notes", False)),
+            "Attributes": [{
+                "@odata.type": "Microsoft.Dynamics.CRM.StringAttributeMetadata", "AttributeType": "String",
+                "AttributeTypeName": {"Value": "StringType"}, "SchemaName": spec["primary_name_schema"],
+                "IsPrimaryName": True, "MaxLength": int(spec.get("primary_name_length", 200)),
+                "FormatName": {"Value": "Text"}, "DisplayName": _label(spec.get("primary_name_label", "Name")),
+                "RequiredLevel": {"Value": "None", "CanBeChanged": True,
+                                  "ManagedPropertyLogicalName": "canmodifyrequirementlevelsettings"}}],
+        }
+        self.client.post_json("EntityDefinitions", body, table=name, headers=self._headers(),
+                              what=f"create table {name}")
+        report.created_tables.append(name)
+        return True
+
+    def _ensure_lookups(self, name: str, report: ProvisionReport) -> bool:
+        """Create the lookup columns of a custom table with their one-to-many relationships.
+        https://learn.microsoft.com/power-apps/developer/data-platform/webapi/create-update-entity-relationships-using-web-api"""
+        t = table_of(name)
+        existing = self.columns(name)
+        created = False
+        for column, rel in sorted(t.relationships.items()):
+            if column in existing:
+                continue
+            target = next(iter(t.lookups[column]))
+            referenced = table_of(target)
+            body = {
+                "@odata.type": "Microsoft.Dynamics.CRM.OneToManyRelationshipMetadata",
+                "SchemaName": rel["schema_name"], "ReferencedEntity": target,
+                "ReferencedAttribute": referenced.primary_id, "ReferencingEntity": name,
+                "CascadeConfiguration": {"Assign": "NoCascade", "Delete": rel.get("delete", "RemoveLink"),
+                                         "Merge": "NoCascade", "Reparent": "NoCascade", "Share": "NoCascade",
+                                         "Unshare": "NoCascade"},
+                "Lookup": {"@odata.type": "Microsoft.Dynamics.CRM.LookupAttributeMetadata", "AttributeType": "Lookup",
+                           "AttributeTypeName": {"Value": "LookupType"}, "SchemaName": rel["lookup_schema_name"],
+                           "DisplayName": _label(rel.get("label") or target),
+                           "RequiredLevel": {"Value": "None", "CanBeChanged": True,
+                                             "ManagedPropertyLogicalName": "canmodifyrequirementlevelsettings"}},
+            }
+            self.client.post_json("RelationshipDefinitions", body, table=name, headers=self._headers(),
+                                  what=f"create lookup {name}.{column}")
+            report.created_lookups.append(f"{name}.{column}")
+            created = True
+        return created
 
     def _add_options(self, table: str, cf: CustomField, report: ProvisionReport) -> None:
         have = self.options(table, cf.name)

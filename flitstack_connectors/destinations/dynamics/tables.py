@@ -33,6 +33,12 @@ class Table:
     types: dict[str, str] = field(default_factory=dict)
     create_only: frozenset[str] = frozenset()
     max_length: dict[str, int] = field(default_factory=dict)
+    #: for a table the migration creates (a custom table): how to create it
+    #: (``schema_name``, ``ownership``, ``display_collection_name``, primary name column)
+    custom_table: Optional[dict[str, Any]] = None
+    #: lookup column -> how to create it (``schema_name`` of the relationship,
+    #: ``lookup_schema_name``), for lookups of a custom table
+    relationships: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def navigation(self, column: str, target: str) -> str:
         try:
@@ -64,6 +70,8 @@ def table(logical_name: str) -> Table:
         types={n: f["type"] for n, f in fields.items()},
         create_only=frozenset(n for n, f in fields.items() if f.get("create_only")),
         max_length={n: int(f["max_length"]) for n, f in fields.items() if f.get("max_length")},
+        custom_table=dv.get("custom_table"),
+        relationships={n: dict(f["relationship"]) for n, f in fields.items() if f.get("relationship")},
     )
 
 

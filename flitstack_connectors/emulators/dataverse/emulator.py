@@ -476,10 +476,8 @@ class DataverseEmulator(MetadataMixin, EmulatorServer):
                 if k.status() != "Active":
                     raise ODataError(400, "", f"Invalid EntityKey Operation performed : the entity key {k.schema_name} "
                                      f"of {table.logical} is {k.status()}; it can be used once its index is Active.")
-                for row in self.store.tables.get(table.logical, {}).values():
-                    if all(self._key_eq(table, a, row.get(self._stored_name(table, a)), parsed[a]) for a in k.attributes):
-                        return row[table.primary_id], parsed
-                return None, parsed
+                names = tuple(self._stored_name(table, a) for a in k.attributes)
+                return self.store.find(table.logical, names, [parsed[a] for a in k.attributes]), parsed
         raise ODataError(400, "", f"Invalid EntityKey Operation performed : no alternate key of entity {table.logical} "
                          f"has the attributes {', '.join(sorted(wanted))}.")
 
@@ -812,13 +810,12 @@ class DataverseEmulator(MetadataMixin, EmulatorServer):
             values = [row.get(self._stored_name(table, a)) for a in k.attributes]
             if any(v is None for v in values):
                 continue
-            for other in self.store.tables.get(table.logical, {}).values():
-                if other[table.primary_id] == row[table.primary_id]:
-                    continue
-                if all(self._key_eq(table, a, other.get(self._stored_name(table, a)), v) for a, v in zip(k.attributes, values)):
-                    raise ODataError(412, "0x80060892", f"A record that has the attribute values "
-                                     f"{', '.join(str(v) for v in values)} already exists. The entity key {k.schema_name} "
-                                     "requires that this set of attributes contains unique values. Select unique values and try again.")
+            names = tuple(self._stored_name(table, a) for a in k.attributes)
+            other = self.store.find(table.logical, names, values)
+            if other is not None and other != row[table.primary_id]:
+                raise ODataError(412, "0x80060892", f"A record that has the attribute values "
+                                 f"{', '.join(str(v) for v in values)} already exists. The entity key {k.schema_name} "
+                                 "requires that this set of attributes contains unique values. Select unique values and try again.")
 
     def _do_create(self, table: S.Table, body: dict[str, Any], cids: dict[str, str], bulk: bool = False,
                    forced_id: Optional[str] = None, key_values: Optional[dict[str, Any]] = None) -> str:

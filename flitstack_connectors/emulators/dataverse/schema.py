@@ -286,6 +286,7 @@ def standard_tables() -> dict[str, Table]:
     t.add(Column("scheduledstart", DATETIME))
     t.add(Column("scheduledend", DATETIME))
     t.add(Column("actualend", DATETIME))
+    t.add(Column("actualdurationminutes", INTEGER, min_value=0, max_value=2147483647))
     t.add(Column("percentcomplete", INTEGER, min_value=0, max_value=100))
     t.add(Column("prioritycode", PICKLIST, options={0: "Low", 1: "Normal", 2: "High"}))
     _lookup(t, "regardingobjectid", {f"regardingobjectid_{r}_task": r for r in regarding})
