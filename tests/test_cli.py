@@ -314,7 +314,7 @@ def test_audit_counts_equal_the_planted_defects_and_show_no_values(capsys, clien
     code, out, err = run(capsys, *argv)
     assert (code, err) == (0, "")
     assert {k: int(v[0]) for k, v in table(out, "Kind").items()} == dict(expected)
-    assert out.splitlines()[0] == f"Read {report['total_records']} records of 8 objects; {sum(expected.values())} findings."
+    assert out.splitlines()[0] == f"Read {report['total_records']} records of 10 objects; {sum(expected.values())} findings."
     personal = [v for rows in clientjoy_export["expected"].values() for rec in rows.values()
                 for k, v in rec.items() if k in ("name", "email", "contact_name", "phone", "body")]
     assert personal and not [v for v in personal if v in out]
@@ -356,7 +356,7 @@ def test_a_canary_cliniko_key_never_reaches_output_or_logs(capsys, caplog, monke
         code, out, err = run(capsys, *argv, *args)
         assert (code, err) == (0, ""), argv
         outputs.append(out)
-    assert table(outputs[0], "Object")["patients"] == ["40", "37", "practitioners"]
+    assert table(outputs[0], "Object")["patients"] == ["40", "38", "contacts,", "practitioners"]
     dry = json.loads(outputs[-1])
     assert [(m["name"], m["read"]) for m in dry["maps"]][4:7] == [
         ("cliniko_patient", 40), ("cliniko_patient_file", 40), ("cliniko_appointment", 90)]

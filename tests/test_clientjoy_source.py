@@ -14,7 +14,8 @@ from flitstack_connectors.sources import source_class
 from flitstack_connectors.sources.clientjoy import ClientjoySource
 from flitstack_connectors.sources.csv_export import ExportReader
 
-OBJECTS = ("owners", "pipelines", "stages", "clients", "leads", "proposals", "invoices", "activities")
+OBJECTS = ("owners", "pipelines", "stages", "clients", "leads", "proposals", "invoices", "activities",
+           "appointments", "files")
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +47,7 @@ def test_a_full_export_reads_in_a_few_seconds_with_exact_counts(source, export):
     counts = {name: sum(1 for _ in source.read(name)) for name in OBJECTS}
     elapsed = time.perf_counter() - started
     assert counts == {"owners": 10, "pipelines": 2, "stages": 9, "clients": 2000, "leads": 5000,
-                      "proposals": 1000, "invoices": 1000, "activities": 2500}
+                      "proposals": 1000, "invoices": 1000, "activities": 2500, "appointments": 500, "files": 10}
     assert counts == {name: export["counts"][name] for name in OBJECTS}
     assert elapsed < 10, f"reading took {elapsed:.1f}s"
 
@@ -62,6 +63,8 @@ def test_layouts_report_the_planted_encodings_delimiters_and_preamble(source):
         "proposals": ("utf-8", ",", 1, None),
         "invoices": ("utf-8", ";", 1, "dmy"),
         "activities": ("utf-16", ",", 1, None),
+        "appointments": ("utf-8", ",", 1, "dmy"),
+        "files": ("utf-8", ",", 1, None),
     }
 
 
@@ -177,7 +180,7 @@ def test_discover_lists_objects_fields_types_and_counts(source):
     assert list(infos) == list(OBJECTS)
     assert {n: o.count for n, o in infos.items()} == {
         "owners": 10, "pipelines": 2, "stages": 9, "clients": 2000, "leads": 5000, "proposals": 1000,
-        "invoices": 1000, "activities": 2500}
+        "invoices": 1000, "activities": 2500, "appointments": 500, "files": 10}
     leads = infos["leads"]
     assert {f.name: (f.type, f.relation) for f in leads.fields if f.relation} == {
         "pipeline_id": ("many2one", "pipelines"), "stage_id": ("many2one", "stages"),
@@ -189,6 +192,28 @@ def test_discover_lists_objects_fields_types_and_counts(source):
     assert leads.field("status").selection == ["converted", "lost", "open", "won"]
     assert infos["activities"].field("type").selection == ["call", "email", "meeting", "note", "task"]
     assert leads.field("title").selection == []
+    # custom columns: a dropdown of few repeated values is a selection, a code of distinct values stays text
+    clients = infos["clients"]
+    assert (clients.field("client_tier").type, clients.field("client_tier").selection,
+            clients.field("client_tier").custom_id) == ("selection", ["Bronze", "Gold", "Platinum", "Silver"],
+                                                         "Client Tier")
+    assert (clients.field("account_code").type, clients.field("account_code").selection) == ("char", [])
+    appointments = infos["appointments"]
+    assert appointments.field("status").selection == ["cancelled", "completed", "no_show", "scheduled"]
+    assert appointments.depends_on == ["owners", "clients", "leads"]
+
+
+def test_files_carry_their_content_from_the_files_folder(source, export):
+    files = {r.source_id: r for r in source.read("files")}
+    assert len(files) == 10 and all(not r.problems for r in files.values())
+    for fid, want in export["expected"]["files"].items():
+        record = files[fid]
+        (attachment,) = record.attachments
+        assert (attachment.filename, attachment.location, attachment.size) == (
+            want["filename"], want["location"], want["size"])
+        with source.open_attachment(attachment) as fh:
+            assert len(fh.read()) == want["size"]
+    assert any(" – " in r.data["filename"] and "é" in r.data["filename"] for r in files.values())
 
 
 def test_an_unknown_object_is_refused(source):

@@ -64,8 +64,8 @@ def test_the_pack_validates_against_odoo_18(spec, records):
 def test_the_maps_load_in_dependency_order(spec):
     assert [om.name for om in dependency_order(spec)] == [
         "cliniko_appointment_type", "cliniko_product", "cliniko_billable_item", "cliniko_contact", "cliniko_patient",
-        "cliniko_patient_file", "cliniko_appointment", "cliniko_invoice", "cliniko_treatment_note",
-        "cliniko_patient_attachment"]
+        "cliniko_patient_file", "cliniko_appointment", "cliniko_group_appointment", "cliniko_invoice",
+        "cliniko_treatment_note", "cliniko_communication", "cliniko_patient_form", "cliniko_patient_attachment"]
     assert [(om.name, om.target_model) for om in spec.maps_for("patients")] == [
         ("cliniko_patient", "res.partner"), ("cliniko_patient_file", "crm.lead")]
 
@@ -74,7 +74,7 @@ def test_every_custom_field_the_pack_writes_is_declared(spec):
     declared = {(cf.model, cf.name): cf for cf in spec.custom_fields}
     written = {(om.target_model, t) for om in spec.objects for t in om.targets() if t.startswith("x_")}
     assert written == set(declared)
-    assert len(declared) == 28
+    assert len(declared) == 30
     status = declared[("crm.lead", "x_flitstack_appointment_status")]
     assert status.type == "selection"
     assert [k for k, _ in status.selection] == ["booked", "arrived", "cancelled", "did_not_arrive"]
@@ -82,13 +82,16 @@ def test_every_custom_field_the_pack_writes_is_declared(spec):
     invoice_status = declared[("crm.lead", "x_flitstack_invoice_status")]
     assert set(spec.value_maps["cliniko_invoice_status"].values.values()) == {k for k, _ in invoice_status.selection}
     assert declared[("crm.lead", "x_flitstack_appointment_lead_id")].relation == "crm.lead"
+    assert declared[("crm.lead", "x_flitstack_referring_doctor_id")].relation == "res.partner"
+    assert declared[("crm.lead", "x_flitstack_treatment_summary")].type == "text"
 
 
 def test_practitioners_are_only_looked_up_as_users(spec):
     assert spec.maps_for("practitioners") == []
     user_rows = [(om.name, row.target) for om in spec.objects for row in om.lookups if row.kind == "user"]
     assert user_rows == [("cliniko_patient_file", "user_id"), ("cliniko_appointment", "user_id"),
-                         ("cliniko_invoice", "user_id")]
+                         ("cliniko_group_appointment", "user_id"), ("cliniko_invoice", "user_id"),
+                         ("cliniko_treatment_note", "author_id")]
     assert {row.object for om in spec.objects for row in om.lookups if row.kind == "user"} == {"practitioners"}
 
 
@@ -126,9 +129,13 @@ def test_a_patient_becomes_a_partner_and_a_patient_file_lead(spec, records):
         "description": "Prefers afternoon appointments.", "x_flitstack_date_of_birth": "1984-06-12",
         "x_flitstack_medicare_number": "2232 61093 7", "x_flitstack_medicare_reference": "1",
         "x_flitstack_dva_card_number": "N829633", "x_flitstack_practitioners": "Hamish Fraser",
+        "x_flitstack_treatment_summary": "1 treatment note, 2023-01-13\nLatest: 2023-01-13, Vik Patel, Treatment note\n"
+        "Subjective Presenting complaint Tenderness on palpation over the left trapezius. Visit 1. "
+        "Plan Next steps Review in 2 weeks",
         "active": True, "create_date": "2019-01-01 08:16:00"}
     assert lead.refs == {"partner_id": Ref(kind="record", object="patients", key="100000"),
-                         "user_id": Ref(kind="user", object="practitioners", key="11001")}
+                         "user_id": Ref(kind="user", object="practitioners", key="11001"),
+                         "x_flitstack_referring_doctor_id": Ref(kind="record", object="contacts", key="15000")}
     assert (lead.model, lead.xmlid_name, lead.errors) == ("crm.lead", "patient_files_100000", [])
 
 
@@ -222,7 +229,8 @@ def test_a_long_treatment_note_becomes_one_internal_note_on_the_patient_file(spe
         "model": "crm.lead", "message_type": "comment", "is_internal": True,
         "subject": "Treatment note", "date": "2023-01-03 15:15:00"}
     assert result.refs == {"res_id": Ref(kind="record", object="patient_files", key="100032"),
-                           "subtype_id": Ref(kind="xmlid", key="mail.mt_note")}
+                           "subtype_id": Ref(kind="xmlid", key="mail.mt_note"),
+                           "author_id": Ref(kind="user", object="practitioners", key="11004")}
     assert result.errors == []
 
 
@@ -280,3 +288,65 @@ def test_the_patient_file_carries_the_insurance_from_the_custom_fields(spec, rec
     assert not any("insurance" in k for k in uninsured.values)
     insured = [r for r in records["patients"].values() if r.data["insurance_provider"]]
     assert len(insured) == 10
+
+
+def test_a_treatment_summary_counts_the_notes_and_quotes_the_latest(spec, records):
+    notes = [n for n in records["treatment_notes"].values() if n.data["patient_id"] == "100032"]
+    latest = max(notes, key=lambda n: (n.data["created_at"], int(n.source_id)))
+    summary = records["patients"]["100032"].data["treatment_summary"]
+    lines = summary.split("\n")
+    dates = sorted(n.data["created_at"][:10] for n in notes)
+    span = dates[0] if dates[0] == dates[-1] else f"{dates[0]} to {dates[-1]}"
+    assert lines[0] == f"{len(notes)} treatment note{'s' if len(notes) != 1 else ''}, {span}"
+    assert lines[1] == f"Latest: {dates[-1]}, {latest.data['author_name']}, Treatment note"
+    assert len(lines[2]) <= 300 and lines[2].startswith("Subjective Presenting complaint")
+    without = [p for p in records["patients"].values()
+               if not any(n.data["patient_id"] == p.source_id for n in records["treatment_notes"].values())]
+    assert without and all(p.data["treatment_summary"] is None for p in without)
+
+
+def test_a_group_appointment_becomes_a_meeting_with_its_patients_as_attendees(spec, records):
+    group = records["group_appointments"]["600000"]
+    result = planned(spec, "cliniko_group_appointment", group)
+    assert result.values == {"name": "Group Pilates", "start": "2023-01-04 18:00:00", "stop": "2023-01-04 19:00:00",
+                             "description": "Bring a mat", "active": True, "create_date": "2022-12-21 18:00:00"}
+    assert result.refs == {"user_id": Ref(kind="user", object="practitioners", key="11000")}
+    assert result.many_refs == {"partner_ids": [Ref(kind="record", object="patients", key=k)
+                                                for k in ("100013", "100031", "100002")]}
+    archived = planned(spec, "cliniko_group_appointment", records["group_appointments"]["600007"])
+    assert archived.values["active"] is False
+    assert len(records["group_appointments"]) == 40
+
+
+def test_communications_become_internal_messages_with_their_type(spec, records):
+    email = planned(spec, "cliniko_communication", records["communications"]["950000"])
+    assert email.values == {
+        "model": "crm.lead", "is_internal": True, "subject": "Appointment Reminder", "message_type": "email",
+        "body": "<p><em>Email, sent, Appointment reminder; to ella.smith.0@mail.example</em></p><p>Hi Ella, a "
+                "reminder of your appointment tomorrow at 10:30. Reply &lt;Y&gt; to confirm &amp; &lt;N&gt; to "
+                "cancel.</p>", "date": "2023-01-03 10:31:00"}
+    assert email.refs == {"res_id": Ref(kind="record", object="patient_files", key="100000"),
+                          "subtype_id": Ref(kind="xmlid", key="mail.mt_note"),
+                          "mail_activity_type_id": Ref(kind="xmlid", key="mail.mail_activity_data_email")}
+    call = planned(spec, "cliniko_communication", records["communications"]["950004"])
+    assert (call.values["subject"], call.values["message_type"], call.refs["mail_activity_type_id"].key) == (
+        "Phone call received: Memos", "comment", "mail.mail_activity_data_call")
+    assert call.values["body"].endswith("<p>Called Sam about the referral letter: will bring it on Tuesday.</p>"
+                                         "<p>Asked for a parking permit.</p>")
+    sms = planned(spec, "cliniko_communication", records["communications"]["950001"])
+    assert (sms.values["subject"], sms.values["message_type"], "mail_activity_type_id" in sms.refs) == (
+        "SMS sent: Appointment reminder", "comment", False)
+    every = [planned(spec, "cliniko_communication", r) for r in records["communications"].values()]
+    assert len(every) == 120 and [r.errors for r in every if r.errors] == []
+
+
+def test_patient_forms_become_internal_notes_completed_or_not(spec, records):
+    done = planned(spec, "cliniko_patient_form", records["patient_forms"]["960000"])
+    assert done.values["subject"] == "New Patient Intake"
+    assert done.values["date"] == "2023-01-04 12:00:00"  # completed_at
+    assert done.values["body"].startswith("<p><em>New Patient Intake: Completed 2023-01-04</em></p><h3>Medical History")
+    assert "<p>Fever, Cough</p>" in done.values["body"] and "<p>Signed</p>" in done.values["body"]
+    sent = planned(spec, "cliniko_patient_form", records["patient_forms"]["960005"])
+    assert (sent.values["body"], sent.values["date"]) == (
+        "<p><em>Consent to Treatment: Sent 2023-01-28, not completed</em></p>", "2023-01-28 10:00:00")
+    assert sent.refs["res_id"] == Ref(kind="record", object="patient_files", key="100028")

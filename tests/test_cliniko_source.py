@@ -66,7 +66,7 @@ def test_every_patient_is_read_exactly_once_over_twenty_pages_archived_included(
 
 
 def test_archived_patients_are_left_out_when_not_asked_for(cliniko, recording_sleep):
-    source = source_for(cliniko, recording_sleep, include_archived=False, patient_practitioners=False)
+    source = source_for(cliniko, recording_sleep, include_archived=False, patient_practitioners=False, treatment_summaries=False)
     ids = {r.source_id for r in source.read("patients")}
     assert len(ids) == 1950
     assert ids.isdisjoint(cliniko.archived_patient_ids)
@@ -75,7 +75,7 @@ def test_archived_patients_are_left_out_when_not_asked_for(cliniko, recording_sl
 
 
 def test_reading_streams_page_by_page(cliniko, recording_sleep):
-    source = source_for(cliniko, recording_sleep, patient_practitioners=False)
+    source = source_for(cliniko, recording_sleep, patient_practitioners=False, treatment_summaries=False)
     records = source.read("patients")
     first = next(records)
     assert first.source_id == "100000"
@@ -89,7 +89,7 @@ def test_a_delta_read_returns_exactly_the_touched_patients(cliniko, recording_sl
     touched = cliniko.touch_patients(7)
     archived = cliniko.archived_patient_ids[4]
     cliniko.patch_record("patients", archived, updated_at="2025-03-01T10:00:00Z")
-    source = source_for(cliniko, recording_sleep, patient_practitioners=False)
+    source = source_for(cliniko, recording_sleep, patient_practitioners=False, treatment_summaries=False)
 
     changed = [r.source_id for r in source.read("patients", since=GENERATED_BEFORE)]
 
@@ -102,7 +102,7 @@ def test_a_delta_read_returns_exactly_the_touched_patients(cliniko, recording_sl
 
 def test_a_naive_since_is_read_as_utc(cliniko, recording_sleep):
     cliniko.patch_record("patients", "100005", updated_at="2025-06-01T12:00:01Z")
-    source = source_for(cliniko, recording_sleep, patient_practitioners=False)
+    source = source_for(cliniko, recording_sleep, patient_practitioners=False, treatment_summaries=False)
     changed = [r.source_id for r in source.read("patients", since=datetime(2025, 6, 1, 12, 0, 0))]
     assert changed == ["100005"]
     aware = [r.source_id for r in source.read("patients", since=datetime(2025, 6, 1, 22, 0, 1,
@@ -187,7 +187,7 @@ def test_long_treatment_notes_arrive_whole_as_html(cliniko, recording_sleep):
 
 def test_a_record_with_an_unreadable_timestamp_is_handed_on_with_its_problem(cliniko, recording_sleep):
     cliniko.patch_record("patients", "100042", updated_at="last tuesday")
-    source = source_for(cliniko, recording_sleep, patient_practitioners=False)
+    source = source_for(cliniko, recording_sleep, patient_practitioners=False, treatment_summaries=False)
     records = list(source.read("patients"))
     assert len(records) == 2000
     bad = [r for r in records if r.problems]
@@ -203,10 +203,10 @@ def test_discover_counts_every_object_with_one_small_request_each(cliniko, recor
         "practitioners": 6, "appointment_types": 8, "products": 20, "billable_items": 6, "contacts": 30,
         "patients": 2000,
         "individual_appointments": 5000, "group_appointments": 40, "treatment_notes": 300, "invoices": 600,
-        "patient_attachments": 12}
+        "patient_attachments": 12, "communications": 120, "patient_forms": 40}
     assert all(q["per_page"] == ["1"] for q in (r.query for r in cliniko.request_log))
     # one request per list; patients, appointment types and practitioners have a second list
-    assert len(cliniko.request_log) == 14
+    assert len(cliniko.request_log) == 16
     appointment = infos["individual_appointments"]
     assert appointment.depends_on == ["appointment_types", "patients", "practitioners"]
     assert appointment.field("patient_id").relation == "patients"
@@ -299,7 +299,7 @@ def test_a_key_with_a_bad_suffix_tells_the_admin_to_copy_it_again(key):
 # -- limits and failures ---------------------------------------------------------------------
 
 def test_429s_in_the_middle_of_a_read_are_absorbed_without_losing_or_repeating_a_page(cliniko, recording_sleep):
-    source = source_for(cliniko, recording_sleep, patient_practitioners=False)
+    source = source_for(cliniko, recording_sleep, patient_practitioners=False, treatment_summaries=False)
     records = source.read("patients")
     got = [next(records) for _ in range(250)]  # three pages asked for
     cliniko.force_429(3, retry_after=2)
@@ -314,7 +314,7 @@ def test_429s_in_the_middle_of_a_read_are_absorbed_without_losing_or_repeating_a
 
 def test_cliniko_s_own_limit_is_waited_out(cliniko_factory, recording_real_sleep):
     api = cliniko_factory(patients=400, appointments=10, rate_limit=12, rate_window=1.0)
-    source = source_for(api, recording_real_sleep, per_page=20, patient_practitioners=False)
+    source = source_for(api, recording_real_sleep, per_page=20, patient_practitioners=False, treatment_summaries=False)
     ids = [r.source_id for r in source.read("patients")]
     archived = [p["id"] for p in api.data["patients"] if p["archived_at"]]
     assert ids == [p["id"] for p in api.data["patients"] if not p["archived_at"]] + archived
@@ -326,7 +326,7 @@ def test_cliniko_s_own_limit_is_waited_out(cliniko_factory, recording_real_sleep
 
 
 def test_server_errors_are_retried(cliniko, recording_sleep):
-    source = source_for(cliniko, recording_sleep, patient_practitioners=False)
+    source = source_for(cliniko, recording_sleep, patient_practitioners=False, treatment_summaries=False)
     cliniko.fail_next(2, status=503)
     assert len(list(source.read("patients"))) == 2000
     assert cliniko.statuses("/v1/patients")[:3] == [503, 503, 200]
@@ -335,7 +335,7 @@ def test_server_errors_are_retried(cliniko, recording_sleep):
 
 def test_a_source_that_keeps_failing_stops_with_what_to_do(cliniko, recording_sleep):
     source = source_for(cliniko, recording_sleep, retry=RetryPolicy(max_attempts=3, base_delay=0.01),
-                        patient_practitioners=False)
+                        patient_practitioners=False, treatment_summaries=False)
     cliniko.fail_next(3, status=500)
     with pytest.raises(SourceUnavailableError) as err:
         list(source.read("patients"))

@@ -62,7 +62,8 @@ def test_clientjoy_pack_order_and_stage_probability_field():
     assert [om.name for om in dependency_order(spec)] == [
         "clientjoy_pipeline", "clientjoy_stage", "clientjoy_client_company", "clientjoy_client_person",
         "clientjoy_client_contact", "clientjoy_lead", "clientjoy_lead_won", "clientjoy_activity", "clientjoy_meeting",
-        "clientjoy_task", "clientjoy_task_activity"]
+        "clientjoy_appointment", "clientjoy_task", "clientjoy_task_activity", "clientjoy_file_lead",
+        "clientjoy_file_client"]
     stage = spec.object_map("clientjoy_stage")
     assert "probability" not in stage.targets() and "x_flitstack_probability" in stage.targets()
     assert "probability" not in TargetSchema.load_snapshot().fields("crm.stage")

@@ -57,7 +57,8 @@ def test_clientjoy_audit_finds_exactly_the_planted_defects(clientjoy):
                              "malformed_email": 2, "duplicate_person": 2, "orphan_reference": 3,
                              "owner_without_user": 2, "text_too_long": 2}
     assert report.records == {"owners": 4, "pipelines": 2, "stages": 9, "clients": 600, "leads": 1500,
-                              "proposals": 300, "invoices": 300, "activities": 750}
+                              "proposals": 300, "invoices": 300, "activities": 750, "appointments": 150,
+                              "files": 6}
     for d in manifest["defects"]["duplicate_people"]:
         (finding,) = [f for f in report.findings if f.kind == "duplicate_person" and f.source_id == d["source_id"]]
         assert finding.related_ids == (d["duplicate_of"],)

@@ -44,7 +44,12 @@ did-not-arrive appointments, duplicate patient emails, a patient with an
 impossible date of birth, treatment notes longer than 10,000 characters of
 HTML, an appointment whose patient was deleted, an inactive practitioner,
 organisation contacts (insurers: a company name and no person's name) and
-invoices in each of the four documented statuses.
+invoices in each of the four documented statuses.  It also holds group
+appointments with their patients (``patient_ids``, one archived in ten),
+communications (sections/communications.md: reminders, SMS, replies, memos of
+calls, with their category, type and direction codes) and patient forms
+(sections/patient_forms.md: completed intake forms with their answers, and forms
+sent but never completed).
 """
 from __future__ import annotations
 
@@ -153,6 +158,15 @@ DOCUMENTED_FIELDS: dict[str, frozenset[str]] = {
         "created_at", "deleted_at", "doctor_type", "email", "first_name", "id", "last_name", "notes",
         "occupation", "phone_numbers", "post_code", "preferred_name", "provider_number", "state", "title",
         "type", "type_code", "updated_at"}),
+    # sections/communications.md: Get Communications (``confidential`` from the memo examples)
+    "communications": frozenset({
+        "archived_at", "category", "category_code", "confidential", "content", "content_subject", "created_at",
+        "direction_code", "direction_description", "from", "id", "patient", "to", "type", "type_code",
+        "updated_at"}),
+    # sections/patient_forms.md: Get Patient Forms (``archived_at`` is a documented filter, so a field)
+    "patient_forms": frozenset({
+        "archived_at", "attendee", "booking", "completed_at", "content", "created_at", "id", "name", "patient",
+        "restricted_to_practitioner", "signatures", "updated_at", "url"}),
     # sections/patient_attachments.md: the file is behind ``content`` (``.../content``)
     "patient_attachments": frozenset({
         "content", "content_type", "created_at", "description", "filename", "id", "patient",
@@ -181,10 +195,27 @@ DOCUMENTED_FILTERS: dict[str, frozenset[str]] = {
     "contacts": frozenset({"created_at", "email", "first_name", "id", "last_name", "type_code", "updated_at"}),
     "patient_attachments": frozenset({"content_type", "created_at", "description", "filename", "id",
                                       "patient_id", "size", "updated_at", "user_id"}),
+    # sections/communications.md, "Filtering Communications": archived_at/deleted_at, category_code ...
+    "communications": frozenset({"archived_at", "category_code", "created_at", "deleted_at", "id", "patient_id",
+                                 "updated_at"}),
+    # sections/patient_forms.md, "Filtering Patient Forms"
+    "patient_forms": frozenset({"archived_at", "completed_at", "created_at", "id", "patient_id", "updated_at"}),
 }
 
 #: sections/invoices.md, "Filtering Invoices": the integer statuses and their descriptions
 INVOICE_STATUSES: dict[int, str] = {10: "Open", 20: "Paid", 30: "Closed", 40: "Open (credit)"}
+#: sections/communications.md, "Category Code Mapping" (every code the page lists)
+COMMUNICATION_CATEGORIES: dict[int, str] = {
+    1: "Appointment reminder", 2: "SMS forwarding", 3: "Invoice", 4: "Appointment confirmation email",
+    5: "Letters", 6: "Practitioner appointment notification", 7: "SMS messages", 8: "SMS patient reply",
+    9: "Account statements", 10: "Cancelled appointment notification", 11: "Auth code", 12: "Memos",
+    13: "Practitioner reply", 14: "Payments", 15: "Bulk emails", 16: "Appointment cancellation",
+    17: "Patient form", 18: "Upcoming appointments", 19: "Completed patient form"}
+#: sections/communications.md, "Permitted Memo Communication Properties": ``type_code``
+#: (1 SMS, 2 email, 3 phone call, 4 other; the examples' ``type`` labels) and ``direction_code``
+#: (1 outbound, 2 inbound; the examples' ``direction_description`` "Sent" and "Received")
+COMMUNICATION_TYPES: dict[int, str] = {1: "SMS", 2: "Email", 3: "Phone call", 4: "Other"}
+COMMUNICATION_DIRECTIONS: dict[int, str] = {1: "Sent", 2: "Received"}
 #: sections/contacts.md: ``type`` and its ``type_code`` (0 Standard, 1 Doctor)
 CONTACT_TYPES: dict[int, str] = {0: "Standard", 1: "Doctor"}
 #: sections/contacts.md, Create Contact: the values ``doctor_type`` may hold (or null)
@@ -261,11 +292,12 @@ class ClinikoEmulator(EmulatorServer):
     server_name = "cliniko-emulator"
     collections = ("patients", "practitioners", "users", "appointment_types", "individual_appointments",
                    "group_appointments", "treatment_notes", "invoices", "products", "billable_items",
-                   "contacts", "patient_attachments") + TEMPLATE_COLLECTIONS
+                   "contacts", "patient_attachments", "communications", "patient_forms") + TEMPLATE_COLLECTIONS
 
     def __init__(self, patients: int = 2000, appointments: int = 5000, practitioners: int = 6,
                  treatment_notes: int = 300, invoices: int = 600, products: int = 20, contacts: int = 30,
-                 group_appointments: int = 40, attachments: int = 12, billable_items: int = 6, seed: int = 1,
+                 group_appointments: int = 40, attachments: int = 12, billable_items: int = 6,
+                 communications: int = 120, patient_forms: int = 40, seed: int = 1,
                  rate_limit: int = 200, rate_window: float = 60.0, shard: str = "au2",
                  api_key: Optional[str] = None, attachment_redirect: bool = False):
         super().__init__()
@@ -292,6 +324,7 @@ class ClinikoEmulator(EmulatorServer):
         self.user_agents: list[Optional[str]] = []
         self._generate(patients, appointments, practitioners, treatment_notes, invoices, products,
                        contacts, group_appointments, attachments, billable_items)
+        self._generate_history(communications, patient_forms)
 
     # -- generation ---------------------------------------------------------
     def _generate(self, n_patients: int, n_appointments: int, n_practitioners: int, n_notes: int,
@@ -460,19 +493,31 @@ class ClinikoEmulator(EmulatorServer):
 
         groups = self.data["group_appointments"]
         group_type = next((t for t in types if t["name"] == "Group Pilates"), types[0])
+        #: group appointments that are archived (listed only with q[]=archived_at:*)
+        self.archived_group_ids: list[str] = []
         for i in range(n_groups):
             starts = datetime(2023, 1, 4, 18, 0, tzinfo=timezone.utc) + timedelta(days=7 * i)
+            # sections/group_appointments.md: the attendees' patients as ``patient_ids`` (the page's example
+            # shows integers, as its record ids are; this account's ids are strings throughout, as Cliniko's
+            # newer examples are); the first group holds the patient with the impossible date of birth
+            members = list(dict.fromkeys(patients[(i * 53 + k * 211) % len(patients)]["id"]
+                                         for k in range(3 + i % 4))) if patients else []
+            if i == 0 and len(patients) > 13:
+                members[0] = patients[13]["id"]
+            archived = i % 10 == 7
+            if archived:
+                self.archived_group_ids.append(str(600000 + i))
             groups.append({
                 "id": str(600000 + i), "starts_at": iso(starts),
                 "ends_at": iso(starts + timedelta(minutes=60)), "max_attendees": 8,
                 "practitioner": Link("practitioners", practitioners[i % len(practitioners)]["id"]),
                 "appointment_type": Link("appointment_types", group_type["id"]),
-                "business": Link("businesses", "14900"), "notes": None, "patient_ids": [],
-                "repeat_rule": {}, "repeats": None,
+                "business": Link("businesses", "14900"), "notes": "Bring a mat" if i % 5 == 0 else None,
+                "patient_ids": members, "repeat_rule": {}, "repeats": None,
                 "conflicts": Link("group_appointments", f"{600000 + i}/conflicts"),
                 "attendees": Link("group_appointments", f"{600000 + i}/attendees"),
                 "created_at": iso(starts - timedelta(days=14)), "updated_at": iso(starts - timedelta(days=14)),
-                "archived_at": None, "deleted_at": None,
+                "archived_at": iso(starts + timedelta(days=1)) if archived else None, "deleted_at": None,
             })
 
         notes = self.data["treatment_notes"]
@@ -608,6 +653,98 @@ class ClinikoEmulator(EmulatorServer):
         add_templates(self.data, start)  # treatment note and patient form templates (cliniko_templates)
         for name, rows in self.data.items():
             self._by_id[name] = {r["id"]: r for r in rows}
+
+    def _generate_history(self, n_communications: int, n_forms: int) -> None:
+        """Communications and patient forms, from a random stream of their own (so that
+        every other generated value stays as it was)."""
+        rng = random.Random(self.seed * 104729 + 11)
+        patients, practitioners = self.data["patients"], self.data["practitioners"]
+        appointments = self.data["individual_appointments"]
+        if not patients:
+            return
+        start = datetime(2023, 1, 3, 9, 0, tzinfo=timezone.utc)
+        # sections/communications.md: what Cliniko logs per patient, each with its category (code and
+        # label), type (1 SMS, 2 Email, 3 Phone call, 4 Other) and direction (1 Sent, 2 Received);
+        # memos (category 12) are what staff record by hand, of any type
+        kinds = [(1, 2, 1), (1, 1, 1), (7, 1, 1), (8, 1, 2), (12, 3, 2), (12, 4, 1), (4, 2, 1), (3, 2, 1)]
+        communications = self.data["communications"]
+        #: communications whose patient is the one with the impossible date of birth
+        self.bad_patient_communication_ids: list[str] = []
+        for i in range(n_communications):
+            category, type_code, direction = kinds[i % len(kinds)]
+            patient = patients[(i * 31) % len(patients)] if i != 5 or len(patients) <= 13 else patients[13]
+            practitioner = practitioners[i % len(practitioners)]
+            name = f"{patient['first_name']} {patient['last_name']}"
+            staff = f"{practitioner['first_name']} {practitioner['last_name']}"
+            moment = start + timedelta(days=3 * i, minutes=rng.randrange(0, 600))
+            cid = str(950000 + i)
+            if patient["id"] == self.malformed_dob_patient_id:
+                self.bad_patient_communication_ids.append(cid)
+            subject = {1: "Appointment Reminder", 4: "Appointment confirmation", 3: "Your invoice"}.get(category)
+            content = {
+                1: "Hi {0}, a reminder of your appointment tomorrow at 10:30. Reply <Y> to confirm & <N> to cancel.",
+                7: "Hi {0}, the clinic is closed on Monday; we will call to rebook.",
+                8: "Yes, see you then",
+                12: "Called {0} about the referral letter: will bring it on Tuesday.\nAsked for a parking permit.",
+                4: "Dear {0}, your appointment is confirmed.",
+                3: "Dear {0}, please find your invoice attached.",
+            }[category].format(patient["first_name"])
+            if category == 12 and type_code == 4:
+                content = "Front desk: {0} dropped off the signed consent form.".format(patient["first_name"])
+            sent = direction == 1
+            communications.append({
+                "id": cid, "archived_at": None, "category": COMMUNICATION_CATEGORIES[category],
+                "category_code": category, "confidential": category == 12 and i % 3 == 0,
+                "content": content, "content_subject": subject if type_code == 2 else None,
+                "direction_code": direction, "direction_description": COMMUNICATION_DIRECTIONS[direction],
+                "from": None if sent and category != 12 else (staff if sent else name),
+                "to": (patient["email"] if type_code == 2 else name) if sent else staff,
+                "patient": Link("patients", patient["id"]),
+                "type": COMMUNICATION_TYPES[type_code], "type_code": type_code,
+                "created_at": iso(moment), "updated_at": iso(moment),
+            })
+
+        # sections/patient_forms.md: a form sent to a patient, its answers in ``content`` (sections of
+        # questions, as treatment notes have) once ``completed_at`` is set; a signature question names
+        # its signature, listed under ``signatures``
+        forms = self.data["patient_forms"]
+        #: forms sent and not completed (their questions carry no answers)
+        self.incomplete_form_ids: list[str] = []
+        for i in range(n_forms):
+            patient = patients[(i * 17 + 3) % len(patients)]
+            fid = str(960000 + i)
+            created = start + timedelta(days=5 * i, hours=rng.randrange(0, 8))
+            completed = i % 8 != 5
+            if not completed:
+                self.incomplete_form_ids.append(fid)
+            symptoms = [{"value": v, **({"selected": True} if completed and (i + k) % 3 == 0 else {})}
+                        for k, v in enumerate(("Fever", "Headache", "Back pain", "Cough"))]
+            signature_id = str(970000 + i)
+            content = {"sections": [
+                {"name": "Medical History", "questions": [
+                    {"name": "Please describe your medical history.", "type": "paragraph", "required": True,
+                     **({"answer": f"<div>Knee surgery in {2000 + i % 20}; no allergies.</div>"} if completed else {})}]},
+                {"name": "Current Condition", "questions": [
+                    {"name": "Which of the following symptoms do you suffer from?", "type": "checkboxes",
+                     "answers": symptoms, "required": False}]},
+                {"name": "Privacy Policy", "description": "<div>We keep your information private.</div>",
+                 "questions": [{"name": "I accept the above privacy policy", "type": "signature",
+                                **({"signature_id": signature_id} if completed else {})}]},
+            ]}
+            appointment = appointments[(i * 41) % len(appointments)] if appointments else None
+            forms.append({
+                "id": fid, "name": ("New Patient Intake", "Consent to Treatment")[i % 2],
+                "restricted_to_practitioner": i % 4 == 0,
+                "url": f"https://account-subdomain.cliniko.com/f/?form{fid}",
+                "completed_at": iso(created + timedelta(days=1)) if completed else None,
+                "content": content,
+                "signatures": [Link("patient_forms", f"{fid}/signatures/{signature_id}")] if completed else [],
+                "attendee": None, "booking": Link("bookings", appointment["id"]) if appointment else None,
+                "patient": Link("patients", patient["id"]), "archived_at": None,
+                "created_at": iso(created), "updated_at": iso(created + timedelta(days=1) if completed else created),
+            })
+        for name in ("communications", "patient_forms"):
+            self._by_id[name] = {r["id"]: r for r in self.data[name]}
 
     # -- test controls ------------------------------------------------------
     @property

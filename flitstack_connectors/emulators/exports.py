@@ -232,6 +232,13 @@ CLIENTJOY_PIPELINES = (
     ("PL2", "Partnerships", (("ST21", "Intro Call", 10), ("ST22", "Discovery", 40), ("ST23", "Agreement", 90),
                              ("ST24", "Signed", 100))),
 )
+#: custom columns of the clients export: a dropdown (few values) and a free-text code
+CLIENTJOY_CUSTOM_COLUMNS = ("Client Tier", "Account Code")
+CLIENT_TIERS = ("Gold", "Silver", "Bronze", "Platinum")
+CLIENTJOY_APPOINTMENT_STATUSES = ("Scheduled", "Completed", "Cancelled", "Completed", "No Show", "Scheduled")
+#: file names of a Clientjoy export's files (unicode, spaces)
+CLIENTJOY_FILE_NAMES = ("Signed contract {n}.pdf", "Brief – Café Nuño {n}.docx", "Logo draft {n}.png",
+                        "Meeting notes {n}.txt")
 _LEAD_STATUSES = (("Open", "open", 60), ("Won", "won", 15), ("Lost", "lost", 15), ("Converted", "converted", 10))
 
 
@@ -298,12 +305,13 @@ def write_clientjoy_export(
     encoding = "cp1252" if "cp1252" in planted else "utf-8"
     clients_out = _CsvOut(folder, "clients.csv", [
         "Client ID", "Company Name", "Contact Person", "Email", "Phone", "Address", "City", "State", "Zip",
-        "Country", "Owner", "Created On", "Updated On"], encoding=encoding)
+        "Country", "Owner", "Created On", "Updated On", *CLIENTJOY_CUSTOM_COLUMNS], encoding=encoding)
     pick = _Picker(rng, people)
     dup_email = pick.take(4, "duplicate people") if "duplicate_people" in planted else []
     bad_email = pick.take(2, "malformed emails") if "malformed_emails" in planted else []
     persons = _People(rng, "example.com", "415")
     client_ids = []
+    client_rows: dict[str, dict[str, str]] = {}
     dup_pairs = {dup_email[1]: dup_email[0], dup_email[3]: dup_email[2]} if dup_email else {}
     first_seen: dict[int, dict[str, Any]] = {}
     accented = 0
@@ -329,15 +337,20 @@ def write_clientjoy_export(
                 phone = _reformat_phone(original["phone"])
         if i in bad_email:
             email = email.replace("@", "@@") if i == bad_email[0] else email.replace("@", " at ")
+        # custom fields (Agency plan): a dropdown with few values and a free text, from the row number
+        tier = CLIENT_TIERS[i % len(CLIENT_TIERS)] if i % 6 else ""
+        account_code = f"AC-{(i * 7919) % 100000:05d}"
         row = clients_out.write([cid, company, p["name"], email, phone, street, city, state, zip_code, country,
-                                 owner[1], _dmy(created), _dmy(updated)])
+                                 owner[1], _dmy(created), _dmy(updated), tier, account_code])
         client_ids.append(cid)
+        client_rows[cid] = {"name": p["name"], "email": email}
         if i < 3 or (i < 10 and accented < 3 and any(ord(c) > 127 for c in p["name"])):
             if i >= 3:
                 accented += 1
             expected.setdefault("clients", {})[cid] = {
                 "company_name": company or None, "contact_name": p["name"], "email": email, "phone": phone,
-                "street": street, "city": city, "zip": zip_code, "country": country, "owner_email": owner[1],
+                "street": street, "city": city, "state": state or None, "zip": zip_code, "country": country,
+                "client_tier": tier or None, "account_code": account_code, "owner_email": owner[1],
                 "owner_id": owner[0], "is_company": bool(company), "has_contact": True,
                 "created_at": created.strftime("%Y-%m-%dT%H:%M:00"),
                 "updated_at": updated.strftime("%Y-%m-%dT%H:%M:00")}
@@ -365,6 +378,7 @@ def write_clientjoy_export(
     bad_date_texts = ("31/02/2024 10:00", "sometime in May", "2024-13-45")
     lead_rows: dict[str, int] = {}
     lead_ids = []
+    lead_clients: list[tuple[str, str]] = []  # leads that load, with their client ("" for none)
     contacts = _People(rng, "mail.example", "646")
     weights = [w for _s, _c, w in _LEAD_STATUSES]
     for i in range(leads):
@@ -413,6 +427,8 @@ def write_clientjoy_export(
                 "updated_at": updated.strftime("%Y-%m-%dT%H:%M:%S+00:00")}
         if row_id == lid:
             lead_ids.append(lid)  # other records refer only to ids the file holds
+            if i not in bad_dates and i not in undecodable and i not in orphans:
+                lead_clients.append((lid, client))
         if i in missing:
             found["missing_ids"].append(_defect(leads_out, "leads", row, sid_read, "id"))
         if i in repeated:
@@ -505,6 +521,56 @@ def write_clientjoy_export(
     files[activities_out.name] = {"object": "activities", **activities_out.close()}
     counts["activities"] = n_activities
 
+    # appointments (the scheduler's bookings) and files, from streams of their own -----------------
+    booking = random.Random(seed * 104729 + 5)
+    appointments_out = _CsvOut(folder, "appointments.csv", [
+        "Appointment ID", "Title", "Client ID", "Lead ID", "Invitee Name", "Invitee Email", "Start",
+        "Duration (min)", "Status", "Location", "Owner", "Created On"])
+    n_appointments = max(10, leads // 10)
+    lead_client = dict(lead_clients)
+    for i in range(n_appointments):
+        apid = f"AP{i + 1:05d}"
+        lid = lead_clients[booking.randrange(len(lead_clients))][0] if i % 4 else ""
+        cid = lead_client.get(lid) or client_ids[booking.randrange(len(client_ids))]
+        invitee = client_rows[cid]
+        start = _BASE + timedelta(days=booking.randint(-200, 60), hours=booking.randint(8, 17))
+        duration = booking.choice((15, 30, 45, 60))
+        status = CLIENTJOY_APPOINTMENT_STATUSES[i % len(CLIENTJOY_APPOINTMENT_STATUSES)]
+        location = ("Zoom", "Office", "Google Meet", "")[i % 4]
+        owner = owners[booking.randrange(n_owners)]
+        created = start - timedelta(days=booking.randint(1, 20))
+        appointments_out.write([apid, ("Discovery call", "Strategy session", "Review meeting")[i % 3], cid, lid,
+                                invitee["name"], invitee["email"], start.strftime("%Y-%m-%d %H:%M"), duration,
+                                status, location, owner[1], _dmy(created)])
+        if i < 4:
+            expected.setdefault("appointments", {})[apid] = {
+                "client_id": cid, "lead_id": lid or None, "invitee_email": invitee["email"],
+                "start": start.strftime("%Y-%m-%dT%H:%M:00"), "duration_minutes": str(duration),
+                "status": status.lower().replace(" ", "_"), "location": location or None, "owner_id": owner[0]}
+    files[appointments_out.name] = {"object": "appointments", **appointments_out.close()}
+    counts["appointments"] = n_appointments
+
+    files_dir = folder / "files"
+    files_dir.mkdir(exist_ok=True)
+    files_out = _CsvOut(folder, "files.csv", ["File ID", "File Name", "Client ID", "Lead ID", "Uploaded On"])
+    n_files = max(6, people // 200)
+    stored: dict[str, dict[str, Any]] = {}
+    for i in range(n_files):
+        fid = f"F{i + 1:04d}"
+        on_lead = i % 2 == 0
+        lid = lead_clients[(i * 37) % len(lead_clients)][0] if on_lead else ""
+        cid = lead_client.get(lid) if on_lead else client_ids[(i * 53) % len(client_ids)]
+        name = CLIENTJOY_FILE_NAMES[i % len(CLIENTJOY_FILE_NAMES)].format(n=i + 1)
+        content = f"Clientjoy file {fid}\n".encode() + booking.randbytes(300 + 97 * i)
+        (files_dir / name).write_bytes(content)
+        uploaded = _BASE - timedelta(days=booking.randint(1, 300), minutes=booking.randrange(0, 1440, 5))
+        files_out.write([fid, name, cid or "", lid, uploaded.strftime("%Y-%m-%d %H:%M")])
+        stored[fid] = {"filename": name, "client_id": cid or None, "lead_id": lid or None, "size": len(content),
+                       "uploaded_at": uploaded.strftime("%Y-%m-%dT%H:%M:00"), "location": f"files/{name}"}
+    files[files_out.name] = {"object": "files", **files_out.close()}
+    counts["files"] = n_files
+    expected["files"] = stored
+
     path = _finish(folder, dest, zip)
     if tmp:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -579,7 +645,7 @@ def write_clinic_export(
     # patients -----------------------------------------------------------------------
     patients_out = _CsvOut(folder, "patients.csv", [
         "Patient ID", "First Name", "Last Name", "DOB", "Sex", "Email Address", "Home Phone", "Mobile",
-        "Address Line 1", "City", "State", "Postcode", "Country", "Medical Notes", "Created"],
+        "Address Line 1", "Address Line 2", "City", "State", "Postcode", "Country", "Medical Notes", "Created"],
         encoding="cp1252" if "cp1252" in planted else "utf-8")
     pick = _Picker(rng, patients)
     bad_dates = pick.take(3, "bad dates") if "bad_dates" in planted else []
@@ -602,6 +668,8 @@ def write_clinic_export(
         city, state, country = CITIES[rng.randrange(len(CITIES))]
         street = f"{rng.randint(1, 250)} {STREETS[rng.randrange(len(STREETS))]}"
         zip_code = f"{rng.randint(1000, 99999):05d}"
+        # a second address line on one patient in four (from the row number: the generated values stay)
+        street2 = f"Apartment {i % 40 + 1}" if i % 4 == 1 else ""
         mobile = p["mobile"] if rng.random() < 0.5 else ""
         notes = _NOTES[rng.randrange(len(_NOTES))]
         email, phone = p["email"], p["phone"]
@@ -624,7 +692,7 @@ def write_clinic_export(
         if i in repeated:
             row_id = f"PAT-{repeated.index(i) + 4:05d}"
         row = patients_out.write([row_id, p["first"], p["last"], dob_text, rng.choice(("F", "M", "X")), email,
-                                  phone, mobile, street, city, state, zip_code, country, notes,
+                                  phone, mobile, street, street2, city, state, zip_code, country, notes,
                                   _day_month(created, with_time=False)])
         sid = row_id or f"row-{row}"
         if row_id and row_id not in first_rows:
@@ -636,7 +704,8 @@ def write_clinic_export(
             expected.setdefault("patients", {})[pid] = {
                 "first_name": p["first"], "last_name": p["last"], "name": p["name"],
                 "date_of_birth": dob.date().isoformat(), "email": email, "phone": phone, "mobile": mobile or None,
-                "street": street, "city": city, "zip": zip_code, "notes": notes or None,
+                "street": street, "street2": street2 or None, "city": city, "state": state or None,
+                "zip": zip_code, "country": country, "notes": notes or None,
                 "created_at": created.strftime("%Y-%m-%dT00:00:00")}
         if i in missing:
             found["missing_ids"].append(_defect(patients_out, "patients", row, sid, "id"))

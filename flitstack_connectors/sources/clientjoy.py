@@ -14,7 +14,15 @@ object              file (first match, any case)                one record per
 ``proposals``       proposals.csv                               proposal
 ``invoices``        invoices.csv                                invoice
 ``activities``      activities.csv, engagements.csv             call/email/...
+``appointments``    appointments.csv, bookings.csv              scheduler booking
+``files``           files.csv, documents.csv, and the files of  file
+                    the ``files/`` folder they name
 ==================  ==========================================  ==============
+
+Clientjoy documents no export format: the column names are those its screens
+export, renamed through header maps.  Files are read where an export carries
+them (the file itself in ``files/``, a row naming it in files.csv with the
+client or lead it belongs to); an export without them simply has no files.
 
 Transport and meaning are kept apart: an :class:`ExportReader` yields records
 with Clientjoy's field names (the CSV reader renames the exported columns
@@ -25,14 +33,17 @@ reader without touching the default map.
 """
 from __future__ import annotations
 
+import mimetypes
 import os
 import re
 from datetime import datetime, timedelta
-from typing import Iterator, Optional, Union
+from pathlib import PurePosixPath
+from typing import IO, Iterator, Optional, Union
 
+from ..errors import ExportFormatError
 from ..quality import Reference
-from ..records import SourceRecord
-from .csv_export import CsvExportReader, CsvFileSpec, ExportFiles, ExportReader, normalise_header
+from ..records import Attachment, SourceRecord
+from .csv_export import CsvExportReader, CsvFileSpec, ExportFiles, ExportReader, normalise_header, parse_date_text
 from .file_source import FieldDecl, FileExportSource
 
 _CREATED = {"created_on": "created_at", "created_at": "created_at", "created": "created_at",
@@ -111,7 +122,30 @@ SPECS: tuple[CsvFileSpec, ...] = (
         columns=("id", "type", "subject", "body", "date", "lead_id", "client_id", "owner_email", "duration_minutes"),
         datetime_columns=("date", "created_at"),
     ),
+    CsvFileSpec(
+        object="appointments", filenames=("appointments", "bookings", "scheduler", "appointment_export"),
+        header_map={"appointment_id": "id", "booking_id": "id", "appointment_title": "title", "name": "title",
+                    "customer_id": "client_id", "invitee": "invitee_name", "invitee_name": "invitee_name",
+                    "invitee_email": "invitee_email", "attendee_email": "invitee_email",
+                    "start_time": "start", "starts_at": "start", "date": "start", "scheduled_at": "start",
+                    "duration_min": "duration_minutes", "duration": "duration_minutes",
+                    "duration_minutes": "duration_minutes", "appointment_status": "status",
+                    "meeting_link": "location", "venue": "location", **_OWNER, **_CREATED},
+        columns=("id", "title", "client_id", "lead_id", "invitee_name", "invitee_email", "start",
+                 "duration_minutes", "status", "location", "owner_email", "created_at"),
+        datetime_columns=("start", "created_at"),
+    ),
+    CsvFileSpec(
+        object="files", filenames=("files", "documents", "file_export"),
+        header_map={"file_id": "id", "document_id": "id", "file_name": "filename", "name": "filename",
+                    "file": "filename", "customer_id": "client_id", "uploaded_on": "uploaded_at",
+                    "uploaded": "uploaded_at", "uploaded_at": "uploaded_at", **_CREATED},
+        columns=("id", "filename", "client_id", "lead_id", "uploaded_at"),
+        datetime_columns=("uploaded_at", "created_at"),
+    ),
 )
+#: the folder of an export that holds the files files.csv lists
+FILES_DIR = "files"
 
 #: Clientjoy lead statuses (as exported, any case) -> open / won / lost / converted
 LEAD_STATUSES = {
@@ -124,6 +158,12 @@ ACTIVITY_TYPES = {
     "call": "call", "phone call": "call", "phone": "call", "email": "email", "e-mail": "email",
     "mail": "email", "meeting": "meeting", "appointment": "meeting", "note": "note", "comment": "note",
     "task": "task", "to-do": "task", "todo": "task",
+}
+#: appointment statuses (as exported, any case) -> scheduled / completed / cancelled / no_show
+APPOINTMENT_STATUSES = {
+    "scheduled": "scheduled", "booked": "scheduled", "confirmed": "scheduled", "upcoming": "scheduled",
+    "completed": "completed", "done": "completed", "attended": "completed", "cancelled": "cancelled",
+    "canceled": "cancelled", "no show": "no_show", "no-show": "no_show", "noshow": "no_show",
 }
 
 F = FieldDecl
@@ -164,6 +204,17 @@ FIELDS: dict[str, tuple[FieldDecl, ...]] = {
                    F("owner_email", "Owner", "email"), F("owner_id", "Owner ID", "many2one", "owners"),
                    F("duration_minutes", "Duration (minutes)", "integer"),
                    F("ends_at", "Ends (meetings: date plus duration)", "datetime")),
+    "appointments": (F("id", "Appointment ID"), F("title", "Title"),
+                     F("client_id", "Client ID", "many2one", "clients"), F("lead_id", "Lead ID", "many2one", "leads"),
+                     F("invitee_name", "Invitee"), F("invitee_email", "Invitee email", "email"),
+                     F("start", "Start", "datetime"), F("duration_minutes", "Duration (minutes)", "integer"),
+                     F("ends_at", "Ends (start plus duration)", "datetime"),
+                     F("status", "Status", "selection"), F("location", "Location or meeting link"),
+                     F("owner_email", "Owner", "email"), F("owner_id", "Owner ID", "many2one", "owners"),
+                     F("created_at", "Created on", "datetime")),
+    "files": (F("id", "File ID"), F("filename", "File name"), F("client_id", "Client ID", "many2one", "clients"),
+              F("lead_id", "Lead ID", "many2one", "leads"), F("location", "Path in the export"),
+              F("size", "Size (bytes)", "integer"), F("uploaded_at", "Uploaded on", "datetime")),
 }
 del F
 
@@ -186,13 +237,14 @@ class ClientjoySource(FileExportSource):
     """
 
     kind = "clientjoy"
-    object_order = ("owners", "pipelines", "stages", "clients", "leads", "proposals", "invoices", "activities")
+    object_order = ("owners", "pipelines", "stages", "clients", "leads", "proposals", "invoices", "activities",
+                    "appointments", "files")
     people_objects = ("clients", "owners")
     user_objects = ("owners",)
     fields = FIELDS
     labels = {"owners": "Team members", "pipelines": "Pipelines", "stages": "Pipeline stages",
               "clients": "Clients", "leads": "Leads", "proposals": "Proposals", "invoices": "Invoices",
-              "activities": "Activities"}
+              "activities": "Activities", "appointments": "Appointments", "files": "Files"}
 
     def __init__(
         self,
@@ -222,7 +274,12 @@ class ClientjoySource(FileExportSource):
 
     def references(self) -> list[Reference]:
         """References by key besides the id fields: owners are named by email."""
-        return [Reference(o, "owner_email", "owners", "email") for o in ("clients", "leads", "activities")]
+        return [Reference(o, "owner_email", "owners", "email")
+                for o in ("clients", "leads", "activities", "appointments")]
+
+    @property
+    def files_of_export(self) -> Optional[ExportFiles]:
+        return getattr(self.reader, "files", None)
 
     # -- indexes (small objects, read once) -----------------------------------
     def _owner_index(self) -> dict[str, str]:
@@ -338,3 +395,55 @@ class ClientjoySource(FileExportSource):
         if start is not None and minutes > 0:
             d["ends_at"] = (start + timedelta(minutes=minutes)).isoformat()
         return r
+
+    def _shape_appointments(self, r: SourceRecord) -> SourceRecord:
+        d = r.data
+        raw = _fold(d.get("status"))
+        d["status"] = APPOINTMENT_STATUSES.get(raw, raw.replace(" ", "_") or None)
+        self._owner_id(d)
+        d["ends_at"] = None
+        try:
+            minutes = int(float(d.get("duration_minutes") or 0))
+            start = datetime.fromisoformat(str(d.get("start"))) if d.get("start") else None
+        except ValueError:
+            minutes, start = 0, None
+        if start is not None:
+            # a booking without a duration is given Clientjoy's shortest slot, 15 minutes
+            d["ends_at"] = (start + timedelta(minutes=minutes if minutes > 0 else 15)).isoformat()
+        return r
+
+    def _shape_files(self, r: SourceRecord) -> SourceRecord:
+        """A row of files.csv with the file it names in ``files/``, carried as its attachment."""
+        d = r.data
+        files = self.files_of_export
+        names = {n.lower(): n for n in files.names()} if files is not None else {}
+        location = None
+        if d.get("filename"):
+            name = d["filename"].replace("\\", "/").lstrip("/")
+            if not name.lower().startswith(FILES_DIR + "/"):
+                name = f"{FILES_DIR}/{name}"
+            location = names.get(name.lower())
+            if location is None:
+                r.problems.append(f"row {r.row_number}: the file this row lists is not in the export's {FILES_DIR} "
+                                  f"folder; add the file or remove the row")
+        else:
+            r.problems.append(f"row {r.row_number}: the file name column is empty; name the file or remove the row")
+        d["location"] = location
+        d["size"] = files.size(location) if (files is not None and location) else None
+        if location:
+            d["filename"] = PurePosixPath(location).name
+            created = None
+            if d.get("uploaded_at"):
+                parsed = parse_date_text(d["uploaded_at"])
+                created = parsed[0] if parsed else None
+            r.attachments = [Attachment(source_id=r.source_id, filename=d["filename"], location=location,
+                                        size=d["size"], mimetype=mimetypes.guess_type(d["filename"])[0],
+                                        created_at=created)]
+        return r
+
+    def open_attachment(self, attachment: Attachment) -> IO[bytes]:
+        """A file of the export as a binary stream."""
+        files = self.files_of_export
+        if files is None or not attachment.location:
+            raise ExportFormatError("This file is not in the export; it cannot be copied")
+        return files.open_file(attachment.location)

@@ -48,6 +48,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from ..errors import ConfigurationError, PermissionDeniedError
+from ..mapping.transforms import html_to_text
 from ..http import HttpClient, NextUrlPaginator, RateLimiter, ResponseStream, RetryPolicy
 from ..records import Attachment, FieldInfo, ObjectInfo, SourceRecord
 from .base import Source
@@ -154,6 +155,9 @@ def treatment_note_html(content: Any) -> Optional[str]:
                           if isinstance(a, dict) and a.get("selected") and a.get("value") is not None]
                 text = ", ".join(chosen)
                 rendered = f"<p>{html.escape(text)}</p>" if text else ""
+            elif kind == "signature":
+                # sections/patient_forms.md: a signature question names its signature once signed
+                rendered = "<p>Signed</p>" if question.get("signature_id") else ""
             elif answer in (None, ""):
                 rendered = ""
             elif kind == "paragraph":
@@ -203,6 +207,14 @@ def _f(name: str, type_: str = "char", label: str = "", relation: Optional[str] 
 _COMMON = [_f("id", label="Cliniko id"), _f("created_at", "datetime"), _f("updated_at", "datetime")]
 _ARCHIVED = [_f("archived_at", "datetime"), _f("active", "boolean", "Active (not archived)")]
 
+#: sections/communications.md: ``type_code`` (1 SMS, 2 email, 3 phone call, 4 other), ``direction_code``
+#: (1 outbound "Sent", 2 inbound "Received") and the category codes of "Category Code Mapping"
+COMMUNICATION_TYPES = {1: "SMS", 2: "Email", 3: "Phone call", 4: "Other"}
+COMMUNICATION_DIRECTIONS = {1: "Sent", 2: "Received"}
+COMMUNICATION_CATEGORIES = tuple(str(code) for code in range(1, 20))
+#: characters of the latest treatment note kept in a patient's treatment summary
+SUMMARY_EXCERPT = 300
+
 #: sections/invoices.md, "Filtering Invoices": the integer statuses and their descriptions
 INVOICE_STATUSES = {10: "Open", 20: "Paid", 30: "Closed", 40: "Open (credit)"}
 #: names of the insurance fields in a patient's custom fields (sections/patients.md shows an
@@ -248,7 +260,8 @@ FIELDS: dict[str, list[FieldInfo]] = {
         _f("medicare_reference_number"), _f("dva_card_number", label="DVA card number"),
         _f("notes", "text"), _f("occupation"), _f("referral_source"), _f("custom_fields", "json"),
         _f("invoice_default_to", label="Invoices go to"),
-        _f("referring_doctor_id", label="Referring doctor (contact id)"),
+        _f("referring_doctor_id", "many2one", "Referring doctor (contact)", "contacts"),
+        _f("treatment_summary", "text", "Treatment summary (count, dates, practitioners and the latest note)"),
         _f("insurance_provider", label="Insurance provider (custom field)"),
         _f("insurance_policy_number", label="Insurance policy number (custom field)"),
         _f("insurance_group_number", label="Insurance group number (custom field)"),
@@ -267,6 +280,7 @@ FIELDS: dict[str, list[FieldInfo]] = {
     ],
     "group_appointments": _COMMON + _ARCHIVED + [
         _f("starts_at", "datetime"), _f("ends_at", "datetime"), _f("max_attendees", "integer"),
+        _f("patient_ids", "many2many", "Patients (the attendees')", "patients"),
         _f("practitioner_id", "many2one", "Practitioner", "practitioners"),
         _f("appointment_type_id", "many2one", "Appointment type", "appointment_types"),
         _f("appointment_type_name"), _f("notes", "text"),
@@ -288,6 +302,25 @@ FIELDS: dict[str, list[FieldInfo]] = {
         _f("appointment_id", "many2one", "Appointment", "individual_appointments"),
         _f("closed_at", "datetime"), _f("notes", "text"), _f("label", label="Invoice label (Invoice <number>)"),
     ],
+    "communications": _COMMON + _ARCHIVED + [
+        _f("patient_id", "many2one", "Patient", "patients"), _f("category"),
+        _f("category_code", "selection", "Category code", selection=list(COMMUNICATION_CATEGORIES)),
+        _f("type"), _f("type_code", "selection", "Type (1 SMS, 2 Email, 3 Phone call, 4 Other)",
+                        selection=[str(code) for code in COMMUNICATION_TYPES]),
+        _f("direction_code", "selection", "Direction (1 Sent, 2 Received)",
+           selection=[str(code) for code in COMMUNICATION_DIRECTIONS]),
+        _f("direction_description"), _f("from", label="From (a name)"), _f("to", label="To (a name or address)"),
+        _f("content_subject"), _f("content", "text"), _f("confidential", "boolean"),
+        _f("subject_line", label="Subject (the email's, else category, type and direction)"),
+        _f("body_html", "html", "Body (the content as HTML, with who it went from and to)"),
+    ],
+    "patient_forms": _COMMON + _ARCHIVED + [
+        _f("name"), _f("patient_id", "many2one", "Patient", "patients"),
+        _f("booking_id", "many2one", "Appointment", "individual_appointments"),
+        _f("completed_at", "datetime"), _f("restricted_to_practitioner", "boolean"), _f("content", "json"),
+        _f("url"), _f("content_html", "html", "Answers (as HTML, with the form's state)"),
+        _f("submitted_at", "datetime", "Completed at, else sent at"),
+    ],
     "patient_attachments": _COMMON + [
         _f("filename"), _f("content_type"), _f("size", "integer"), _f("description"),
         _f("processing_completed", "boolean"), _f("patient_id", "many2one", "Patient", "patients"),
@@ -302,7 +335,7 @@ DERIVED: dict[str, frozenset[str]] = {
     "products": frozenset({"tax_id"}),
     "billable_items": frozenset({"tax_id"}),
     "contacts": frozenset({"contact_name", "is_organisation"}),
-    "patients": frozenset({"active", "referring_doctor_id", "insurance_provider", "insurance_policy_number",
+    "patients": frozenset({"active", "referring_doctor_id", "treatment_summary", "insurance_provider", "insurance_policy_number",
                            "insurance_group_number", "practitioner_id", "practitioner_ids", "practitioner_names"}),
     "individual_appointments": frozenset({"active", "status", "duration_minutes", "patient_id", "practitioner_id",
                                           "appointment_type_id", "appointment_type_name"}),
@@ -310,6 +343,8 @@ DERIVED: dict[str, frozenset[str]] = {
     "treatment_notes": frozenset({"content_html", "patient_id", "practitioner_id", "booking_id"}),
     "invoices": frozenset({"label", "patient_id", "practitioner_id", "appointment_id"}),
     "patient_attachments": frozenset({"patient_id", "user_id"}),
+    "communications": frozenset({"active", "patient_id", "subject_line", "body_html"}),
+    "patient_forms": frozenset({"active", "patient_id", "booking_id", "content_html", "submitted_at"}),
 }
 
 LABELS = {
@@ -318,11 +353,13 @@ LABELS = {
     "contacts": "Contacts", "patients": "Patients", "individual_appointments": "Appointments",
     "group_appointments": "Group appointments", "treatment_notes": "Treatment notes",
     "invoices": "Invoices", "patient_attachments": "Patient attachments",
+    "communications": "Communications (SMS, emails, calls, memos)", "patient_forms": "Patient forms",
 }
 
 #: objects whose list leaves archived records out unless a filter names ``archived_at``
-#: (sections/individual_appointments.md, group_appointments.md list it among their filters)
-ARCHIVABLE = frozenset({"individual_appointments", "group_appointments"})
+#: (sections/individual_appointments.md, group_appointments.md, communications.md and patient_forms.md
+#: list it among their filters)
+ARCHIVABLE = frozenset({"individual_appointments", "group_appointments", "communications", "patient_forms"})
 #: objects whose archived or inactive records have a list of their own, read after the main one:
 #: sections/patients.md (GET /patients/archived), appointment_types.md (GET /appointment_types/archived),
 #: practitioners.md (GET /practitioners/inactive)
@@ -343,12 +380,12 @@ class ClinikoSource(Source):
     kind = "cliniko"
     object_order = ("practitioners", "appointment_types", "products", "billable_items", "contacts", "patients",
                     "individual_appointments", "group_appointments", "treatment_notes", "invoices",
-                    "patient_attachments")
+                    "patient_attachments", "communications", "patient_forms")
 
     def __init__(self, api_key: str, user_agent_email: str, base_url: Optional[str] = None, *,
                  per_page: int = MAX_PER_PAGE, rate_limiter: Optional[RateLimiter] = None,
                  retry: RetryPolicy = RetryPolicy(), include_archived: bool = True,
-                 patient_practitioners: bool = True, application_name: str = APPLICATION_NAME,
+                 patient_practitioners: bool = True, treatment_summaries: bool = True, application_name: str = APPLICATION_NAME,
                  timeout: float = 30.0, sleep: Optional[Callable[[float], None]] = None):
         self.shard = shard_of(api_key)
         email = (user_agent_email or "").strip()
@@ -362,6 +399,7 @@ class ClinikoSource(Source):
         self.per_page = per_page
         self.include_archived = include_archived
         self.patient_practitioners = patient_practitioners
+        self.treatment_summaries = treatment_summaries
         self.user_agent = f"{application_name} ({email})"
         self.timeout = timeout
         extra = {} if sleep is None else {"sleep": sleep}
@@ -379,6 +417,7 @@ class ClinikoSource(Source):
         self._user_emails: Optional[dict[str, str]] = None
         self._practitioner_names: Optional[dict[str, str]] = None
         self._patient_index: Optional[dict[str, dict[str, str]]] = None
+        self._note_index: Optional[dict[str, list[Any]]] = None
 
     def __repr__(self) -> str:
         return f"ClinikoSource(shard={self.shard!r}, base_url={self.base_url!r})"
@@ -418,6 +457,8 @@ class ClinikoSource(Source):
         self._check_object(object_name)
         if object_name == "patients" and self.patient_practitioners and self._patient_index is None:
             self._patient_index = self._build_patient_index()
+        if object_name == "patients" and self.treatment_summaries and self._note_index is None:
+            self._note_index = self._build_note_index()
         position = 0
         for path in self._paths(object_name):
             for item in self._items(object_name, self._params(object_name, since), path=path):
@@ -559,6 +600,39 @@ class ClinikoSource(Source):
                 seen[practitioner] = starts
         return index
 
+    def _build_note_index(self) -> dict[str, list[Any]]:
+        """patient id -> [count, first date, latest date, latest practitioner id, latest title,
+        the latest note's first characters], from one pass over the treatment notes."""
+        index: dict[str, list[Any]] = {}
+        for item in self._items("treatment_notes", self._params("treatment_notes", None)):
+            patient = _link_id(item.get("patient"))
+            if not patient:
+                continue
+            written = str(item.get("created_at") or "")
+            entry = index.setdefault(patient, [0, written, "", None, None, None])
+            entry[0] += 1
+            entry[1] = min(entry[1], written)
+            if written >= entry[2]:
+                text = html_to_text(treatment_note_html(item.get("content"))) or ""
+                text = " ".join(text.split())
+                if len(text) > SUMMARY_EXCERPT:
+                    text = text[:SUMMARY_EXCERPT - 1].rstrip() + "…"
+                entry[2:] = [written, _link_id(item.get("practitioner")), item.get("title"), text]
+        return index
+
+    def _treatment_summary(self, patient_id: str) -> Optional[str]:
+        entry = (self._note_index or {}).get(patient_id)
+        if not entry:
+            return None
+        count, first, latest, practitioner, title, excerpt = entry
+        names = self._names_of_practitioners()
+        span = first[:10] if first[:10] == latest[:10] else f"{first[:10]} to {latest[:10]}"
+        lines = [f"{count} treatment note{'s' if count != 1 else ''}, {span}",
+                 "Latest: " + ", ".join(x for x in (latest[:10], names.get(practitioner or "", ""), title or "") if x)]
+        if excerpt:
+            lines.append(excerpt)
+        return "\n".join(lines)
+
     # -- records ------------------------------------------------------------
     def _record(self, object_name: str, item: Any, position: int) -> SourceRecord:
         problems: list[str] = []
@@ -601,6 +675,8 @@ class ClinikoSource(Source):
 
     def _derive_patients(self, data: dict[str, Any], attachments: list[Attachment]) -> None:
         data.update(patient_insurance(data.get("custom_fields")))
+        if self._note_index is not None:
+            data["treatment_summary"] = self._treatment_summary(data["id"])
         if self._patient_index is not None:
             seen = self._patient_index.get(data["id"], {})
             ordered = sorted(seen, key=lambda p: (seen[p], p), reverse=True)
@@ -619,6 +695,27 @@ class ClinikoSource(Source):
     def _derive_group_appointments(self, data: dict[str, Any], attachments: list[Attachment]) -> None:
         type_id = data.get("appointment_type_id")
         data["appointment_type_name"] = self._appointment_type_names().get(type_id) if type_id else None
+
+    def _derive_communications(self, data: dict[str, Any], attachments: list[Attachment]) -> None:
+        type_label = data.get("type") or COMMUNICATION_TYPES.get(data.get("type_code"), "Communication")
+        direction = data.get("direction_description") or COMMUNICATION_DIRECTIONS.get(data.get("direction_code"), "")
+        category = data.get("category") or ""
+        data["subject_line"] = (str(data.get("content_subject") or "").strip() or
+                                " ".join(x for x in (f"{type_label} {direction.lower()}".strip() + ":", category)
+                                         if x.strip(":")))
+        head = ", ".join(f"{k} {html.escape(str(data[v]))}" for k, v in (("from", "from"), ("to", "to")) if data.get(v))
+        meta = html.escape(", ".join(x for x in (type_label, direction.lower(), category) if x))
+        content = str(data.get("content") or "")
+        paragraphs = "".join(f"<p>{html.escape(p)}</p>" for p in content.split("\n") if p.strip())
+        data["body_html"] = f"<p><em>{meta}{'; ' + head if head else ''}</em></p>{paragraphs}"
+
+    def _derive_patient_forms(self, data: dict[str, Any], attachments: list[Attachment]) -> None:
+        completed = data.get("completed_at")
+        data["submitted_at"] = completed or data.get("created_at")
+        state = (f"Completed {str(completed)[:10]}" if completed else
+                 f"Sent {str(data.get('created_at') or '')[:10]}, not completed")
+        answers = treatment_note_html(data.get("content")) or ""
+        data["content_html"] = f"<p><em>{html.escape(str(data.get('name') or 'Patient form'))}: {state}</em></p>{answers}"
 
     def _derive_treatment_notes(self, data: dict[str, Any], attachments: list[Attachment]) -> None:
         data["content_html"] = treatment_note_html(data.get("content"))

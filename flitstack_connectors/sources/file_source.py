@@ -40,12 +40,16 @@ class FieldTypeGuess:
 
     #: a field with more distinct values than this is not a picklist
     MAX_CHOICES = 20
+    #: ... nor one seen filled fewer times than this, or with a value longer than this
+    MIN_PICKLIST_VALUES = 5
+    MAX_CHOICE_LENGTH = 64
 
     def __init__(self) -> None:
         self.possible: dict[str, set[str]] = {}
         self.long: set[str] = set()
         self.seen: set[str] = set()
         self.choices: dict[str, Optional[set[str]]] = {}
+        self.filled: dict[str, int] = {}
 
     def add(self, data: dict) -> None:
         for name, value in data.items():
@@ -55,6 +59,7 @@ class FieldTypeGuess:
             if kinds is None:
                 kinds = self.possible[name] = set(self._ORDER)
                 self.seen.add(name)
+            self.filled[name] = self.filled.get(name, 0) + 1
             choices = self.choices.get(name, set())
             if choices is not None:
                 choices.add(value)
@@ -94,6 +99,14 @@ class FieldTypeGuess:
                     return "integer"
                 return kind  # type: ignore[return-value]
         return "text" if name in self.long else "char"
+
+    def is_picklist(self, name: str) -> bool:
+        """A column of short values that repeat (each value seen three times on average,
+        at most :attr:`MAX_CHOICES` of them): a dropdown, exported as text."""
+        choices = self.choices.get(name)
+        filled = self.filled.get(name, 0)
+        return (bool(choices) and filled >= self.MIN_PICKLIST_VALUES and len(choices) <= max(2, filled // 3)
+                and all(len(c) <= self.MAX_CHOICE_LENGTH for c in choices))
 
     def selection_of(self, name: str) -> list[str]:
         """The distinct values of a field that has few of them, sorted."""
@@ -170,7 +183,12 @@ class FileExportSource(Source):
             extra: Iterable[str] = [f for f in (layout.fields if layout else sorted(guess.seen))
                                     if f not in declared]
             for fname in extra:
-                infos.append(FieldInfo(name=fname, label=headers.get(fname, fname), type=guess.type_of(fname),
+                # a custom column of a few repeated values is a dropdown: proposed as a selection field
+                ftype = guess.type_of(fname)
+                picklist = ftype == "char" and guess.is_picklist(fname)
+                infos.append(FieldInfo(name=fname, label=headers.get(fname, fname),
+                                       type="selection" if picklist else ftype,
+                                       selection=guess.selection_of(fname) if picklist else [],
                                        custom_id=headers.get(fname)))
             depends = sorted({d.relation for d in declared.values()
                               if d.relation and d.relation != name and d.relation in self.object_order},

@@ -427,8 +427,10 @@ class BatchLoader:
             records = dict(self.env.cr.fetchall())
         return {"record": records, "user": self.connection._staff_user_map()}
 
-    def _ref_id(self, model, fname, ref, refs):
-        """``(res_id or False, note or None, error or None)`` for one reference."""
+    def _ref_id(self, model, fname, ref, refs, country_id=False):
+        """``(res_id or False, note or None, error or None)`` for one reference.  A state
+        (``res.country.state``) is found by name or code within the record's country
+        (``country_id``, resolved before it): "TX", "Texas" and "NSW" all find their state."""
         if ref.kind == "record":
             res_id = refs["record"].get(external_id_name(ref.object, ref.key))
             if res_id:
@@ -458,10 +460,17 @@ class BatchLoader:
                 return False, None, f"{fname}: no {comodel._name} with XML id {ref.key}"
             return res_id, None, None
         key = (comodel._name, ref.key.casefold())
+        if comodel._name == "res.country.state":
+            key += (country_id,)
         if key not in self._name_cache:
             domain = [("name", "=ilike", ref.key)]
             if comodel._name == "res.country":
                 domain = ["|", ("name", "=ilike", ref.key), ("code", "=ilike", ref.key)]
+            elif comodel._name == "res.country.state":
+                # a state's code repeats across countries (CO is Colorado and Como): only within one
+                domain = ["|", ("name", "=ilike", ref.key), ("code", "=ilike", ref.key)] if country_id else domain
+                if country_id:
+                    domain = [("country_id", "=", country_id)] + domain
             found = comodel.with_context(active_test=False).search(domain, limit=1)
             self._name_cache[key] = found.id or False
         res_id = self._name_cache[key]
@@ -504,8 +513,10 @@ class BatchLoader:
             if field is not None and field.type == "html" and isinstance(value, str):
                 vals[fname] = as_html(value)
         notes, errors = [], []
-        for fname, ref in rec.refs.items():
-            res_id, note, error = self._ref_id(model, fname, ref, refs)
+        # a state is found within the record's country: resolve it after the others (staged records
+        # come back from jsonb, which does not keep the order of the lookups)
+        for fname, ref in sorted(rec.refs.items(), key=lambda item: item[0] == "state_id"):
+            res_id, note, error = self._ref_id(model, fname, ref, refs, country_id=vals.get("country_id") or False)
             if error:
                 # a missing optional reference is a note, a missing required one an error
                 if model._fields[fname].required or fname in self._required:

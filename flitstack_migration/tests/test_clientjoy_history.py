@@ -6,6 +6,7 @@ activities where it is not (the other map of the pair reports them as not migrat
 it, so that reconciliation closes either way).  Run it on a database with ``project``
 and on one without.
 """
+import mimetypes
 import shutil
 import tempfile
 
@@ -20,8 +21,9 @@ from odoo.tests import tagged
 from .common_sources import SourceRunCase
 
 COUNTED = ("calendar.event", "calendar.attendee", "mail.activity", "mail.message", "mail.followers", "mail.mail",
-           "mail.notification", "project.task", "ir.model.data")
-HISTORY_MAPS = ("clientjoy_activity", "clientjoy_meeting", "clientjoy_task", "clientjoy_task_activity")
+           "mail.notification", "project.task", "ir.model.data", "ir.attachment")
+HISTORY_MAPS = ("clientjoy_activity", "clientjoy_meeting", "clientjoy_task", "clientjoy_task_activity",
+                "clientjoy_appointment", "clientjoy_file_lead", "clientjoy_file_client")
 
 
 @tagged("post_install", "-at_install", "flitstack")
@@ -41,6 +43,10 @@ class TestClientjoyHistory(SourceRunCase):
         cls.owners = {r.source_id: cls.owner_users.get(r.data["email"], cls.fallback_user)
                       for r in source.read("owners")}
         cls.activities = [r.data for r in source.read("activities")]
+        cls.appointments = [r.data for r in source.read("appointments")]
+        cls.files = [r.data for r in source.read("files")]
+        cls.clients = {r.source_id: r.data for r in source.read("clients")}
+        cls.export_files = source.files_of_export
 
     def table_counts(self):
         own = {"mail.message": [("model", "not like", "flitstack.%")],
@@ -77,7 +83,13 @@ class TestClientjoyHistory(SourceRunCase):
         self.assert_closes(first)
         counts = self.counts(first)
         n_notes, n_meetings, n_tasks = len(notes), len(meetings), len(tasks)
+        n_bookings = len(self.appointments)
+        on_leads = [f for f in self.files if f["lead_id"]]
+        on_clients = [f for f in self.files if not f["lead_id"]]
+        self.assertEqual((n_bookings, len(on_leads), len(on_clients)), (16, 3, 3))
         self.assertEqual({m: counts[m] for m in HISTORY_MAPS}, {
+            "clientjoy_appointment": (n_bookings, n_bookings, 0, 0, 0),
+            "clientjoy_file_lead": (3, 3, 0, 0, 0), "clientjoy_file_client": (3, 3, 0, 0, 0),
             "clientjoy_activity": (n_notes, n_notes, 0, 0, 0), "clientjoy_meeting": (n_meetings, n_meetings, 0, 0, 0),
             "clientjoy_task": (n_tasks, n_tasks, 0, 0, 0) if has_project else (n_tasks, 0, 0, n_tasks, 0),
             "clientjoy_task_activity": (n_tasks, 0, 0, n_tasks, 0) if has_project else (n_tasks, n_tasks, 0, 0, 0)})
@@ -93,7 +105,8 @@ class TestClientjoyHistory(SourceRunCase):
         self.assertEqual((after["mail.mail"], after["mail.notification"], sent),
                          (before["mail.mail"], before["mail.notification"], []))
         self.assertEqual(after["mail.message"] - before["mail.message"], n_notes)
-        self.assertEqual(after["calendar.event"] - before["calendar.event"], n_meetings)
+        self.assertEqual(after["calendar.event"] - before["calendar.event"], n_meetings + n_bookings)
+        self.assertEqual(after["ir.attachment"] - before["ir.attachment"], len(self.files))
         self.assertEqual(after["mail.activity"] - before["mail.activity"], 0 if has_project else n_tasks)
 
         note = self.env.ref("mail.mt_note")
@@ -134,6 +147,38 @@ class TestClientjoyHistory(SourceRunCase):
                         self.env.ref("mail.mail_activity_data_todo"))
             if got != want:
                 wrong.append((a["id"], got, want))
+        # scheduler bookings: events with their invitee and status, on the lead's opportunity when named
+        statuses = set()
+        for a in self.appointments:
+            event = self.landed("appointments", a["id"]).with_context(active_test=False)
+            owner = self.owners[a["owner_id"]]
+            invitee = self.env["res.partner"].search([("email", "=ilike", a["invitee_email"])], order="active desc, id",
+                                                     limit=1)
+            self.assertTrue(invitee, a["id"])
+            got = (event.name, fields.Datetime.to_string(event.start), fields.Datetime.to_string(event.stop),
+                   event.location or None, event.opportunity_id, event.user_id, event.partner_ids,
+                   event.x_flitstack_appointment_status, event.active, event.activity_ids)
+            want = (a["title"], to_datetime(a["start"]), to_datetime(a["ends_at"]), a["location"],
+                    self.lead(a["lead_id"]) if a["lead_id"] else self.env["crm.lead"], owner, invitee,
+                    a["status"], a["status"] in ("scheduled", "completed"), self.env["mail.activity"])
+            if got != want:
+                wrong.append((a["id"], got, want))
+            statuses.add(a["status"])
+        self.assertEqual(statuses, {"scheduled", "completed", "cancelled", "no_show"})
+        # files: on the lead's opportunity, or on the client's partner, byte for byte, with name, type and date
+        for f in self.files:
+            identity = "files" if f["lead_id"] else "client_files"
+            attachment = self.landed(identity, f["id"])
+            parent = self.lead(f["lead_id"]) if f["lead_id"] else self.landed("clients", f["client_id"])
+            with self.export_files.open_file(f["location"]) as fh:
+                content = fh.read()
+            got = (attachment.res_model, attachment.res_id, attachment.name, attachment.mimetype,
+                   attachment.file_size, attachment.raw, fields.Datetime.to_string(attachment.create_date))
+            want = (parent._name, parent.id, f["filename"], mimetypes.guess_type(f["filename"])[0] or
+                    attachment.mimetype, len(content), content, to_datetime(f["uploaded_at"]))
+            if got != want:
+                wrong.append((f["id"], got[:4], want[:4]))
+        self.assertTrue(any("–" in f["filename"] for f in self.files))
         self.assertEqual(wrong, [])
 
         # a re-run creates nothing; rolling back restores every table; nothing was ever sent

@@ -42,7 +42,8 @@ class TestClientjoyRun(SourceRunCase):
         new.action_confirm()
         # what the export holds, read as the run reads it
         source = ClientjoySource(cls.manifest["path"])
-        cls.records = {o: list(source.read(o)) for o in ("owners", "pipelines", "stages", "clients", "leads", "activities")}
+        cls.records = {o: list(source.read(o)) for o in ("owners", "pipelines", "stages", "clients", "leads", "activities",
+                                                         "appointments", "files")}
         cls.spec = new._spec()
         cls.before = cls.table_counts()
         cls.first = cls.start_run(cls.connection)
@@ -96,7 +97,18 @@ class TestClientjoyRun(SourceRunCase):
         # tasks and their fallback map each reconcile (see test_clientjoy_history)
         meetings = len(self.selected("clientjoy_meeting"))
         self.assertEqual(counts["clientjoy_meeting"], (meetings, meetings, 0, 0, 0))
-        self.assertEqual(set(counts), set(expected) | {"clientjoy_meeting", "clientjoy_task", "clientjoy_task_activity"})
+        history_maps = {"clientjoy_meeting", "clientjoy_task", "clientjoy_task_activity", "clientjoy_appointment",
+                        "clientjoy_file_lead", "clientjoy_file_client"}
+        self.assertEqual(set(counts), set(expected) | history_maps)
+        bookings = len(self.records["appointments"])
+        self.assertEqual((bookings, counts["clientjoy_appointment"]), (500, (500, 500, 0, 0, 0)))
+        # a file of a client whose partner did not load (a malformed email) fails with it
+        unloaded = {r.source_id for r in self.records["clients"] if not r.data["is_company"]
+                    and (r.source_id, r.row_number) in malformed}
+        client_files = [r for r in self.records["files"] if not r.data["lead_id"]]
+        failing = [r.source_id for r in client_files if r.data["client_id"] in unloaded]
+        self.assertEqual(counts["clientjoy_file_lead"], (5, 5, 0, 0, 0))
+        self.assertEqual(counts["clientjoy_file_client"], (5, 5 - len(failing), 0, 0, len(failing)))
         self.assertEqual(expected["clientjoy_pipeline"], (2, 2, 0, 0, 0))
         self.assertEqual(expected["clientjoy_stage"], (9, 9, 0, 0, 0))
         self.assertEqual(expected["clientjoy_lead"][4] + expected["clientjoy_lead_won"][4], 8)
@@ -129,7 +141,7 @@ class TestClientjoyRun(SourceRunCase):
                          + created["clientjoy_client_contact"])
         self.assertEqual(delta["crm.lead"], created["clientjoy_lead"] + created["clientjoy_lead_won"])
         self.assertEqual(delta["mail.message"], created["clientjoy_activity"] + parts)
-        history = sum(counts[m][1] for m in ("clientjoy_meeting", "clientjoy_task", "clientjoy_task_activity"))
+        history = sum(counts[m][1] for m in history_maps)
         self.assertEqual(delta["ir.model.data"], sum(created.values()) + parts + history)
         self.assert_no_personal_data(self.first, [r.data["email"] for r in self.records["clients"][:300]
                                                   if r.data.get("email")])
@@ -168,6 +180,20 @@ class TestClientjoyRun(SourceRunCase):
         contact = self.env.ref(f"{self.connection.xmlid_module}.client_contacts_{sample.source_id}")
         self.assertEqual((company.is_company, company.name, contact.parent_id, contact.name),
                          (True, sample.data["company_name"], company, sample.data["contact_name"]))
+        # every client's address with its state, found by code within its country (UK addresses have none)
+        codes = set()
+        for r in self.records["clients"]:
+            partner = self.env.ref(f"{self.connection.xmlid_module}.clients_{r.source_id}", raise_if_not_found=False)
+            if partner is None:
+                continue
+            country = self.env["res.country"].search([("name", "=ilike", r.data["country"])])
+            state = self.env["res.country.state"].search(
+                [("country_id", "=", country.id), ("code", "=ilike", r.data["state"])]) if r.data.get("state") \
+                else self.env["res.country.state"]
+            self.assertEqual((partner.street, partner.city, partner.country_id, partner.state_id),
+                             (r.data["street"], r.data["city"], country, state), r.source_id)
+            codes.add(state.code)
+        self.assertEqual(codes, {False, "TX", "CO", "MH", "NSW", "ON"})
 
     def test_activities_become_dated_notes_on_their_lead_and_long_ones_are_split(self):
         created = self.lines(self.first, "clientjoy_activity", "create")
@@ -208,3 +234,58 @@ class TestClientjoyRun(SourceRunCase):
         self.rollback(self.first)
         self.assertEqual(self.table_counts(), self.before)
         self.assertFalse(self.env["crm.team"].search([("name", "=", "Partnerships")]))
+
+
+@tagged("post_install", "-at_install", "flitstack")
+class TestClientjoyCustomColumns(SourceRunCase):
+    """A custom column of the clients export with a few repeated values (a Clientjoy
+    dropdown) is proposed as a selection field with its options, provisioned as one, and
+    its values land as the options' keys; a column of distinct codes stays a char field."""
+
+    kind = "clientjoy"
+
+    def test_a_dropdown_column_becomes_a_provisioned_selection_field_and_its_values_land(self):
+        folder = tempfile.mkdtemp(prefix="flitstack-clientjoy-custom-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        manifest = write_clientjoy_export(f"{folder}/export", people=60, leads=120)
+        connection = self.env["flitstack.connection"].create({
+            "name": "Clientjoy with custom fields", "kind": "clientjoy", "state": "connected",
+            "export_path": manifest["path"], "fallback_user_id": self.fallback_user.id})
+        connection.action_propose_map()
+        cmap = connection.map_id
+        spec = cmap._spec()
+        custom = {cf.name: cf for cf in spec.custom_fields if cf.name.startswith("x_clients_")}
+        self.assertEqual({n: (cf.model, cf.type, cf.selection) for n, cf in custom.items()}, {
+            "x_clients_client_tier": ("res.partner", "selection", [("bronze", "Bronze"), ("gold", "Gold"),
+                                                                   ("platinum", "Platinum"), ("silver", "Silver")]),
+            "x_clients_account_code": ("res.partner", "char", [])})
+        rows = [(om.name, row.value_map) for om in spec.objects for row in om.fields
+                if row.target == "x_clients_client_tier"]
+        self.assertEqual(rows, [(name, "x_clients_client_tier") for name in (
+            "clientjoy_client_company", "clientjoy_client_contact", "clientjoy_client_person")])
+        cmap.action_provision_fields()
+        cmap.action_confirm()
+        field = self.env["ir.model.fields"]._get("res.partner", "x_clients_client_tier")
+        self.assertEqual((field.ttype, field.state), ("selection", "manual"))
+        self.assertEqual([(s.value, s.name) for s in field.selection_ids.sorted("sequence")],
+                         [("bronze", "Bronze"), ("gold", "Gold"), ("platinum", "Platinum"), ("silver", "Silver")])
+        self.assertEqual(self.env["ir.model.fields"]._get("res.partner", "x_clients_account_code").ttype, "char")
+
+        run = self.start_run(connection)
+        self.assert_closes(run)
+        source = ClientjoySource(manifest["path"])
+        clients = list(source.read("clients"))
+        source.close()
+        module = connection.xmlid_module
+        landed = {}
+        for r in clients:
+            partner = self.env.ref(f"{module}.clients_{r.source_id}")
+            want = (r.data["client_tier"] or "").casefold() or False
+            self.assertEqual((partner.x_clients_client_tier, partner.x_clients_account_code),
+                             (want, r.data["account_code"]), r.source_id)
+            if r.data["is_company"] and r.data["contact_name"]:
+                contact = self.env.ref(f"{module}.client_contacts_{r.source_id}")
+                self.assertEqual(contact.x_clients_client_tier, want)
+            landed[want] = landed.get(want, 0) + 1
+        self.assertEqual(set(landed), {"bronze", "gold", "platinum", "silver", False})
+        self.assertEqual(landed[False], 10)  # one client in six has no tier

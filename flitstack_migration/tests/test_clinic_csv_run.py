@@ -188,6 +188,34 @@ class TestClinicCsvRun(SourceRunCase):
         self.assertEqual(scheduled, len(activities))
         self.assertTrue(scheduled > 100)
 
+    def test_patient_addresses_land_with_both_street_lines_and_their_state(self):
+        """Both address lines, and the state found by its code within the patient's country
+        (TX in the United States, MH in India, NSW in Australia, ON in Canada); a UK address
+        has no state."""
+        module = self.connection.xmlid_module
+        states = self.env["res.country.state"]
+        checked, with_street2, with_state = 0, 0, set()
+        for r in self.records["patients"]:
+            partner = self.env.ref(f"{module}.patients_{r.source_id}", raise_if_not_found=False)
+            if r.problems or partner is None or r.source_id in self.unloaded_patients:
+                continue
+            lead = self.env.ref(f"{module}.patient_leads_{r.source_id}")
+            country = self.env["res.country"].search([("name", "=ilike", r.data["country"])])
+            state = states.search([("country_id", "=", country.id), ("code", "=ilike", r.data["state"])]) \
+                if r.data.get("state") else states
+            self.assertEqual(len(state), 1 if r.data.get("state") else 0)
+            for record in (partner, lead):
+                self.assertEqual((record.street, record.street2 or None, record.city, record.country_id,
+                                  record.state_id),
+                                 (r.data["street"], r.data.get("street2"), r.data["city"], country, state))
+            checked += 1
+            with_street2 += bool(r.data.get("street2"))
+            if state:
+                with_state.add(state.code)
+        self.assertGreater(checked, PATIENTS - 20)
+        self.assertGreater(with_street2, PATIENTS // 5)
+        self.assertEqual(with_state, {"TX", "CO", "MH", "NSW", "ON"})
+
     def test_invoices_become_quotations_with_their_lines(self):
         if not self.sales:
             self.skipTest("the Sales app (sale) is not installed in this database: invoices are reported as not "

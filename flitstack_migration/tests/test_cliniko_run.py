@@ -7,8 +7,6 @@ from lxml import html as lxml_html
 from odoo.tests import tagged
 
 from flitstack_connectors.emulators.cliniko import ClinikoEmulator, iso
-from flitstack_connectors.mapping import MapSpec, apply_object_map
-from flitstack_connectors.records import SourceRecord
 from flitstack_connectors.sources.cliniko import treatment_note_html
 
 from .common_sources import SourceRunCase
@@ -39,6 +37,15 @@ class TestClinikoRun(SourceRunCase):
     works on that migration in its own savepoint."""
 
     kind = "cliniko"
+
+    @classmethod
+    def table_counts(cls):
+        """The migrated tables, with the meetings of group appointments, their attendees and
+        outgoing mail (none may appear)."""
+        counts = super().table_counts()
+        counts.update({m: cls.env[m].sudo().with_context(active_test=False).search_count([])
+                       for m in ("calendar.event", "calendar.attendee", "mail.mail")})
+        return counts
 
     @classmethod
     def setUpClass(cls):
@@ -85,6 +92,8 @@ class TestClinikoRun(SourceRunCase):
                                 if n["patient"].id in unloaded},
             "patient_attachments": {a["id"]: a["patient"].id for a in data["patient_attachments"]
                                     if a["patient"] and a["patient"].id in unloaded},
+            "communications": {c["id"]: c["patient"].id for c in data["communications"] if c["patient"].id in unloaded},
+            "patient_forms": {f["id"]: f["patient"].id for f in data["patient_forms"] if f["patient"].id in unloaded},
         }
         cls.loaded_long_notes = [n for n in cls.cliniko.long_note_ids if n not in cls.failing["treatment_notes"]]
 
@@ -112,16 +121,26 @@ class TestClinikoRun(SourceRunCase):
             "cliniko_patient_attachment": (len(self.cliniko.data["patient_attachments"]),
                                            len(self.cliniko.data["patient_attachments"])
                                            - failing["patient_attachments"], 0, 0, failing["patient_attachments"]),
+            "cliniko_group_appointment": (40, 40, 0, 0, 0),
+            "cliniko_communication": (120, 120 - failing["communications"], 0, 0, failing["communications"]),
+            "cliniko_patient_form": (40, 40 - failing["patient_forms"], 0, 0, failing["patient_forms"]),
         })
+        self.assertEqual(failing["communications"], len(self.cliniko.bad_patient_communication_ids))
+        self.assertGreaterEqual(failing["communications"], 1)
         self.assert_closes(self.first)
         delta = {m: self.after[m] - self.before[m] for m in self.before}
         leads = (PATIENTS - 1) + (APPOINTMENTS - failing["individual_appointments"]) + (INVOICES - failing["invoices"])
         messages = NOTES - failing["treatment_notes"] + len(self.loaded_long_notes)  # long notes land in two parts
+        messages += 120 - failing["communications"] + 40 - failing["patient_forms"]
         self.assertEqual(delta["res.partner"], 30 + PATIENTS - 1)
         self.assertEqual(delta["crm.lead"], leads)
         self.assertEqual(delta["crm.tag"], 8)
         self.assertEqual(delta["mail.message"], messages)
         self.assertEqual(delta["mail.activity"], 0)
+        # a meeting per group appointment, an attendee per patient that migrated; nothing sent
+        attendees = sum(len([p for p in g["patient_ids"] if p != self.bad_patient])
+                        for g in self.cliniko.data["group_appointments"])
+        self.assertEqual((delta["calendar.event"], delta["calendar.attendee"], delta["mail.mail"]), (40, attendees, 0))
         created = sum(c[1] for c in self.counts(self.first).values())
         self.assertEqual(delta["ir.model.data"], created + len(self.loaded_long_notes))
 
@@ -235,7 +254,7 @@ class TestClinikoRun(SourceRunCase):
         self.assertEqual(len(self.loaded_long_notes), 6)
         created = self.lines(self.first, "cliniko_treatment_note", "create")
         further = {}
-        for l in self.first.audit_line_ids.filtered("continuation"):
+        for l in self.first.audit_line_ids.filtered(lambda l: l.continuation and l.map_name == "cliniko_treatment_note"):
             further.setdefault(l.xmlid.rpartition("_part")[0], []).append(l.res_id)
         self.assertEqual(sorted(further), sorted(created[n].xmlid for n in self.loaded_long_notes))
         files = {l.x_flitstack_source_ref: l for l in self.env["crm.lead"].with_context(active_test=False).search(
@@ -257,8 +276,9 @@ class TestClinikoRun(SourceRunCase):
             original = treatment_note_html(note["content"])
             if note["id"] in self.cliniko.long_note_ids:
                 self.assertEqual(len(parts), 2)
-                self.assertEqual(line.message, f"body: {len(original):,} characters, split into 2 messages of "
-                                               f"at most 10,000 characters")
+                # (followed by the author's fallback note when the practitioner has no Odoo user)
+                self.assertTrue(line.message.startswith(f"body: {len(original):,} characters, split into 2 messages "
+                                                        f"of at most 10,000 characters"), line.message)
                 bodies = [str(p.body) for p in parts.sorted("id")]
                 self.assertTrue(bodies[0].startswith("<p><em>Part 1 of 2</em></p>"))
                 self.assertTrue(bodies[1].startswith("<p><em>Part 2 of 2</em></p>"))
@@ -306,7 +326,7 @@ class TestClinikoRun(SourceRunCase):
         update = self.lines(delta, "cliniko_treatment_note", "update")[note_id]
         self.assertEqual(update.res_id, line.res_id)
         self.assertEqual(update.old_values, {"body": first_body})
-        dropped = delta.audit_line_ids.filtered(lambda l: l.continuation)
+        dropped = delta.audit_line_ids.filtered(lambda l: l.continuation and l.map_name == "cliniko_treatment_note")
         self.assertEqual((dropped.operation, dropped.xmlid, dropped.res_id),
                          ("update", f"{line.xmlid}_part2", part2.id))
         self.assertEqual(dropped.message, "part 2 is no longer needed (the text is shorter now): deleted")
@@ -323,32 +343,119 @@ class TestClinikoRun(SourceRunCase):
         self.assertFalse(self.env["crm.lead"].with_context(active_test=False).search_count(
             [("x_flitstack_source_ref", "!=", False)]))
 
-    def test_a_user_lookup_onto_a_partner_field_writes_the_users_partner(self):
-        """A map may set a note's author from the practitioner: author_id wants a
-        partner, the staff table gives a user; the loader writes the user's partner."""
-        spec = MapSpec.from_dict(self.first.spec_json)
-        om = spec.object_map("cliniko_treatment_note")
-        om.lookups.append(om.lookups[0].model_copy(update={
-            "source": "practitioner_id", "target": "author_id", "kind": "user", "object": "practitioners",
-            "required": False, "reason": None}))
-        run = self.env["flitstack.run"].create({"connection_id": self.connection.id, "mode": "full"})
-        run.write({"state": "running", "spec_json": spec.model_dump(mode="json")})
-        notes = [n for n in self.cliniko.data["treatment_notes"]
-                 if n["id"] not in self.failing["treatment_notes"] and n["id"] not in self.cliniko.long_note_ids]
-        with_user = next(n for n in notes if n["practitioner"].id in self.practitioner_users)
-        without = next(n for n in notes if n["practitioner"].id not in self.practitioner_users)
-        payload = []
-        for note in (with_user, without):
-            data = self.cliniko.record("treatment_notes", note["id"])
-            data.update(patient_id=note["patient"].id, practitioner_id=note["practitioner"].id,
-                        content_html=treatment_note_html(note["content"]))
-            payload.append(apply_object_map(spec, om, SourceRecord(
-                object="treatment_notes", source_id=note["id"], data=data)).model_dump(mode="json"))
-        self.assertEqual(run._job_load_batch(om.name, "mail.message", payload), "2 update")
-        authors = {l.source_id: self.env["mail.message"].browse(l.res_id).author_id for l in run.audit_line_ids}
-        self.assertEqual(authors, {
-            with_user["id"]: self.practitioner_users[with_user["practitioner"].id].partner_id,
-            without["id"]: self.fallback_user.partner_id})
-        fallback_line = run.audit_line_ids.filtered(lambda l: l.source_id == without["id"])
-        self.assertEqual(fallback_line.message, f"author_id: source staff {without['practitioner'].id} has no "
-                                                f"Odoo user; the fallback owner was used")
+    def test_treatment_notes_are_authored_by_the_practitioners_user(self):
+        """author_id is a partner, the staff table gives a user: the loader writes the
+        user's partner, and the fallback owner's for a practitioner without an Odoo user."""
+        created = self.lines(self.first, "cliniko_treatment_note", "create")
+        authors = set()
+        for note in self.cliniko.data["treatment_notes"]:
+            if note["id"] not in created:
+                continue
+            line = created[note["id"]]
+            user = self.practitioner_users.get(note["practitioner"].id, self.fallback_user)
+            self.assertEqual(self.env["mail.message"].browse(line.res_id).author_id, user.partner_id)
+            authors.add(user)
+            if user == self.fallback_user:
+                self.assertIn(f"author_id: source staff {note['practitioner'].id} has no Odoo user; the fallback "
+                              f"owner was used", line.message)
+        self.assertEqual(len(authors), 5)  # the four practitioners with a user, and the fallback owner
+
+    def test_group_appointments_land_as_meetings_with_their_patients(self):
+        data = self.cliniko.data
+        created = self.lines(self.first, "cliniko_group_appointment", "create")
+        patients = {p.x_flitstack_source_ref.split("/")[1]: p for p in self.env["res.partner"].with_context(
+            active_test=False).search([("x_flitstack_source_ref", "=like", "patients/%")])}
+        archived = set(self.cliniko.archived_group_ids)
+        self.assertEqual(len(archived), 4)
+        for group in data["group_appointments"]:
+            event = self.env["calendar.event"].with_context(active_test=False).browse(created[group["id"]].res_id)
+            self.assertEqual((event.name, event.start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                              event.stop.strftime("%Y-%m-%dT%H:%M:%SZ"), event.active),
+                             ("Group Pilates", group["starts_at"], group["ends_at"], group["id"] not in archived))
+            self.assertEqual(event.user_id, self.practitioner_users.get(group["practitioner"].id, self.fallback_user))
+            expected = [patients[p] for p in group["patient_ids"] if p != self.bad_patient]
+            self.assertEqual(set(event.partner_ids.ids), {p.id for p in expected})
+            self.assertEqual(set(event.attendee_ids.mapped("partner_id").ids), {p.id for p in expected})
+            self.assertEqual(str(event.description or "") and text_of(str(event.description)), group["notes"] or "")
+        # the patient that did not migrate is left out of its class, said on the line, without a value
+        first = created[data["group_appointments"][0]["id"]]
+        self.assertIn(f"partner_ids: the referenced patients record {self.bad_patient} has not been migrated",
+                      first.message)
+
+    def test_communications_and_patient_forms_land_in_the_patient_file_with_their_dates(self):
+        data = self.cliniko.data
+        note_type = self.env.ref("mail.mt_note")
+        files = {l.x_flitstack_source_ref.split("/")[1]: l for l in self.env["crm.lead"].with_context(
+            active_test=False).search([("type", "=", "lead"), ("x_flitstack_source_ref", "=like", "patients/%")])}
+        created = self.lines(self.first, "cliniko_communication", "create")
+        self.assertEqual(len(created), 120 - len(self.failing["communications"]))
+        types = set()
+        for comm in data["communications"]:
+            if comm["id"] in self.failing["communications"]:
+                self.assertNotIn(comm["id"], created)
+                continue
+            message = self.env["mail.message"].browse(created[comm["id"]].res_id)
+            self.assertEqual((message.model, message.res_id, message.subtype_id, message.is_internal),
+                             ("crm.lead", files[comm["patient"].id].id, note_type, True))
+            self.assertEqual(message.date.strftime("%Y-%m-%dT%H:%M:%SZ"), comm["created_at"])
+            self.assertEqual(message.message_type, "email" if comm["type_code"] == 2 else "comment")
+            activity = {2: "mail.mail_activity_data_email", 3: "mail.mail_activity_data_call"}.get(comm["type_code"])
+            self.assertEqual(message.mail_activity_type_id, self.env.ref(activity) if activity else
+                             self.env["mail.activity.type"])
+            self.assertIn("".join(comm["content"].split()), "".join(text_of(str(message.body)).split()))
+            self.assertEqual(message.subject, comm["content_subject"] or
+                             f"{comm['type']} {comm['direction_description'].lower()}: {comm['category']}")
+            types.add(comm["type_code"])
+        self.assertEqual(types, {1, 2, 3, 4})
+        self.assertEqual({k: l.message for k, l in self.lines(self.first, "cliniko_communication", "fail").items()},
+                         {cid: f"res_id: the referenced patient_files record {pid} has not been migrated"
+                          for cid, pid in self.failing["communications"].items()})
+
+        forms = self.lines(self.first, "cliniko_patient_form", "create")
+        self.assertEqual(len(forms), 40)
+        for form in data["patient_forms"]:
+            message = self.env["mail.message"].browse(forms[form["id"]].res_id)
+            self.assertEqual((message.model, message.res_id, message.subtype_id, message.subject),
+                             ("crm.lead", files[form["patient"].id].id, note_type, form["name"]))
+            self.assertEqual(message.date.strftime("%Y-%m-%dT%H:%M:%SZ"), form["completed_at"] or form["created_at"])
+            body = text_of(str(message.body))
+            if form["completed_at"]:
+                answer = form["content"]["sections"][0]["questions"][0]["answer"]
+                self.assertIn(text_of(answer), body)
+                self.assertIn(f"Completed {form['completed_at'][:10]}", body)
+            else:
+                self.assertIn(f"Sent {form['created_at'][:10]}, not completed", body)
+        self.assertEqual(len(self.cliniko.incomplete_form_ids), 5)
+
+    def test_the_patient_file_carries_its_treatment_summary_and_referring_doctor(self):
+        data = self.cliniko.data
+        names = {p["id"]: f"{p['first_name']} {p['last_name']}" for p in data["practitioners"]}
+        notes = {}
+        for note in data["treatment_notes"]:
+            notes.setdefault(note["patient"].id, []).append(note)
+        files = {l.x_flitstack_source_ref.split("/")[1]: l for l in self.env["crm.lead"].with_context(
+            active_test=False).search([("type", "=", "lead"), ("x_flitstack_source_ref", "=like", "patients/%")])}
+        summarised = 0
+        for pid, lead in files.items():
+            mine = notes.get(pid)
+            if not mine:
+                self.assertFalse(lead.x_flitstack_treatment_summary)
+                continue
+            latest = max(mine, key=lambda n: n["created_at"])
+            lines = lead.x_flitstack_treatment_summary.split("\n")
+            self.assertTrue(lines[0].startswith(f"{len(mine)} treatment note"), lines[0])
+            self.assertEqual(lines[1], f"Latest: {latest['created_at'][:10]}, {names[latest['practitioner'].id]}, "
+                                       f"{latest['title']}")
+            summarised += 1
+        self.assertEqual(summarised, len(set(notes) - {self.bad_patient, self.deleted_patient}))
+        contacts = {p.x_flitstack_source_ref.split("/")[1]: p for p in self.env["res.partner"].with_context(
+            active_test=False).search([("x_flitstack_source_ref", "=like", "contacts/%")])}
+        referred = 0
+        for patient in data["patients"]:
+            if patient["id"] == self.bad_patient:
+                continue
+            doctor = patient["referring_doctor"]
+            self.assertEqual(files[patient["id"]].x_flitstack_referring_doctor_id,
+                             contacts[doctor.id] if doctor else self.env["res.partner"])
+            referred += bool(doctor)
+        self.assertEqual(referred, PATIENTS // 10)
