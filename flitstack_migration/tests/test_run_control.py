@@ -117,7 +117,7 @@ class TestRunControl(FlitstackCase):
                  for m in ("flitstack.connection", "flitstack.map")}
         notes = {(m, p.get("invisible")): " ".join(p.text.split())
                  for m, arch in views.items() for p in arch.xpath("//page//p[hasclass('text-muted')]")}
-        self.assertEqual(notes[("flitstack.connection", "staff_ids")], (
+        self.assertEqual(notes[("flitstack.connection", "staff_ids or not staff_applicable")], (
             'No staff listed yet: "Refresh staff" reads the source\'s staff and matches them to Odoo users by email.'))
         self.assertEqual(notes[("flitstack.connection", "quality_state != 'none'")], (
             'Not checked yet: "Check data quality" reads the source and lists here what will not migrate cleanly.'))
