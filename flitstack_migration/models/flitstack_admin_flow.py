@@ -157,8 +157,32 @@ class FlitstackMapLine(models.Model):
             line.target_label = _("needs the %s app", app_of(line.target_model)[1])
 
 
+#: ``{(database, run id): [(records, method, args, kwargs)]}``: the jobs of samples running in a request
+_INLINE_QUEUES = {}
+
+
+class _InlineDelay:
+    """What ``with_delay()`` gives inside a sample run in the request: the call is
+    queued in the request's own list, and performed in order after the caller
+    returned, as the job runner would (never nested inside the caller)."""
+
+    def __init__(self, records, queue):
+        self._records, self._queue = records, queue
+
+    def __getattr__(self, name):
+        def delay(*args, **kwargs):
+            self._queue.append((self._records, name, args, kwargs))
+        return delay
+
+
 class FlitstackRun(models.Model):
     _inherit = "flitstack.run"
+
+    def with_delay(self, *args, **kwargs):
+        queue = _INLINE_QUEUES.get((self.env.cr.dbname, self.id)) if len(self) == 1 else None
+        if queue is not None:
+            return _InlineDelay(self, queue)
+        return super().with_delay(*args, **kwargs)
 
     def _runs_in_request(self):
         self.ensure_one()
@@ -170,10 +194,22 @@ class FlitstackRun(models.Model):
         if self - inline:
             super(FlitstackRun, self - inline).action_start()
         for run in inline:
+            key = (self.env.cr.dbname, run.id)
+            queue = _INLINE_QUEUES[key] = []
             try:
-                super(FlitstackRun, run.with_context(queue_job__no_delay=True)).action_start()
+                super(FlitstackRun, run).action_start()
+                performed = 0
+                while queue:
+                    records, method, args, kwargs = queue.pop(0)
+                    getattr(records, method)(*args, **kwargs)
+                    performed += 1
+                    if performed > 10000:
+                        raise UserError(_("The sample of %s did not come to an end: start it as a run with jobs "
+                                          "(a sample size above %s).", run.display_name, SAMPLE_IN_REQUEST))
             except RetryableJobError:
                 raise UserError(_("The source asks to slow down: start the sample again in a minute.")) from None
+            finally:
+                _INLINE_QUEUES.pop(key, None)
         if len(self) == 1 and inline:
             if self.state == "done":
                 return notification(_("Sample landed"), _(

@@ -143,9 +143,6 @@ tours.add("flitstack_clinic_map", {
         breadcrumb("Riverside Clinic export"),
         click("action_preflight", "pre-flight of the confirmed map"),
         notified("Pre-flight done"),
-        tab("Pre-flight"),
-        { content: "the findings are on the map", trigger: ".o_field_widget[name=finding_ids] .o_data_row td[name=level]" },
-        breadcrumb("Riverside Clinic export"),
         click("action_new_run", "New run, now that the map is confirmed"),
         {
             content: "a new run starts as a sample",
@@ -275,9 +272,11 @@ tours.add("flitstack_clio_connect", {
         notified("Map confirmed"),
         click("action_preflight", "pre-flight asks for a fallback owner"),
         notified("Pre-flight done"),
+        { content: "the form says a problem stops the run", trigger: ".alert-danger:contains(Pre-flight found)" },
         tab("Pre-flight"),
+        { trigger: ".o_notebook_headers a.active:contains(Pre-flight)" },
         {
-            trigger: ".o_field_widget[name=finding_ids] .o_data_row td[name=message]:contains(no fallback owner is chosen)",
+            trigger: ".o_field_widget[name=finding_ids] .o_data_row:contains(fallback owner)",
         },
         breadcrumb("Smith & Lee Clio"),
         {
