@@ -62,14 +62,6 @@ class FlitstackConnection(models.Model):
             spec = conn.map_id._spec() if conn.map_id else load_pack(DEFAULT_PACKS[conn.kind]) if conn.kind else None
             conn.staff_applicable = bool(spec and conn._staff_objects(spec))
 
-    def action_sync_staff(self):
-        for conn in self:
-            if conn.map_id and not conn.staff_applicable:
-                raise UserError(_(
-                    "The map of %s gives no record an owner from the source's staff (its people become contacts, "
-                    "not users): there is no staff to match.", conn.display_name))
-        return super().action_sync_staff()
-
     def action_new_run(self):
         """Open a new run (not saved yet): a sample first, a full run once a sample is done."""
         self.ensure_one()

@@ -306,7 +306,7 @@ class TestAdminFeedback(FlitstackCase):
         self.assertEqual(preflight["params"]["title"], "Pre-flight done")
         self.assertRegex(preflight["params"]["message"], r"^\d+ errors and \d+ warnings \(Pre-flight tab of the map\)")
         from_connection = self.clinic.action_preflight()
-        self.assertEqual(from_connection["params"]["next"]["res_id"], self.clinic.map_id.id)
+        self.assertEqual(from_connection["params"]["next"]["tag"], "soft_reload", "the admin stays on the connection")
         provision = self.clinic.map_id.action_provision_fields()
         self.assertEqual(provision["params"]["message"], "Every custom field of the map already exists.")
 
