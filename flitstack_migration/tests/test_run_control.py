@@ -308,7 +308,9 @@ class TestAdminFeedback(FlitstackCase):
         from_connection = self.clinic.action_preflight()
         self.assertEqual(from_connection["params"]["next"]["tag"], "soft_reload", "the admin stays on the connection")
         provision = self.clinic.map_id.action_provision_fields()
-        self.assertEqual(provision["params"]["message"], "Every custom field of the map already exists.")
+        # where Sales is not installed the notification goes on to name the fields that wait for it
+        self.assertTrue(provision["params"]["message"].startswith("Every custom field of the map already exists."),
+                        provision["params"]["message"])
 
     def test_confirmed_map_is_not_named_proposed(self):
         action = self.clinic.action_propose_map()
