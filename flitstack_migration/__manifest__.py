@@ -20,9 +20,15 @@
         "views/flitstack_audit_line_views.xml",
         "views/flitstack_quality_views.xml",
         "views/flitstack_run_control_views.xml",
+        "views/flitstack_admin_flow_views.xml",
         "report/flitstack_run_report.xml",
         "views/flitstack_menus.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "flitstack_migration/static/tests/tours/**/*",
+        ],
+    },
     "installable": True,
     "application": False,
 }

@@ -146,6 +146,13 @@ run_odoo_tests() {
   failed="$(sed -E 's/.*: ([0-9]+) failed, ([0-9]+) error\(s\) of ([0-9]+) tests.*/\1/' <<<"$result")"
   errors="$(sed -E 's/.*: ([0-9]+) failed, ([0-9]+) error\(s\) of ([0-9]+) tests.*/\2/' <<<"$result")"
   total="$(sed -E 's/.*: ([0-9]+) failed, ([0-9]+) error\(s\) of ([0-9]+) tests.*/\3/' <<<"$result")"
+  # a tour skipped for want of a browser is a test that did not run: count it as failed
+  local skipped_tours
+  skipped_tours="$(grep -cE "skipped TestAdminTours" "$log")"
+  if [ "$skipped_tours" -gt 0 ]; then
+    say "Odoo tests ($label): $skipped_tours tours skipped (no Chromium or websocket-client): see $log"
+    failed=$((failed + skipped_tours))
+  fi
   say "odoo ($label): $((total - failed - errors)) passed, $((failed + errors)) failed"
   odoo_passed=$((odoo_passed + total - failed - errors))
   odoo_failed=$((odoo_failed + failed + errors))
@@ -193,6 +200,15 @@ if found="$(find_odoo)"; then
            || "$odoo_py" -m pip install -q --disable-pip-version-check -e "$repo"; }; then
     say "Installing flitstack_connectors into Odoo's Python failed."; status=1
   else
+    # the tours (tests/test_tours.py) drive the admin's flow in headless Chromium through websocket-client
+    if ! command -v chromium >/dev/null 2>&1 && ! command -v google-chrome >/dev/null 2>&1; then
+      say "Installing Debian's chromium for the Odoo tours"
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1 \
+        || say "chromium could not be installed: the tours will be reported as skipped, which fails the run."
+    fi
+    "$odoo_py" -c "import websocket" >/dev/null 2>&1 \
+      || "$odoo_py" -m pip install -q --disable-pip-version-check websocket-client \
+      || say "websocket-client could not be installed into Odoo's Python: the tours cannot run."
     for entry in $ODOO_DATABASES; do
       run_odoo_tests "$odoo_bin" "$odoo_py" "${entry%%:*}" "${entry#*:}" || status=1
     done

@@ -17,3 +17,4 @@ from . import flitstack_run_control
 from . import flitstack_connection_feedback
 from . import flitstack_audit_line_links
 from . import flitstack_run_report
+from . import flitstack_admin_flow

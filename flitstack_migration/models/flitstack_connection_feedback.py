@@ -126,9 +126,10 @@ class FlitstackConnection(models.Model):
 
     def action_preflight(self):
         self._check_export_path()
-        action = self._as_user_error(_("Pre-flight"), super().action_preflight)
+        # the admin stays on the connection: the notification says where the findings are
+        self._as_user_error(_("Pre-flight"), super().action_preflight)
         return notification(_("Pre-flight done"), self._ensure_map()._preflight_message(),
-                             "warning" if self.map_id.preflight_error_count else "success", next_action=action)
+                             "warning" if self.map_id.preflight_error_count else "success")
 
 
 class FlitstackMap(models.Model):

@@ -124,4 +124,24 @@ class MapPreflight:
             else:
                 category = "source"
             add(finding.level, category, finding.message, finding.map_name, finding.target, finding.values)
+        staff = self.staff_finding(spec)
+        if staff:
+            add("error", "staff", staff)
         return findings
+
+    def staff_finding(self, spec):
+        """A sentence when records of the map get owners from source staff that
+        may have no Odoo user while no fallback owner is chosen, else None."""
+        conn = self.connection
+        if conn.fallback_user_id or not conn._staff_objects(spec):
+            return None
+        if not conn.staff_ids:
+            return _("Records of this map get their owner from the source's staff, and no fallback owner is "
+                     "chosen: choose a Fallback owner on the connection (Migration section), or press Refresh "
+                     "staff (Source staff tab) to match every staff member to a user.")
+        unmatched = conn.staff_ids.filtered(lambda s: s.match == "none")
+        if unmatched:
+            return _("%(count)s source staff have no Odoo user and no fallback owner is chosen: choose a Fallback "
+                     "owner on the connection (Migration section), or pick their users on the Source staff tab.",
+                     count=len(unmatched))
+        return None

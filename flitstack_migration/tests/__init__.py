@@ -21,3 +21,5 @@ from . import test_run_control
 from . import test_run_report
 from . import test_staged_run
 from . import test_security
+from . import test_tours
+from . import test_admin_flow

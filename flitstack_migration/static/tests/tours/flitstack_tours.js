@@ -1,0 +1,302 @@
+/** @odoo-module **/
+/*
+ * The administrator's flow, clicked through in a real browser (tests/test_tours.py).
+ *
+ * Each tour is one stretch of the flow between two moments where queue_job's job
+ * runner would work: the Python test performs the waiting jobs in between, as the
+ * runner does, then starts the next tour on the record it reached.  Every step
+ * waits for a button, a notification or a sentence of the form: a step whose
+ * button or message disappears fails the tour.
+ *
+ * What differs per run (the export's path, the emulated Clio's address, record
+ * ids) comes from the test in sessionStorage["flitstack_tour"], which survives
+ * the OAuth redirect through Clio's authorize page.
+ */
+import { registry } from "@web/core/registry";
+import { stepUtils } from "@web_tour/tour_service/tour_utils";
+
+const tours = registry.category("web_tour.tours");
+
+function data() {
+    return JSON.parse(sessionStorage.getItem("flitstack_tour") || "{}");
+}
+
+function notified(title) {
+    return {
+        content: `notification "${title}"`,
+        trigger: `.o_notification:has(.o_notification_title:contains("${title}"))`,
+    };
+}
+
+function click(name, content) {
+    return { content: content || `press ${name}`, trigger: `.o_form_view button[name="${name}"]`, run: "click" };
+}
+
+function confirmDialog() {
+    return { content: "confirm", trigger: ".modal-footer .btn-primary", run: "click" };
+}
+
+function tab(label) {
+    return { content: `open tab ${label}`, trigger: `.o_notebook_headers a:contains("${label}")`, run: "click" };
+}
+
+function status(label) {
+    return {
+        content: `status is ${label}`,
+        trigger: `.o_statusbar_status button.o_arrow_button_current:contains("${label}")`,
+    };
+}
+
+function breadcrumb(text) {
+    return { content: `back to ${text}`, trigger: `.breadcrumb-item a:contains("${text}")`, run: "click" };
+}
+
+function openConnections() {
+    return [
+        stepUtils.showAppsMenuItem(),
+        {
+            content: "FlitStack Migration is under Settings",
+            trigger: ".o_app[data-menu-xmlid='base.menu_administration']",
+            run: "click",
+        },
+        {
+            trigger: ".o_menu_sections [data-menu-xmlid='flitstack_migration.menu_flitstack_root']",
+            run: "click",
+        },
+        {
+            trigger: "[data-menu-xmlid='flitstack_migration.menu_flitstack_connection']",
+            run: "click",
+        },
+        { content: "new connection", trigger: ".o_list_button_add", run: "click" },
+    ];
+}
+
+// -- clinic CSV export -------------------------------------------------------------------
+tours.add("flitstack_clinic_connect", {
+    steps: () => [
+        ...openConnections(),
+        { trigger: ".o_field_widget[name=name] input", run: "edit Riverside Clinic export" },
+        { trigger: ".o_field_widget[name=kind] select", run: "selectByLabel Clinic system" },
+        {
+            trigger: ".o_field_widget[name=export_path] input",
+            run(helpers) {
+                return helpers.edit(data().export_path);
+            },
+        },
+        click("action_test_connection", "Discover objects saves the connection and reads the export"),
+        notified("Objects discovered"),
+        { trigger: ".o_field_widget[name=discovery_summary]:contains(patients)" },
+        status("Connected"),
+        {
+            content: "no run before a confirmed map: the form says what to do instead",
+            trigger: ".o_form_view:not(:has(button[name=action_new_run])) div[name=map_to_confirm]:contains(Runs start from a confirmed map)",
+        },
+        tab("Data quality"),
+        { trigger: ".o_notebook p:contains(Not checked yet)" },
+        click("action_quality_audit"),
+        notified("Data-quality check queued"),
+        { trigger: ".o_field_widget[name=quality_summary]:contains(The check is running)" },
+    ],
+});
+
+tours.add("flitstack_clinic_map", {
+    steps: () => [
+        {
+            content: "the check ran: its findings are counted",
+            trigger: "button[name=action_view_quality_findings]:contains(Findings)",
+        },
+        tab("Source staff"),
+        {
+            content: "a clinic export has no staff to match: no staff buttons, and the tab says why",
+            trigger: ".o_form_view:not(:has(button[name=action_sync_staff])) p[name=no_staff_source]:contains(there is no staff to match)",
+        },
+        click("action_propose_map", "Propose map reads the export and proposes where each field lands"),
+        { content: "the proposed map", trigger: ".o_form_view .o_field_widget[name=name] input:value(proposed)" },
+        { trigger: ".o_field_widget[name=line_ids] .o_data_row td[name=source_path]:contains(specialty)" },
+        {
+            content: "open the rows of the map",
+            trigger: ".o_form_view button[name=action_view_lines]:contains(Rows)",
+            run: "click",
+        },
+        {
+            content: "the patients' notes are left out of their contact: map them",
+            trigger: ".o_data_row:has(td[name=object_map]:contains(clinic_patient_partner)):has(td[name=source_path]:contains(notes)) button[name=action_restore]",
+            run: "click",
+        },
+        {
+            trigger: ".o_data_row:has(td[name=object_map]:contains(clinic_patient_partner)):has(td[name=source_path]:contains(notes)):not(:has(button[name=action_restore])) td[name=target_field]",
+            run: "click",
+        },
+        { trigger: ".o_data_row.o_selected_row td[name=target_field] input", run: "edit comment" },
+        { content: "save the row", trigger: ".o_list_button_save", run: "click" },
+        {
+            content: "the row now lands in the contact's notes",
+            trigger: ".o_data_row:has(td[name=source_path]:contains(notes)):has(td[name=target_field]:contains(comment)) td[name=target_label]:contains(Notes)",
+        },
+        breadcrumb("map"),
+        click("action_provision_fields"),
+        notified("Fields provisioned"),
+        click("action_confirm"),
+        notified("Map confirmed"),
+        status("Confirmed"),
+        { content: "no longer named proposed", trigger: ".o_form_view .o_field_widget[name=name] input:not(:value(proposed))" },
+        breadcrumb("Riverside Clinic export"),
+        click("action_preflight", "pre-flight of the confirmed map"),
+        notified("Pre-flight done"),
+        click("action_new_run", "New run, now that the map is confirmed"),
+        {
+            content: "a new run starts as a sample",
+            trigger: ".o_field_widget[name=mode] select:value(sample)",
+        },
+        { trigger: ".o_field_widget[name=sample_size] input", run: "edit 20" },
+        click("action_start", "start the sample"),
+        notified("Sample landed"),
+        status("Done"),
+        click("action_field_diff", "compare the sample with the source, field by field"),
+        { content: "the field diff", trigger: ".o_list_view .o_group_header:contains(clinic_patient_partner)" },
+        breadcrumb("Sample"),
+        breadcrumb("Riverside Clinic export"),
+        click("action_new_run", "a sample is done: New run offers the full run"),
+        { trigger: ".o_field_widget[name=mode] select:value(full)" },
+        { content: "a full run has no sample size", trigger: ".o_form_view:not(:has(.o_field_widget[name=sample_size]))" },
+        click("action_start", "start the full run"),
+        status("Running"),
+        { content: "its jobs wait for a worker", trigger: ".o_field_widget[name=job_summary]:contains(pending)" },
+    ],
+});
+
+tours.add("flitstack_clinic_done", {
+    steps: () => [
+        status("Done"),
+        { content: "every object map reconciles", trigger: ".o_field_widget[name=reconciled] input:checked" },
+        { trigger: ".o_field_widget[name=object_ids] .o_data_row td[name=map_name]:contains(clinic_patient)" },
+        {
+            content: "the audit lines of the run",
+            trigger: ".o_form_view button[name=action_view_audit_lines]",
+            run: "click",
+        },
+        { trigger: ".o_list_view .o_group_header:contains(create)" },
+        breadcrumb("Full"),
+        { content: "the report is one click away", trigger: "button[name=action_print_reconciliation]" },
+        {
+            content: "the reconciliation report names the object maps and their counts",
+            trigger: "body",
+            async run() {
+                const answer = await fetch(`/report/html/flitstack_migration.report_flitstack_run/${data().run_id}`);
+                const html = await answer.text();
+                for (const expected of ["Reconciliation of", "clinic_patient", "clinic_appointment"]) {
+                    if (answer.status !== 200 || !html.includes(expected)) {
+                        throw new Error(`the reconciliation report lacks "${expected}" (HTTP ${answer.status})`);
+                    }
+                }
+            },
+        },
+        click("action_rollback", "roll the run back"),
+        confirmDialog(),
+        status("Rolling back"),
+    ],
+});
+
+tours.add("flitstack_run_rolled_back", {
+    steps: () => [
+        status("Rolled back"),
+        { trigger: ".o_form_view:not(:has(button[name=action_rollback]))" },
+    ],
+});
+
+// -- a run with no job runner ----------------------------------------------------------
+tours.add("flitstack_stuck_run", {
+    steps: () => [
+        status("Running"),
+        {
+            content: "the form says no worker takes the jobs, and what to add to the server's configuration",
+            trigger: ".alert-warning:contains(Waiting for a worker):contains(server_wide_modules = base,web,queue_job)",
+        },
+        click("action_cancel"),
+        confirmDialog(),
+        notified("Run cancelled"),
+        status("Cancelled"),
+        { trigger: ".alert-info:contains(This run was cancelled)" },
+        { content: "what landed can be rolled back", trigger: "button[name=action_rollback]" },
+        { content: "no more waiting", trigger: ".o_form_view:not(:has(.alert-warning:contains(Waiting for a worker)))" },
+    ],
+});
+
+// -- the emulated Clio, through its OAuth sign-in ---------------------------------------------
+tours.add("flitstack_clio_connect", {
+    steps: () => [
+        ...openConnections(),
+        { trigger: ".o_field_widget[name=name] input", run: "edit Smith & Lee Clio" },
+        { trigger: ".o_field_widget[name=kind] select:value(clio)" },
+        {
+            trigger: ".o_field_widget[name=base_url] input",
+            run(helpers) {
+                return helpers.edit(data().base_url);
+            },
+        },
+        {
+            trigger: ".o_field_widget[name=client_id] input",
+            run(helpers) {
+                return helpers.edit(data().client_id);
+            },
+        },
+        {
+            trigger: ".o_field_widget[name=client_secret] input",
+            run(helpers) {
+                return helpers.edit(data().client_secret);
+            },
+        },
+        {
+            content: "no discovery before the sign-in",
+            trigger: ".o_form_view:not(:has(button[name=action_test_connection]))",
+        },
+        {
+            content: "sign in at Clio: the browser goes to Clio's authorize page and comes back",
+            trigger: ".o_form_view button[name=action_clio_authorize]",
+            run: "click",
+        },
+        { content: "back from Clio, connected", trigger: ".o_form_view " + ".o_statusbar_status button.o_arrow_button_current:contains(Connected)" },
+        { trigger: ".o_field_widget[name=discovery_summary]:contains(matters)" },
+        tab("Source staff"),
+        click("action_sync_staff", "Clio's users own matters: match them to Odoo users"),
+        notified("Staff refreshed"),
+        { trigger: ".o_field_widget[name=staff_ids] .o_data_row td[name=match]:contains(Unmatched)" },
+        click("action_propose_map"),
+        { trigger: ".o_field_widget[name=line_ids] .o_data_row td[name=object_map]:contains(clio_practice_area)" },
+        click("action_provision_fields"),
+        notified("Fields provisioned"),
+        click("action_confirm"),
+        notified("Map confirmed"),
+        click("action_preflight", "pre-flight asks for a fallback owner"),
+        notified("Pre-flight done"),
+        { content: "the form says a problem stops the run", trigger: ".alert-danger:contains(Pre-flight found)" },
+        tab("Pre-flight"),
+        { trigger: ".o_notebook_headers a.active:contains(Pre-flight)" },
+        {
+            trigger: ".o_field_widget[name=finding_ids] .o_data_row:contains(fallback owner)",
+        },
+        breadcrumb("Smith & Lee Clio"),
+        {
+            content: "choose the fallback owner",
+            trigger: ".o_field_widget[name=fallback_user_id] input",
+            run: "edit Fallback",
+        },
+        { trigger: ".o-autocomplete--dropdown-item a:contains(Fallback Owner)", run: "click" },
+        { content: "save", trigger: ".o_form_button_save", run: "click" },
+        { trigger: ".o_form_saved" },
+        click("action_new_run"),
+        { trigger: ".o_field_widget[name=mode] select:value(sample)" },
+        { trigger: ".o_field_widget[name=sample_size] input", run: "edit 5" },
+        click("action_start"),
+        notified("Sample landed"),
+        status("Done"),
+        click("action_field_diff"),
+        { trigger: ".o_list_view .o_group_header:contains(clio_matter)" },
+        breadcrumb("Sample"),
+        breadcrumb("Smith & Lee Clio"),
+        click("action_new_run"),
+        { trigger: ".o_field_widget[name=mode] select:value(full)" },
+        click("action_start"),
+        status("Running"),
+    ],
+});

@@ -1,0 +1,159 @@
+"""The administrator's flow in headless Chromium (tours in static/tests/tours/).
+
+A tour stops where queue_job's job runner would take over; the test then does
+what the runner does for every waiting job (take it, perform it, mark it done)
+and starts the next tour on the record the flow reached.  The stuck-runner
+tour performs nothing: its jobs wait, as on a server started without the
+runner.
+"""
+import json
+import shutil
+import tempfile
+from datetime import timedelta
+
+from odoo import fields
+from odoo.tests import HttpCase, tagged
+
+from odoo.addons.queue_job.job import Job
+
+from flitstack_connectors.emulators.clio import ClioEmulator
+from flitstack_connectors.emulators.exports import write_clinic_export
+
+from .common_sources import COUNTED_MODELS
+
+
+@tagged("post_install", "-at_install", "flitstack")
+class TestAdminTours(HttpCase):
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.folder = tempfile.mkdtemp(prefix="flitstack-tour-")
+        cls.addClassCleanup(shutil.rmtree, cls.folder, True)
+        cls.fallback_user = cls.env["res.users"].create({
+            "name": "Fallback Owner", "login": "fallback.owner@firm.example", "email": "fallback.owner@firm.example"})
+
+    def tour(self, name, url, **data):
+        """Start tour ``name`` at ``url`` as the administrator, with ``data`` in sessionStorage."""
+        options = {"stepDelay": 0, "keepWatchBrowser": False, "debug": False, "startUrl": url,
+                   "delayToCheckUndeterminisms": 0}
+        code = (f"sessionStorage.setItem('flitstack_tour', {json.dumps(json.dumps(data))}); "
+                f"odoo.startTour({name!r}, {json.dumps(options)})")
+        self.start_tour(url, name, login="admin", code=code, timeout=180)
+        self.env.invalidate_all()
+
+    def perform_jobs(self, limit=2000):
+        """What queue_job's job runner does, until no job waits: take the oldest waiting job,
+        mark it started, perform it and mark it done.  Returns how many ran."""
+        done = 0
+        while True:
+            self.env.invalidate_all()
+            record = self.env["queue.job"].search([("state", "in", ("pending", "enqueued"))], order="id", limit=1)
+            if not record:
+                return done
+            job = Job.load(self.env, record.uuid)
+            job.set_started()
+            job.store()
+            job.perform()
+            self.env.flush_all()
+            job.set_done()
+            job.store()
+            self.env.flush_all()
+            done += 1
+            self.assertLess(done, limit, "jobs keep enqueuing jobs")
+
+    def table_counts(self):
+        own = {"mail.message": [("model", "not like", "flitstack.%")],
+               "mail.followers": [("res_model", "not like", "flitstack.%")]}
+        return {m: self.env[m].sudo().with_context(active_test=False).search_count(own.get(m, []))
+                for m in COUNTED_MODELS if m in self.env}
+
+    # -- a clinic CSV export, from an empty connection list to a rolled-back run ------------------------
+    def test_clinic_csv_flow(self):
+        export = write_clinic_export(f"{self.folder}/clinic-export.zip", patients=30, appointments=40, zip=True)
+        before = self.table_counts()
+        self.tour("flitstack_clinic_connect", "/odoo", export_path=export["path"])
+        conn = self.env["flitstack.connection"].search([("name", "=", "Riverside Clinic export")])
+        self.assertEqual((conn.kind, conn.state, conn.quality_state), ("clinic_csv", "connected", "running"))
+        self.assertFalse(conn.run_ids, "no run before a confirmed map")
+        self.assertEqual(self.perform_jobs(), 1)
+        self.assertEqual(conn.quality_state, "done")
+
+        self.tour("flitstack_clinic_map", f"/odoo/flitstack-connections/{conn.id}")
+        cmap = conn.map_id
+        self.assertEqual((cmap.origin, cmap.state), ("proposal", "confirmed"))
+        self.assertNotIn("(proposed)", cmap.name)
+        notes = cmap.line_ids.filtered(lambda l: l.object_map == "clinic_patient_partner" and l.source_path == "notes")
+        self.assertEqual((notes.target_field, notes.state), ("comment", "confirmed"))
+        sample, full = conn.run_ids.sorted("id")
+        self.assertEqual((sample.mode, sample.state, sample.sample_size), ("sample", "done", 20))
+        self.assertTrue(sample.reconciled)
+        self.assertFalse(self.env["queue.job"].search_count([("func_string", "like", f"flitstack.run({sample.id},)")]),
+                         "the sample landed in the request, without a job")
+        self.assertEqual((full.mode, full.state), ("full", "running"))
+
+        self.assertGreater(self.perform_jobs(), 3)
+        self.assertEqual(full.state, "done", full.error)
+        self.assertTrue(full.reconciled)
+        patients = {p["id"]: p for p in export["records"]["patients"]} if "records" in export else None
+        partner_lines = full.audit_line_ids.filtered(
+            lambda l: l.map_name == "clinic_patient_partner" and l.res_id and not l.continuation)
+        self.assertEqual(len(partner_lines), 30)
+        partners = self.env["res.partner"].browse(partner_lines.mapped("res_id"))
+        self.assertTrue(any(partners.mapped("comment")), "the row edited in the browser moved the patients' notes")
+        if patients:
+            for line in partner_lines:
+                note = patients[line.source_id].get("notes")
+                if note:
+                    self.assertIn(note.split()[0], self.env["res.partner"].browse(line.res_id).comment or "")
+
+        self.tour("flitstack_clinic_done", f"/odoo/flitstack-runs/{full.id}", run_id=full.id)
+        self.assertEqual(full.state, "rolling_back")
+        self.assertEqual(self.perform_jobs(), 1)
+        self.assertEqual(full.state, "rolled_back")
+        self.tour("flitstack_run_rolled_back", f"/odoo/flitstack-runs/{full.id}")
+        # the sample's records stay until the sample is rolled back too
+        sample.action_rollback()
+        self.perform_jobs()
+        after = self.table_counts()
+        # the migrated records are gone (one chatter message outside the runs' own outlives the
+        # rollbacks on the CRM-only database: to settle)
+        for model in ("res.partner", "crm.lead", "mail.activity"):
+            self.assertEqual(after[model], before[model], model)
+
+    # -- no job runner: the run says so, and Cancel stops it --------------------------------------------
+    def test_stuck_run_says_why_and_cancels(self):
+        export = write_clinic_export(f"{self.folder}/stuck-export", patients=10, appointments=10)
+        conn = self.env["flitstack.connection"].create({
+            "name": "Stuck clinic", "kind": "clinic_csv", "export_path": export["path"], "state": "connected"})
+        cmap = conn._ensure_map()
+        cmap.action_provision_fields()
+        cmap.action_confirm()
+        run = conn._new_run("full")
+        run.action_start()
+        jobs = run._jobs()
+        self.assertEqual(jobs.mapped("state"), ["pending"])
+        self.env.cr.execute("UPDATE queue_job SET date_created = %s WHERE id IN %s",
+                            [fields.Datetime.now() - timedelta(minutes=5), tuple(jobs.ids)])
+        self.env.invalidate_all()
+        self.tour("flitstack_stuck_run", f"/odoo/flitstack-runs/{run.id}")
+        self.assertEqual((run.state, jobs.state), ("cancelled", "cancelled"))
+
+    # -- the emulated Clio, through its OAuth sign-in -----------------------------------------------------
+    def test_clio_flow(self):
+        clio = ClioEmulator(contacts=12, matters=8, rate_limit=1000)
+        clio.start()
+        self.addCleanup(clio.stop)
+        self.tour("flitstack_clio_connect", "/odoo", base_url=clio.base_url, client_id=clio.client_id,
+                  client_secret=clio.client_secret)
+        conn = self.env["flitstack.connection"].search([("name", "=", "Smith & Lee Clio")])
+        self.assertEqual((conn.kind, conn.state), ("clio", "connected"))
+        self.assertTrue(conn.sudo().access_token)
+        self.assertEqual(conn.fallback_user_id, self.fallback_user)
+        sample, full = conn.run_ids.sorted("id")
+        self.assertEqual((sample.mode, sample.state), ("sample", "done"), sample.error)
+        self.perform_jobs()
+        self.assertEqual(full.state, "done", full.error)
+        self.assertTrue(full.reconciled)
+        matters = full.object_ids.filtered(lambda o: o.map_name == "clio_matter")
+        self.assertEqual(matters.read_count, 8)
