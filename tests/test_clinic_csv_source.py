@@ -2,7 +2,6 @@
 names, date orders, attachments, planted defects, zip against folder."""
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -39,14 +38,11 @@ def test_kind_is_registered():
     assert source_class("clinic_csv") is ClinicCsvSource
 
 
-def test_a_full_export_reads_in_a_few_seconds_with_exact_counts(source, export):
-    started = time.perf_counter()
+def test_a_full_export_reads_with_exact_counts(source, export):
     counts = {name: sum(1 for _ in source.read(name)) for name in OBJECTS}
-    elapsed = time.perf_counter() - started
     assert counts == export["counts"]
     assert (counts["patients"], counts["appointments"], counts["practitioners"], counts["invoices"]) == (
         2000, 5000, 20, 1000)
-    assert elapsed < 10, f"reading took {elapsed:.1f}s"
 
 
 def test_layouts_report_encodings_delimiters_preamble_and_date_orders(source):
