@@ -31,7 +31,21 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[test]" || { say "pip install failed"; exit 1; }
 
+ensure_postgres() {
+  if pg_isready -q 2>/dev/null; then return 0; fi
+  if command -v pg_lsclusters >/dev/null 2>&1; then
+    local ver
+    ver="$(pg_lsclusters -h 2>/dev/null | awk 'NR==1 {print $1}')"
+    [ -n "$ver" ] && pg_ctlcluster "$ver" main start >/dev/null 2>&1
+  fi
+  pg_isready -q 2>/dev/null || service postgresql start >/dev/null 2>&1
+  for _ in 1 2 3 4 5 6 7 8 9 10; do pg_isready -q 2>/dev/null && return 0; sleep 1; done
+  return 1
+}
+
 # -- 2. connector tests ----------------------------------------------------------------
+# the state store's PostgreSQL test uses the local server where there is one (it says why it skips otherwise)
+ensure_postgres || true
 .venv/bin/python -m pytest -q -p no:cacheprovider tests
 rc=$?
 if [ "$rc" -ne 0 ]; then status=$rc; fi
@@ -70,17 +84,6 @@ find_odoo() {
   return 1
 }
 
-ensure_postgres() {
-  if pg_isready -q 2>/dev/null; then return 0; fi
-  if command -v pg_lsclusters >/dev/null 2>&1; then
-    local ver
-    ver="$(pg_lsclusters -h 2>/dev/null | awk 'NR==1 {print $1}')"
-    [ -n "$ver" ] && pg_ctlcluster "$ver" main start >/dev/null 2>&1
-  fi
-  pg_isready -q 2>/dev/null || service postgresql start >/dev/null 2>&1
-  for _ in 1 2 3 4 5 6 7 8 9 10; do pg_isready -q 2>/dev/null && return 0; sleep 1; done
-  return 1
-}
 
 ensure_db_role() {
   # Odoo refuses to run as the postgres superuser: use a role named after this user.
