@@ -37,14 +37,13 @@ import mimetypes
 import os
 import re
 from datetime import datetime, timedelta
-from pathlib import PurePosixPath
 from typing import IO, Iterator, Optional, Union
 
 from ..errors import ExportFormatError
 from ..quality import Reference
 from ..records import Attachment, SourceRecord
 from .csv_export import CsvExportReader, CsvFileSpec, ExportFiles, ExportReader, normalise_header, parse_date_text
-from .file_source import FieldDecl, FileExportSource
+from .file_source import FieldDecl, FileExportSource, locate_listed_file
 
 _CREATED = {"created_on": "created_at", "created_at": "created_at", "created": "created_at",
             "date_created": "created_at", "created_date": "created_at"}
@@ -417,21 +416,8 @@ class ClientjoySource(FileExportSource):
         d = r.data
         files = self.files_of_export
         names = {n.lower(): n for n in files.names()} if files is not None else {}
-        location = None
-        if d.get("filename"):
-            name = d["filename"].replace("\\", "/").lstrip("/")
-            if not name.lower().startswith(FILES_DIR + "/"):
-                name = f"{FILES_DIR}/{name}"
-            location = names.get(name.lower())
-            if location is None:
-                r.problems.append(f"row {r.row_number}: the file this row lists is not in the export's {FILES_DIR} "
-                                  f"folder; add the file or remove the row")
-        else:
-            r.problems.append(f"row {r.row_number}: the file name column is empty; name the file or remove the row")
-        d["location"] = location
-        d["size"] = files.size(location) if (files is not None and location) else None
+        location = locate_listed_file(r, FILES_DIR, names, files, "file name")
         if location:
-            d["filename"] = PurePosixPath(location).name
             created = None
             if d.get("uploaded_at"):
                 parsed = parse_date_text(d["uploaded_at"])

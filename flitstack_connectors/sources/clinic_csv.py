@@ -33,7 +33,7 @@ from typing import IO, Iterator, Optional, Union
 from ..errors import ExportFormatError
 from ..records import Attachment, SourceRecord
 from .csv_export import CsvExportReader, CsvFileSpec, ExportFiles, ExportReader, parse_date_text
-from .file_source import FieldDecl, FileExportSource
+from .file_source import FieldDecl, FileExportSource, locate_listed_file
 
 ATTACHMENTS_DIR = "attachments"
 
@@ -275,24 +275,9 @@ class ClinicCsvSource(FileExportSource):
         if "attachments" in self.reader.objects():
             for r in self.reader.read("attachments"):
                 d = r.data
-                location = None
-                if d.get("filename"):
-                    name = d["filename"].replace("\\", "/").lstrip("/")
-                    if not name.lower().startswith(ATTACHMENTS_DIR + "/"):
-                        name = f"{ATTACHMENTS_DIR}/{name}"
-                    location = by_lower.get(name.lower())
-                    if location is None:
-                        r.problems.append(f"row {r.row_number}: the file this row lists is not in the export's "
-                                          f"{ATTACHMENTS_DIR} folder; add the file or remove the row")
-                    else:
-                        listed.add(location)
-                else:
-                    r.problems.append(f"row {r.row_number}: the filename column is empty; "
-                                      f"name the file or remove the row")
-                d["location"] = location
-                d["size"] = files.size(location) if (files is not None and location) else None
+                location = locate_listed_file(r, ATTACHMENTS_DIR, by_lower, files, "filename")
                 if location:
-                    d["filename"] = PurePosixPath(location).name
+                    listed.add(location)
                 yield r
         for location in sorted(on_disk):
             if location in listed:

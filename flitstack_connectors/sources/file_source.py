@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from datetime import datetime, timezone
 from typing import Iterable, Iterator, Optional
 
@@ -111,6 +112,30 @@ class FieldTypeGuess:
     def selection_of(self, name: str) -> list[str]:
         """The distinct values of a field that has few of them, sorted."""
         return sorted(self.choices.get(name) or ())
+
+
+def locate_listed_file(r: SourceRecord, folder: str, by_lower: dict[str, str], files, column: str) -> Optional[str]:
+    """The file that row ``r`` of a files list (``attachments.csv``, ``files.csv``) names in
+    its ``filename`` column, found in the export's ``folder`` whatever the case of its name.
+    Sets the row's ``location``, ``size`` and (the file's own) ``filename``; a row that names
+    no file, or one the folder lacks, gets a problem that says what to do."""
+    d = r.data
+    location = None
+    if d.get("filename"):
+        name = d["filename"].replace("\\", "/").lstrip("/")
+        if not name.lower().startswith(folder + "/"):
+            name = f"{folder}/{name}"
+        location = by_lower.get(name.lower())
+        if location is None:
+            r.problems.append(f"row {r.row_number}: the file this row lists is not in the export's {folder} "
+                              f"folder; add the file or remove the row")
+    else:
+        r.problems.append(f"row {r.row_number}: the {column} column is empty; name the file or remove the row")
+    d["location"] = location
+    d["size"] = files.size(location) if (files is not None and location) else None
+    if location:
+        d["filename"] = PurePosixPath(location).name
+    return location
 
 
 def as_utc(moment: datetime) -> datetime:
