@@ -76,8 +76,7 @@ def main():
                 "access_token": token["access_token"], "refresh_token": token["refresh_token"],
                 "fallback_user_id": env.ref("base.user_admin").id,
             })
-            spec = load_pack("clio_odoo")
-            spec.objects = [om for om in spec.objects if om.name in keep]
+            spec = load_pack("clio_odoo").only(keep)
             cmap = env["flitstack.map"].create({"name": "bench", "connection_id": conn.id,
                                                 "spec_json": spec.model_dump(mode="json")})
             conn.map_id = cmap

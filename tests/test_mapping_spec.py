@@ -145,3 +145,12 @@ def test_pricelist_rules_name_object_maps_of_the_spec_and_a_partner_placeholder(
     twice["pricelists"].append(twice["pricelists"][0])
     with pytest.raises(MappingError, match="two pricelist rules have the same name"):
         MapSpec.from_dict(twice)
+
+
+def test_a_spec_cut_to_some_object_maps_keeps_the_pricelist_rules_it_can_still_serve():
+    spec = load_pack("clio_odoo")
+    people = spec.only(["clio_company", "clio_person"])
+    assert [om.name for om in people.objects] == ["clio_company", "clio_person"]
+    assert people.pricelists == []
+    money = spec.only(["clio_bill", "clio_bill_time_entry", "clio_unbilled_time_entry", "clio_work_in_progress"])
+    assert [r.name for r in money.pricelists] == ["clio_rates"]

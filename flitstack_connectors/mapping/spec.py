@@ -310,6 +310,15 @@ class MapSpec(BaseModel):
                 return om
         raise KeyError(name)
 
+    def only(self, names) -> "MapSpec":
+        """This spec with the object maps named in ``names`` alone, and the pricelist
+        rules whose object maps all remain."""
+        keep = set(names)
+        data = self.model_dump(mode="json")
+        data["objects"] = [om for om in data["objects"] if om["name"] in keep]
+        data["pricelists"] = [r for r in data["pricelists"] if set(r["from_maps"]) <= keep]
+        return MapSpec.from_dict(data)
+
     def maps_for(self, source_object: str) -> list[ObjectMap]:
         return [om for om in self.objects if om.source_object == source_object and om.enabled]
 

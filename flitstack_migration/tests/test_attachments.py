@@ -52,8 +52,7 @@ class TestAttachments(SourceRunCase):
 
     @classmethod
     def clio_connection(cls):
-        spec = load_pack("clio_odoo")
-        spec.objects = [om for om in spec.objects if om.name in CLIO_MAPS]
+        spec = load_pack("clio_odoo").only(CLIO_MAPS)
         connection = cls.env["flitstack.connection"].create({
             "name": "Test Clio files", "kind": "clio", "state": "connected", "fallback_user_id": cls.fallback_user.id})
         token = cls.clio.issue_token()
