@@ -237,6 +237,9 @@ class BatchLoader:
         counts = {}
         for line in lines:
             key = f"{line['operation']} (part)" if line["continuation"] else line["operation"]
+            if line["map_name"] != map_name:
+                # records of another map created with these (a bill's lines, with_parent)
+                key = f"{key} ({line['map_name']})"
             counts[key] = counts.get(key, 0) + 1
         return counts
 
