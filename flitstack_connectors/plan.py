@@ -46,6 +46,46 @@ def dependency_order(spec: MapSpec) -> list[ObjectMap]:
     return ordered
 
 
+def children_of(spec: MapSpec, parent: ObjectMap) -> list[ObjectMap]:
+    """Enabled object maps whose records land inside the create of ``parent``'s
+    records (``ObjectMap.with_parent`` naming a lookup onto ``parent``'s records)."""
+    out = []
+    for om in spec.objects:
+        if not (om.enabled and om.with_parent) or om.name == parent.name:
+            continue
+        row = next((r for r in om.lookups if r.target == om.with_parent.lookup and r.kind == "record"), None)
+        if row is not None and row.object == parent.identity_name:
+            out.append(om)
+    return out
+
+
+def parent_waits(spec: MapSpec, parent: ObjectMap) -> tuple[set[str], set[str]]:
+    """``(maps read, maps complete)`` that a batch of ``parent`` waits for besides its own
+    dependencies, so that it can land its children with it: every child map read
+    to its end (its records staged) and the maps the children reference loaded,
+    ``parent`` apart.  A child referencing a map that itself waits for ``parent``
+    could never land with it: that is a cycle, and an error."""
+    children = children_of(spec, parent)
+    if not children:
+        return set(), set()
+    complete: set[str] = set()
+    for child in children:
+        complete |= map_dependencies(spec, child) - {parent.name}
+    # the maps those wait for, transitively: none of them may wait for the parent
+    seen, todo = set(), list(complete)
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        if name == parent.name:
+            raise MappingError(
+                f"object map {parent.name!r} lands {', '.join(c.name for c in children)} with its records, "
+                f"but they reference maps that load after it: remove 'with_parent' or that lookup")
+        todo.extend(map_dependencies(spec, spec.object_map(name)))
+    return {c.name for c in children}, complete
+
+
 def batches(items: Iterable[T], size: int = MAX_BATCH_SIZE) -> Iterator[list[T]]:
     """Consecutive lists of at most ``size`` items (at most MAX_BATCH_SIZE)."""
     if not 1 <= size <= MAX_BATCH_SIZE:

@@ -127,6 +127,26 @@ class CustomField(BaseModel):
         return self
 
 
+class WithParent(BaseModel):
+    """Records that land inside the create of the record they belong to.
+
+    A map's records that point, through the record lookup ``lookup``, at a record
+    the same run creates are created with it, as commands of its one2many
+    ``field`` (a bill's time entries as ``invoice_line_ids`` of its invoice): the
+    destination builds the whole record once instead of once per batch of its
+    lines.  Each of them keeps its own external id and audit line.  Records whose
+    parent exists already (a re-run, a delta) load in their own batches, as any
+    map's records do, and so do all of them when the map has no such lookup (its
+    row was ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    #: target of the record lookup that names the parent (``move_id``)
+    lookup: str
+    #: the parent model's one2many that takes the records (``invoice_line_ids``)
+    field: str
+
+
 class ObjectMap(BaseModel):
     """How the records of one source object (or a filtered part of it) land."""
 
@@ -170,6 +190,9 @@ class ObjectMap(BaseModel):
     #: table that takes records of two source objects whose ids may coincide (Clio tasks and
     #: time entries both land on ``task``); empty for the others
     key_prefix: str = ""
+    #: Odoo: land these records inside their parent's create when the run creates the
+    #: parent (see :class:`WithParent`)
+    with_parent: Optional[WithParent] = None
 
     @property
     def identity_name(self) -> str:

@@ -8,7 +8,7 @@ from odoo.addons.queue_job.exception import RetryableJobError
 
 from flitstack_connectors.errors import FlitstackError, RateLimitError, SourceUnavailableError
 from flitstack_connectors.mapping import MapSpec
-from flitstack_connectors.plan import MAX_BATCH_SIZE, dependency_order, map_dependencies
+from flitstack_connectors.plan import MAX_BATCH_SIZE, dependency_order, map_dependencies, parent_waits
 
 from ..services.accounting import AccountingSettlement
 from ..services.pricing import RateSettlement
@@ -48,7 +48,10 @@ class FlitstackRun(models.Model):
        on the others (``data/queue_job_data.xml``).
     3. A batch is queued as soon as the maps it references are complete (read
        to the end and every batch loaded): people at a company wait for the
-       companies, matters for all partners.  Batches of one map load in
+       companies, matters for all partners.  A map whose records take their
+       children with them (``with_parent``: a bill's time entries are created
+       with its invoice) also waits for the children's maps to be read and for
+       the maps they reference.  Batches of one map load in
        parallel, as many at once as the ``root.flitstack.load`` channel allows.
        ``_job_load_batch`` loads one batch in one transaction and writes one
        audit line per record (see :mod:`..services.loader`); its job carries
@@ -276,10 +279,17 @@ class FlitstackRun(models.Model):
             return batches
         spec = self._spec()
         complete = self._complete_maps()
+        read = {name for e in self.extraction_ids.sudo() if e.state == "done" for name in e._map_name_list()}
         enabled = {om.name for om in spec.objects if om.enabled}
+        waits = {}
+        for name in set(batches.mapped("map_name")):
+            om = spec.object_map(name)
+            # a map whose records take their children with them (a bill its lines) also waits for
+            # the children to be staged and for what they reference (services/loader.py)
+            children, their_refs = parent_waits(spec, om)
+            waits[name] = (children, (map_dependencies(spec, om) | their_refs) & enabled)
         ready = batches.filtered(
-            lambda b: b.state == "staged"
-            and map_dependencies(spec, spec.object_map(b.map_name)) & enabled <= complete)
+            lambda b: b.state == "staged" and waits[b.map_name][0] <= read and waits[b.map_name][1] <= complete)
         for batch in ready:
             batch.state = "queued"
             self.with_delay(description=f"{self.name}: load {batch.map_name} batch {batch.sequence}",
@@ -322,7 +332,11 @@ class FlitstackRun(models.Model):
             payload = batch._payload()
         if len(payload) > MAX_BATCH_SIZE:
             raise UserError(_("A batch holds at most %s records.", MAX_BATCH_SIZE))
+        landed = batch.record_count - len(payload) if batch is not None else 0
         counts = BatchLoader(self).load(map_name, model_name, payload)
+        if landed:
+            # records created with their parent (a bill's lines with its invoice): their lines are written
+            counts[_("landed with their parent")] = landed
         result = ", ".join(f"{n} {op}" for op, n in sorted(counts.items()))
         if batch is not None:
             batch.write({"state": "loaded", "result": result})

@@ -22,9 +22,11 @@ class FlitstackRunBatch(models.Model):
     result = fields.Char(readonly=True, help="Operations counted when it loaded.")
 
     def _payload(self):
-        """The planned records of the batch, in the order they were read."""
+        """The planned records of the batch, in the order they were read, but those
+        already created with their parent record (``landed``)."""
         self.ensure_one()
-        self.env.cr.execute("SELECT payload FROM flitstack_run_record WHERE batch_id = %s ORDER BY id", [self.id])
+        self.env.cr.execute("SELECT payload FROM flitstack_run_record WHERE batch_id = %s AND landed IS NOT TRUE "
+                            "ORDER BY id", [self.id])
         return [row[0] for row in self.env.cr.fetchall()]
 
 
@@ -46,6 +48,8 @@ class FlitstackRunRecord(models.Model):
     source_id = fields.Char()
     xmlid_name = fields.Char()
     payload = fields.Json()
+    landed = fields.Boolean(help="Created inside its parent's create (a bill's line with its invoice), by the "
+                                 "parent's batch: its own batch passes it over.")
 
     _sql_constraints = [
         # a read resumed from its checkpoint goes on at the next place: nothing before it is staged again.

@@ -19,6 +19,14 @@ The pipeline of :meth:`BatchLoader.load`:
    subscriptions off.  If the batch fails, roll back to a savepoint and create
    them one by one, each in its own savepoint, so that one bad record ends as a
    ``fail`` line with its reason and the rest of the batch lands.
+   Records of maps that land with their parent (``with_parent``: a bill's time
+   entries, tax and discount lines) and that the run staged are created inside
+   their new parent's ``create`` (as ``invoice_line_ids`` of the invoice), each
+   with its own external id and audit line, and marked ``landed`` so that their
+   own batch passes them over; Odoo then builds an invoice once, not once per
+   batch of its lines.  A parent that fails with its children is created
+   without them, and the children load in their own batch, each with its own
+   outcome.
 6. Register the external ids, write original create dates, and insert the
    audit lines, all in bulk.
 
@@ -44,6 +52,7 @@ from odoo import Command, fields
 from odoo.exceptions import AccessError, MissingError, UserError, ValidationError
 from odoo.tools import mute_logger
 
+from flitstack_connectors.plan import children_of
 from flitstack_connectors.records import PlannedRecord, Ref, external_id_name
 
 from .attachments import FileLanding
@@ -131,6 +140,21 @@ class MessagePart(PlannedRecord):
         return f"{self.part_of}_part{self.part}"
 
 
+class ChildrenMismatch(ValueError):
+    """A parent created with its children does not hold exactly the children planned."""
+
+
+class StagedChild:
+    """A staged record of a ``with_parent`` map, ready to be created inside its
+    parent's create: its staged row, planned record, create values, create-only
+    values written afterwards, model and the parent's one2many that takes it."""
+
+    __slots__ = ("row_id", "rec", "vals", "orig", "model", "field")
+
+    def __init__(self, row_id, rec, vals, orig, model, field):
+        self.row_id, self.rec, self.vals, self.orig, self.model, self.field = row_id, rec, vals, orig, model, field
+
+
 def _like_prefix(text):
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -208,11 +232,14 @@ class BatchLoader:
             lines += FileLanding(self, model).land(to_create, to_update)
         else:
             lines += self._update(model, to_update)
-            lines += self._create(model, to_create)
+            lines += self._create(model, to_create, self._staged_children(om, model, to_create))
         self._write_audit(lines)
         counts = {}
         for line in lines:
             key = f"{line['operation']} (part)" if line["continuation"] else line["operation"]
+            if line["map_name"] != map_name:
+                # records of another map created with these (a bill's lines, with_parent)
+                key = f"{key} ({line['map_name']})"
             counts[key] = counts.get(key, 0) + 1
         return counts
 
@@ -539,28 +566,151 @@ class BatchLoader:
             vals[SOURCE_REF_FIELD] = f"{rec.source_object}/{rec.source_id}"
         return vals, notes, errors
 
+    # -- children landing with their parent ---------------------------------------------------
+    def _staged_children(self, om, model, items):
+        """``{parent xmlid name: [StagedChild]}``: the records the run staged for the maps
+        that land with ``om``'s records (``with_parent``) whose parent is among the new
+        records ``items``, ready to be created with it.  A child that carries errors, is
+        known already, or whose values do not resolve is left to its own batch, which
+        reports it as usual."""
+        if not items or not self.run.id:
+            return {}
+        maps = [c for c in children_of(self.run._spec(), om)
+                if c.target_model in self.env and c.with_parent.field in model._fields
+                and model._fields[c.with_parent.field].type == "one2many" and c.target_model not in SPLIT_FIELDS
+                and not WRITTEN_AFTER_CREATE.get(c.target_model)]
+        parents = {rec.source_id: rec.xmlid_name for rec, _vals, _id in items if not isinstance(rec, MessagePart)}
+        if not maps or not parents:
+            return {}
+        out = {}
+        required = self._required
+        try:
+            for child_om in maps:
+                cmodel = self.env[child_om.target_model].with_context(**LOAD_CONTEXT)
+                link = child_om.with_parent.lookup
+                self.env.cr.execute(
+                    "SELECT id, payload FROM flitstack_run_record WHERE run_id = %s AND map_name = %s "
+                    "AND landed IS NOT TRUE AND payload->'refs'->%s->>'key' = ANY(%s) ORDER BY id",
+                    [self.run.id, child_om.name, link, list(parents)])
+                staged, seen = [], set()
+                for row_id, data in self.env.cr.fetchall():
+                    rec = _parse(data)
+                    if rec.errors or rec.xmlid_name in seen or \
+                            any(f not in cmodel._fields for f in (*rec.values, *rec.refs, *rec.many_refs)):
+                        continue
+                    seen.add(rec.xmlid_name)
+                    parent = rec.refs[link].key
+                    # the parent's reference is the record being created: the rest resolve as usual
+                    staged.append((row_id, parent, rec.model_copy(
+                        update={"refs": {k: v for k, v in rec.refs.items() if k != link}, "notes": list(rec.notes)})))
+                if not staged:
+                    continue
+                known = self._existing(cmodel, [rec.xmlid_name for _r, _p, rec in staged])
+                staged = [s for s in staged if s[2].xmlid_name not in known]
+                refs = self._resolve_refs([rec for _r, _p, rec in staged])
+                self._required = {row.target for row in child_om.lookups if row.required and row.target != link}
+                for row_id, parent, rec in staged:
+                    vals, notes, errors = self._vals(cmodel, rec, refs)
+                    if errors:
+                        continue
+                    rec.notes.extend(notes)
+                    orig = {f: vals.pop(f) for f in CREATE_ONLY_FIELDS if f in vals}
+                    out.setdefault(parents[parent], []).append(
+                        StagedChild(row_id, rec, vals, orig, cmodel, child_om.with_parent.field))
+        finally:
+            self._required = required
+        return out
+
+    @staticmethod
+    def _with_children(vals, kids):
+        """The parent's create values with its children as create commands."""
+        if not kids:
+            return vals
+        vals = dict(vals)
+        for kid in kids:
+            vals[kid.field] = list(vals.get(kid.field) or []) + [Command.create(dict(kid.vals))]
+        return vals
+
+    @staticmethod
+    def _match_children(record, kids):
+        """``[(kid, created child record)]``, in the order they were given; raises
+        :class:`ChildrenMismatch` when the parent does not hold exactly them."""
+        out = []
+        for field in dict.fromkeys(kid.field for kid in kids):
+            mine = [kid for kid in kids if kid.field == field]
+            made = record[field].sorted("id")
+            if len(made) != len(mine):
+                _logger.warning("%s %s was created with %s %s instead of %s: created again without them",
+                                record._name, record.id, len(made), field, len(mine))
+                raise ChildrenMismatch(f"{record._name} {record.id} holds {len(made)} {field}, not {len(mine)}")
+            for kid, child in zip(mine, made):
+                for fname in ("quantity", "price_unit"):
+                    if fname in kid.vals and fname in child._fields and \
+                            child._fields[fname].convert_to_cache(kid.vals[fname], child) != child[fname]:
+                        _logger.warning("%s %s: %s is not the planned value: created again without its children",
+                                        child._name, child.id, fname)
+                        raise ChildrenMismatch(f"{child._name} {child.id}: {fname} is not the planned value")
+                out.append((kid, child))
+        return out
+
+    def _children_lines(self, landed):
+        """External ids, original create dates and ``create`` lines of the children
+        created with their parents; their staged rows are marked ``landed``."""
+        if not landed:
+            return []
+        by_model = {}
+        for kid, child in landed:
+            by_model.setdefault(kid.model._name, []).append((kid, child))
+        for pairs in by_model.values():
+            cmodel = pairs[0][0].model
+            self._register_xmlids(cmodel, [(kid.rec.xmlid_name, child.id) for kid, child in pairs])
+            self._write_create_dates(cmodel, [(child.id, kid.orig["create_date"])
+                                              for kid, child in pairs if kid.orig.get("create_date")])
+        self.env.cr.execute("UPDATE flitstack_run_record SET landed = true WHERE id = ANY(%s)",
+                            [[kid.row_id for kid, _child in landed]])
+        return [self._line(kid.rec, "create", res_id=child.id) for kid, child in landed]
+
     # -- writes ---------------------------------------------------------------------------
-    def _create(self, model, items):
+    def _create(self, model, items, children=None):
         if not items:
             return []
+        children = children or {}
         later = WRITTEN_AFTER_CREATE.get(model._name, ())
         originals = [{f: vals.pop(f) for f in (*CREATE_ONLY_FIELDS, *later) if f in vals} for _rec, vals, _ in items]
         created = []  # (rec, record, original values)
+        landed = []  # (StagedChild, child record)
         lines = []
         followers_before = self._last_follower_id()
         owned_before = {m: self._last_id(m) for m in CREATED_WITH.get(model._name, ()) if m in self.env}
         try:
             # a failing statement is logged by the cursor with its parameters: personal data
             with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
-                records = model.create([vals for _rec, vals, _ in items])
+                records = model.create([self._with_children(vals, children.get(rec.xmlid_name))
+                                        for rec, vals, _ in items])
+                for (rec, _v, _), record in zip(items, records):
+                    if children.get(rec.xmlid_name):
+                        landed += self._match_children(record, children[rec.xmlid_name])
             created = [(rec, record, orig) for (rec, _v, _), record, orig in zip(items, records, originals)]
         except _RECORD_ERRORS:
             self.env.clear()
+            landed = []
             failed = set()
             for (rec, vals, _), orig in zip(items, originals):
                 if isinstance(rec, MessagePart) and rec.part_of in failed:
                     lines.append(self._line(rec, "fail", message="the first part of this text failed to load"))
                     continue
+                kids = children.get(rec.xmlid_name)
+                if kids:
+                    try:
+                        with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
+                            record = model.create(self._with_children(vals, kids))
+                            matched = self._match_children(record, kids)
+                        created.append((rec, record, orig))
+                        landed += matched
+                        continue
+                    except _RECORD_ERRORS:
+                        # without its children, which load in their own batch with their own outcome
+                        self.env.clear()
                 try:
                     with mute_logger("odoo.sql_db"), self.env.cr.savepoint():
                         record = model.create(vals)
@@ -579,6 +729,8 @@ class BatchLoader:
         # the audit log, so that rollback, walking it backwards, deletes them afterwards
         lines += self._side_records(owned_before, created)
         lines += [self._line(rec, "create", res_id=record.id) for rec, record, _ in created]
+        # the children after their parents: rollback, walking the log backwards, deletes them first
+        lines += self._children_lines(landed)
         lines += self._side_followers(followers_before, created)
         return lines
 

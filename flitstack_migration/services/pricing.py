@@ -149,20 +149,11 @@ class RateSettlement:
         """The record under ``module.xml_name``: created with ``values`` when missing,
         its ``compared`` fields brought to ``values`` otherwise."""
         Model = self.env[model_name].sudo().with_context(**LOAD_CONTEXT)
-        self.env.cr.execute("SELECT res_id FROM ir_model_data WHERE module = %s AND name = %s AND model = %s",
-                            [self.module, xml_name, model_name])
-        row = self.env.cr.fetchone()
-        record = Model.browse(row[0]).exists() if row else Model.browse()
+        # the loader's identity steps: a dangling external id is dropped, a new one registered
+        record = Model.browse(self.loader._existing(Model, [xml_name]).get(xml_name, []))
         if not record:
-            if row:
-                self.env.cr.execute("DELETE FROM ir_model_data WHERE module = %s AND name = %s",
-                                    [self.module, xml_name])
             record = Model.create(values)
-            self.env.cr.execute(
-                "INSERT INTO ir_model_data (module, name, model, res_id, noupdate, create_uid, write_uid, "
-                "create_date, write_date) VALUES (%s, %s, %s, %s, true, %s, %s, now() at time zone 'UTC', "
-                "now() at time zone 'UTC')",
-                [self.module, xml_name, model_name, record.id, self.env.uid, self.env.uid])
+            self.loader._register_xmlids(Model, [(xml_name, record.id)])
             self.lines.append(self._line(record, "create", False, source_object, source_id, message,
                                          xml_name=xml_name))
             stats["created"] += 1

@@ -14,6 +14,7 @@ from . import test_quality
 from . import test_html_parts
 from . import test_sample_run
 from . import test_clio_money
+from . import test_bill_lines
 from . import test_blueprints
 from . import test_clio_history
 from . import test_clientjoy_history

@@ -22,6 +22,8 @@ CLIENT_RATES = 40
 MONEY_MAPS = ("clio_bank_journal", "clio_bill", "clio_bill_time_entry", "clio_bill_expense", "clio_bill_tax",
               "clio_bill_discount", "clio_work_in_progress", "clio_unbilled_time_entry", "clio_unbilled_expense",
               "clio_bill_payment", "clio_trust_receipt", "clio_trust_disbursement")
+#: maps whose records land inside their bill's create (``with_parent``) when the run creates the bill
+WITH_BILL = ("clio_bill_time_entry", "clio_bill_expense", "clio_bill_tax", "clio_bill_discount")
 
 
 def cents(value):
@@ -55,6 +57,13 @@ class TestClioMoney(FlitstackCase):
         found = self.env["ir.model.data"].search([("module", "=", self.connection.xmlid_module),
                                                   ("model", "=", model), ("name", "=like", f"{prefix}\\_%")])
         return {int(x.name[len(prefix) + 1:]): self.env[model].browse(x.res_id) for x in found}
+
+    def landed(self, run):
+        """``{map name: records created with their parent}`` of ``run``'s staged records."""
+        self.env.flush_all()
+        self.env.cr.execute("SELECT map_name, count(*) FROM flitstack_run_record WHERE run_id = %s AND landed "
+                            "GROUP BY map_name", [run.id])
+        return dict(self.env.cr.fetchall())
 
     def moves_by_bill(self):
         return self.migrated("account.move", "bills")
@@ -141,6 +150,12 @@ class TestClioMoney(FlitstackCase):
         }
         self.assertEqual({name: counts[name] for name in MONEY_MAPS},
                          {name: (n, n, 0, 0, 0) for name, n in expected.items()})
+        # a new bill's lines were created with its invoice, each with its own external id and audit line
+        self.assertEqual(self.landed(first), {name: expected[name] for name in WITH_BILL})
+        lines = self.env["account.move.line"].browse([
+            line.res_id for line in first.audit_line_ids if line.map_name in WITH_BILL and line.operation == "create"])
+        self.assertEqual(len(lines.exists()), sum(expected[name] for name in WITH_BILL))
+        self.assertLessEqual(set(lines.move_id.ids), {move.id for move in self.moves_by_bill().values()})
 
         # 2. every bill: Odoo's total and amount due equal Clio's total and balance, to the cent
         self.assert_bills_match(self.bills)
@@ -183,6 +198,8 @@ class TestClioMoney(FlitstackCase):
         after_first = self.table_counts()
         second = self.run_mode("full")
         self.assertEqual({n: self.counts(second)[n][1:3] for n in MONEY_MAPS}, {n: (0, 0) for n in MONEY_MAPS})
+        # the bills exist: their lines are compared in their own batches, none lands with a bill
+        self.assertEqual(self.landed(second), {})
         self.assertEqual(self.table_counts(), after_first)
 
         # 7. ten bills are paid in Clio: the delta registers exactly ten payments, reconciled
