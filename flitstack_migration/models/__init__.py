@@ -20,3 +20,4 @@ from . import flitstack_connection_feedback
 from . import flitstack_audit_line_links
 from . import flitstack_run_report
 from . import flitstack_admin_flow
+from . import flitstack_connection_flow

@@ -109,7 +109,8 @@ class TestAdminTours(HttpCase):
                 if note:
                     self.assertIn(note.split()[0], self.env["res.partner"].browse(line.res_id).comment or "")
 
-        self.tour("flitstack_clinic_done", f"/odoo/flitstack-runs/{full.id}", run_id=full.id)
+        self.tour("flitstack_clinic_done", f"/odoo/flitstack-connections/{conn.id}", run_id=full.id)
+        self.assertTrue(conn.delta_enabled)
         self.assertEqual(full.state, "rolling_back")
         self.assertEqual(self.perform_jobs(), 1)
         self.assertEqual(full.state, "rolled_back")
@@ -143,6 +144,7 @@ class TestAdminTours(HttpCase):
         clio = ClioEmulator(contacts=12, matters=8, rate_limit=1000)
         clio.start()
         self.addCleanup(clio.stop)
+        before = self.table_counts()
         self.tour("flitstack_clio_connect", "/odoo", base_url=clio.base_url, client_id=clio.client_id,
                   client_secret=clio.client_secret)
         conn = self.env["flitstack.connection"].search([("name", "=", "Smith & Lee Clio")])
@@ -156,3 +158,15 @@ class TestAdminTours(HttpCase):
         self.assertTrue(full.reconciled)
         matters = full.object_ids.filtered(lambda o: o.map_name == "clio_matter")
         self.assertEqual(matters.read_count, 8)
+
+        self.tour("flitstack_clio_done", f"/odoo/flitstack-connections/{conn.id}", run_id=full.id)
+        self.assertEqual(full.state, "rolling_back")
+        self.assertFalse(conn.delta_enabled)
+        self.assertEqual(self.perform_jobs(), 1)
+        self.assertEqual(full.state, "rolled_back")
+        self.tour("flitstack_run_rolled_back", f"/odoo/flitstack-runs/{full.id}")
+        sample.action_rollback()
+        self.perform_jobs()
+        after = self.table_counts()
+        # the users the admin matched staff to are not the migration's; every other table is as it was
+        self.assertEqual({m: n for m, n in after.items()}, before)

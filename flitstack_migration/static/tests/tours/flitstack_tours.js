@@ -47,6 +47,25 @@ function status(label) {
     };
 }
 
+function flowStep(label) {
+    return {
+        content: `the guided flow is at ${label}`,
+        trigger: `div[name=flow] .o_statusbar_status button.o_arrow_button_current:contains("${label}")`,
+    };
+}
+
+function flowNext(label, content) {
+    return {
+        content: content || `the flow's next action: ${label}`,
+        trigger: `div[name=flow] button.btn-primary[name=action_flow_next]:contains("${label}")`,
+        run: "click",
+    };
+}
+
+function flowDone(text) {
+    return { content: `the flow says what was done: ${text}`, trigger: `div[name=flow_done]:contains("${text}")` };
+}
+
 function breadcrumb(text) {
     return { content: `back to ${text}`, trigger: `.breadcrumb-item a:contains("${text}")`, run: "click" };
 }
@@ -83,19 +102,23 @@ tours.add("flitstack_clinic_connect", {
                 return helpers.edit(data().export_path);
             },
         },
-        click("action_test_connection", "Discover objects saves the connection and reads the export"),
+        flowStep("Connect"),
+        flowNext("Discover objects", "the flow's one primary button: Discover objects saves the connection and reads the export"),
         notified("Objects discovered"),
         { trigger: ".o_field_widget[name=discovery_summary]:contains(patients)" },
         status("Connected"),
+        flowStep("Data quality"),
+        flowDone("Discovered"),
         {
             content: "no run before a confirmed map: the form says what to do instead",
             trigger: ".o_form_view:not(:has(button[name=action_new_run])) div[name=map_to_confirm]:contains(Runs start from a confirmed map)",
         },
         tab("Data quality"),
         { trigger: ".o_notebook p:contains(Not checked yet)" },
-        click("action_quality_audit"),
+        flowNext("Check data quality"),
         notified("Data-quality check queued"),
         { trigger: ".o_field_widget[name=quality_summary]:contains(The check is running)" },
+        { content: "while it runs the flow says so", trigger: "div[name=flow_next]:contains(The check is running)" },
     ],
 });
 
@@ -110,7 +133,9 @@ tours.add("flitstack_clinic_map", {
             content: "a clinic export has no staff to match: no staff buttons, and the tab says why",
             trigger: ".o_form_view:not(:has(button[name=action_sync_staff])) p[name=no_staff_source]:contains(there is no staff to match)",
         },
-        click("action_propose_map", "Propose map reads the export and proposes where each field lands"),
+        flowStep("Map"),
+        flowDone("Data quality checked"),
+        flowNext("Propose map", "Propose map reads the export and proposes where each field lands"),
         { content: "the proposed map", trigger: ".o_form_view .o_field_widget[name=name] input:value(proposed)" },
         {
             content: "the rows are grouped by object map, named for people",
@@ -153,35 +178,37 @@ tours.add("flitstack_clinic_map", {
         status("Confirmed"),
         { content: "no longer named proposed", trigger: ".o_form_view .o_field_widget[name=name] input:not(:value(proposed))" },
         breadcrumb("Riverside Clinic export"),
-        click("action_preflight", "pre-flight of the confirmed map"),
+        flowStep("Pre-flight"),
+        flowDone("No staff to match"),
+        flowNext("Pre-flight", "pre-flight of the confirmed map"),
         notified("Pre-flight done"),
-        click("action_new_run", "New run, now that the map is confirmed"),
-        {
-            content: "a new run starts as a sample",
-            trigger: ".o_field_widget[name=mode] select:value(sample)",
-        },
-        { trigger: ".o_field_widget[name=sample_size] input", run: "edit 20" },
-        click("action_start", "start the sample"),
+        flowStep("Sample"),
+        flowNext("Start a sample", "a sample of 20 records per object map lands in the request"),
         notified("Sample landed"),
+        { content: "the notification opens the sample", trigger: ".o_form_view .o_field_widget[name=mode]:contains(Sample)" },
         status("Done"),
         click("action_field_diff", "compare the sample with the source, field by field"),
         { content: "the field diff", trigger: ".o_list_view .o_group_header:contains(clinic_patient_partner)" },
         breadcrumb("Sample"),
         breadcrumb("Riverside Clinic export"),
-        click("action_new_run", "a sample is done: New run offers the full run"),
-        { trigger: ".o_field_widget[name=mode] select:value(full)" },
-        { content: "a full run has no sample size", trigger: ".o_form_view:not(:has(.o_field_widget[name=sample_size]))" },
-        click("action_start", "start the full run"),
+        flowStep("Full run"),
+        flowDone("Sample landed"),
+        flowNext("Start the full run"),
+        notified("Full run started"),
+        { content: "the notification opens the full run", trigger: ".o_form_view .o_field_widget[name=mode]:contains(Full)" },
         status("Running"),
         { content: "its jobs wait for a worker", trigger: ".o_field_widget[name=job_summary]:contains(pending)" },
     ],
 });
 
-tours.add("flitstack_clinic_done", {
-    steps: () => [
+function reconciliationAndRollback(connection, firstMap, delta) {
+    return [
+        flowStep("Reconciliation"),
+        flowDone("Full run done"),
+        flowNext("Open the reconciliation"),
         status("Done"),
         { content: "every object map reconciles", trigger: ".o_field_widget[name=reconciled] input:checked" },
-        { trigger: ".o_field_widget[name=object_ids] .o_data_row td[name=map_name]:contains(clinic_patient)" },
+        { trigger: `.o_field_widget[name=object_ids] .o_data_row td[name=map_name]:contains(${firstMap})` },
         {
             content: "the audit lines of the run",
             trigger: ".o_form_view button[name=action_view_audit_lines]",
@@ -196,17 +223,37 @@ tours.add("flitstack_clinic_done", {
             async run() {
                 const answer = await fetch(`/report/html/flitstack_migration.report_flitstack_run/${data().run_id}`);
                 const html = await answer.text();
-                for (const expected of ["Reconciliation of", "clinic_patient", "clinic_appointment"]) {
+                for (const expected of ["Reconciliation of", firstMap]) {
                     if (answer.status !== 200 || !html.includes(expected)) {
                         throw new Error(`the reconciliation report lacks "${expected}" (HTTP ${answer.status})`);
                     }
                 }
             },
         },
-        click("action_rollback", "roll the run back"),
+        breadcrumb(connection),
+        flowStep("Delta schedule"),
+        flowDone("Reconciliation read"),
+        ...(delta
+            ? [flowNext("Pick up changes on schedule"), notified("Changes picked up on schedule")]
+            : [{ content: "no delta schedule", trigger: "div[name=flow] button[name=action_flow_skip]:contains(Go on without it)", run: "click" }]),
+        flowStep("Rollback"),
+        {
+            content: "roll the full run back from the flow",
+            trigger: "div[name=flow] button[name=action_flow_next]:contains(Roll back the full run)",
+            run: "click",
+        },
         confirmDialog(),
+        notified("Rollback queued"),
         status("Rolling back"),
-    ],
+    ];
+}
+
+tours.add("flitstack_clinic_done", {
+    steps: () => reconciliationAndRollback("Riverside Clinic export", "clinic_patient", true),
+});
+
+tours.add("flitstack_clio_done", {
+    steps: () => reconciliationAndRollback("Smith & Lee Clio", "clio_matter", false),
 });
 
 tours.add("flitstack_run_rolled_back", {
