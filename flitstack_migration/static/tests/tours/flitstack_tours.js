@@ -66,6 +66,28 @@ function flowDone(text) {
     return { content: `the flow says what was done: ${text}`, trigger: `div[name=flow_done]:contains("${text}")` };
 }
 
+/**
+ * Where the README's screenshots are taken (only when the test asks for them, FLITSTACK_SCREENSHOTS):
+ * the test's browser driver saves the page when the tour logs the name, the tour gives it a moment.
+ */
+function screenshot(name, scrollTo) {
+    return {
+        content: `screenshot ${name}`,
+        trigger: scrollTo || "body",
+        async run() {
+            if (!data().screenshots) {
+                return;
+            }
+            if (scrollTo) {
+                document.querySelector(scrollTo).scrollIntoView({ block: "start" });
+            }
+            await new Promise((resolve) => setTimeout(resolve, 700));
+            console.log(`flitstack-screenshot ${name}`);
+            await new Promise((resolve) => setTimeout(resolve, 1300));
+        },
+    };
+}
+
 function breadcrumb(text) {
     return { content: `back to ${text}`, trigger: `.breadcrumb-item a:contains("${text}")`, run: "click" };
 }
@@ -109,6 +131,7 @@ tours.add("flitstack_clinic_connect", {
         status("Connected"),
         flowStep("Data quality"),
         flowDone("Discovered"),
+        screenshot("01-connection-guided-flow"),
         {
             content: "no run before a confirmed map: the form says what to do instead",
             trigger: ".o_form_view:not(:has(button[name=action_new_run])) div[name=map_to_confirm]:contains(Runs start from a confirmed map)",
@@ -142,6 +165,7 @@ tours.add("flitstack_clinic_map", {
             trigger: ".o_field_widget[name=object_ids] .o_data_row td[name=label]:contains(Practitioner → Contact)",
         },
         { content: "a legend says what the colours mean", trigger: "div[name=legend]:contains(Blue rows):contains(Review)" },
+        screenshot("02-map-object-maps", ".o_notebook"),
         {
             content: "review the rows of the patients' contacts",
             trigger: ".o_field_widget[name=object_ids] .o_data_row:has(td[name=label]:contains(Patient partner → Contact)) button[name=action_view_lines]",
@@ -163,12 +187,14 @@ tours.add("flitstack_clinic_map", {
             content: "the row now lands in the contact's notes, and is mapped",
             trigger: ".o_data_row:has(td[name=source_path]:contains(/^notes$/)):not(:has(button[name=action_restore])) td[name=target_label]:contains(Notes)",
         },
+        screenshot("03-map-rows-field-picker"),
         breadcrumb("map"),
         tab("Value maps"),
         {
             content: "value maps are rows: a completed appointment lands in the Won stage",
             trigger: ".o_field_widget[name=value_ids] .o_data_row:has(td[name=source_value]:contains(completed)) td[name=target_label]:contains(Won)",
         },
+        screenshot("04-map-value-maps", ".o_notebook"),
         tab("Specification"),
         { content: "the specification says what the map does", trigger: ".o_field_widget[name=spec_summary]:contains(Patient partner → Contact)" },
         click("action_provision_fields"),
@@ -189,6 +215,7 @@ tours.add("flitstack_clinic_map", {
         status("Done"),
         click("action_field_diff", "compare the sample with the source, field by field"),
         { content: "the field diff", trigger: ".o_list_view .o_group_header:contains(clinic_patient_partner)" },
+        screenshot("05-sample-field-diff"),
         breadcrumb("Sample"),
         breadcrumb("Riverside Clinic export"),
         flowStep("Full run"),
@@ -205,10 +232,12 @@ function reconciliationAndRollback(connection, firstMap, delta) {
     return [
         flowStep("Reconciliation"),
         flowDone("Full run done"),
+        ...(delta ? [screenshot("06-flow-reconciliation")] : []),
         flowNext("Open the reconciliation"),
         status("Done"),
         { content: "every object map reconciles", trigger: ".o_field_widget[name=reconciled] input:checked" },
         { trigger: `.o_field_widget[name=object_ids] .o_data_row td[name=map_name]:contains(${firstMap})` },
+        ...(delta ? [screenshot("07-run-reconciled", ".o_field_widget[name=object_ids]")] : []),
         {
             content: "the audit lines of the run",
             trigger: ".o_form_view button[name=action_view_audit_lines]",
@@ -271,6 +300,7 @@ tours.add("flitstack_stuck_run", {
             content: "the form says no worker takes the jobs, and what to add to the server's configuration",
             trigger: ".alert-warning:contains(Waiting for a worker):contains(server_wide_modules = base,web,queue_job)",
         },
+        screenshot("08-run-waiting-for-a-worker"),
         click("action_cancel"),
         confirmDialog(),
         notified("Run cancelled"),
