@@ -21,6 +21,7 @@
         "views/flitstack_quality_views.xml",
         "views/flitstack_run_control_views.xml",
         "views/flitstack_admin_flow_views.xml",
+        "views/flitstack_flow_views.xml",
         "report/flitstack_run_report.xml",
         "views/flitstack_menus.xml",
     ],

@@ -1,6 +1,8 @@
 from . import flitstack_connection
 from . import flitstack_map
 from . import flitstack_map_line
+from . import flitstack_map_object
+from . import flitstack_map_value
 from . import flitstack_map_finding
 from . import flitstack_run
 from . import flitstack_run_object
@@ -18,3 +20,4 @@ from . import flitstack_connection_feedback
 from . import flitstack_audit_line_links
 from . import flitstack_run_report
 from . import flitstack_admin_flow
+from . import flitstack_connection_flow

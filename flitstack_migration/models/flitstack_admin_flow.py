@@ -110,7 +110,7 @@ class FlitstackMap(models.Model):
         for m in self:
             apps = m._missing_apps() if m.spec_json and m.connection_id else {}
             m.missing_app_summary = "\n".join(
-                _("%(app)s: %(count)s fields (%(names)s)", app=app, count=len(names), names=", ".join(names))
+                m.env._("%(app)s: %(count)s fields (%(names)s)", app=app, count=len(names), names=", ".join(names))
                 for (_module, app), names in sorted(apps.items(), key=lambda kv: kv[0][1])) or False
             m.missing_app_modules = ",".join(sorted({module for module, _app in apps if module})) or False
 

@@ -371,13 +371,15 @@ class FlitstackConnection(models.Model):
         })
         Line = self.env["flitstack.map.line"]
         Line.create(Line._vals_from_proposal(cmap, proposal, summaries))
+        cmap._generate_value_rows()
         self.write({"map_id": cmap.id, "state": "connected", "last_error": False,
                     "discovery_json": [json.loads(o.model_dump_json()) for o in objects]})
+        ignored = len(cmap.line_ids.filtered(lambda l: l.state == "ignored"))
         cmap.message_post(body=_(
-            "Proposed from %(objects)s source objects: %(rows)s rows, %(low)s to review (confidence below 0.6), "
-            "%(custom)s new custom fields.", objects=len(objects),
-            rows=len(cmap.line_ids.filtered(lambda l: l.state != "ignored")), low=cmap.low_confidence_count,
-            custom=len(spec.custom_fields)))
+            "Proposed from %(objects)s source objects: %(rows)s rows in %(maps)s object maps (%(mapped)s mapped, "
+            "%(ignored)s left out), %(review)s to review, %(custom)s new custom fields.", objects=len(objects),
+            rows=cmap.line_count, maps=len(cmap.object_ids), mapped=cmap.line_count - ignored, ignored=ignored,
+            review=cmap.review_count, custom=len(spec.custom_fields)))
         return {"type": "ir.actions.act_window", "res_model": "flitstack.map", "res_id": cmap.id,
                 "view_mode": "form", "target": "current"}
 

@@ -205,8 +205,8 @@ class FlitstackMap(models.Model):
                 targets[target] = _("row %s", line.sequence)
                 row = line._row_dict(target)
                 (lookup_rows if line.row_type == "lookup" else fields_rows).append(row)
-                if line.custom_field_json and (om["target_model"], target) not in manifest \
-                        and line.custom_field_json.get("name") == target:
+                # the row's own definition: the admin may have changed its type
+                if line.custom_field_json and line.custom_field_json.get("name") == target:
                     manifest[(om["target_model"], target)] = dict(line.custom_field_json)
             om["fields"] = fields_rows
             om["lookups"] = lookup_rows
@@ -299,9 +299,10 @@ class FlitstackMap(models.Model):
             m.with_context(flitstack_map_sync=True).write({
                 "spec_json": spec.model_dump(mode="json"), "state": "confirmed",
                 "confirmed_by": self.env.uid, "confirmed_at": fields.Datetime.now()})
-            m.message_post(body=_("Map version %(version)s confirmed: %(rows)s rows, %(custom)s custom fields.",
-                                  version=m.version, rows=len(m.line_ids.filtered(lambda l: l.state != "ignored")),
-                                  custom=len(spec.custom_fields)))
+            mapped = len(m.line_ids.filtered(lambda l: l.state != "ignored"))
+            m.message_post(body=_("Map version %(version)s confirmed: %(rows)s rows (%(mapped)s mapped, %(ignored)s "
+                                  "left out), %(custom)s custom fields.", version=m.version, rows=len(m.line_ids),
+                                  mapped=mapped, ignored=len(m.line_ids) - mapped, custom=len(spec.custom_fields)))
         return True
 
     def action_new_version(self):
@@ -318,7 +319,9 @@ class FlitstackMap(models.Model):
 
     def action_provision_fields(self):
         for m in self:
-            created = m.connection_id._provisioner().provision(m._spec())
+            # a draft provisions what its rows say now (a row made a new field, a type changed)
+            spec = (m._checked_spec()[0] if m.state == "draft" else None) or m._spec()
+            created = m.connection_id._provisioner().provision(spec)
             if created:
                 m.message_post(body=_("Custom fields created: %s", ", ".join(
                     f"{f.model}.{f.name}" for f in created)))

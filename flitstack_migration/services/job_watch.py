@@ -58,7 +58,13 @@ def waiting_message(env, jobs):
 
 
 def notification(title, message, kind="info", sticky=False, next_action=None):
-    """A ``display_notification`` client action, then ``next_action`` (default: reload the form)."""
+    """A ``display_notification`` client action, then ``next_action`` (default: reload the form).
+
+    The web client performs ``next`` as it is given: a window action needs its
+    ``views`` (which Odoo adds to a button's own action, not to one nested here)."""
+    if next_action and next_action.get("type") == "ir.actions.act_window" and not next_action.get("views"):
+        modes = (next_action.get("view_mode") or "list,form").split(",")
+        next_action = dict(next_action, views=[(next_action.get("view_id") or False, mode) for mode in modes])
     return {
         "type": "ir.actions.client", "tag": "display_notification",
         "params": {"title": title, "message": message, "type": kind, "sticky": sticky,

@@ -6,13 +6,18 @@ and starts the next tour on the record the flow reached.  The stuck-runner
 tour performs nothing: its jobs wait, as on a server started without the
 runner.
 """
+import base64
+import io
 import json
+import os
 import shutil
 import tempfile
 from datetime import timedelta
 
+from PIL import Image
+
 from odoo import fields
-from odoo.tests import HttpCase, tagged
+from odoo.tests import HttpCase, common, tagged
 
 from odoo.addons.queue_job.job import Job
 
@@ -20,6 +25,36 @@ from flitstack_connectors.emulators.clio import ClioEmulator
 from flitstack_connectors.emulators.exports import write_clinic_export
 
 from .common_sources import COUNTED_MODELS
+
+
+#: a folder to save the README's screenshots in (docs/screenshots), taken where the tours say
+SCREENSHOTS = os.environ.get("FLITSTACK_SCREENSHOTS")
+
+
+class _StagedScreenshots(common.ChromeBrowser):
+    """Odoo's browser driver, saving a screenshot where a tour logs ``flitstack-screenshot <name>``:
+    a taller window, scaled down to three quarters and kept to a small palette."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._websocket_request("Emulation.setDeviceMetricsOverride", params={
+            "width": 1366, "height": 940, "deviceScaleFactor": 1, "mobile": False})
+
+    def _handle_console(self, type, args=None, stackTrace=None, **kw):  # noqa: A002 - Chrome's name
+        text = str(self._from_remoteobject(args[0])) if type == "log" and args else ""
+        if not text.startswith("flitstack-screenshot "):
+            return super()._handle_console(type, args, stackTrace, **kw)
+        path = os.path.join(SCREENSHOTS, text.split(" ", 1)[1] + ".png")
+
+        def save(future):
+            image = Image.open(io.BytesIO(base64.b64decode(future.result(timeout=0)["data"]))).convert("RGB")
+            image = image.resize((image.width * 3 // 4, image.height * 3 // 4), Image.LANCZOS)
+            image.quantize(colors=64, method=Image.Quantize.FASTOCTREE).save(path, optimize=True)
+            self._logger.info("screenshot %s saved", path)
+
+        self._websocket_send("Page.captureScreenshot", params={"format": "png"}, with_future=True) \
+            .add_done_callback(save)
+        return None
 
 
 @tagged("post_install", "-at_install", "flitstack")
@@ -37,6 +72,10 @@ class TestAdminTours(HttpCase):
         """Start tour ``name`` at ``url`` as the administrator, with ``data`` in sessionStorage."""
         options = {"stepDelay": 0, "keepWatchBrowser": False, "debug": False, "startUrl": url,
                    "delayToCheckUndeterminisms": 0}
+        if SCREENSHOTS:
+            os.makedirs(SCREENSHOTS, exist_ok=True)
+            self.patch(common, "ChromeBrowser", _StagedScreenshots)
+            data["screenshots"] = True
         code = (f"sessionStorage.setItem('flitstack_tour', {json.dumps(json.dumps(data))}); "
                 f"odoo.startTour({name!r}, {json.dumps(options)})")
         self.start_tour(url, name, login="admin", code=code, timeout=180)
@@ -109,7 +148,8 @@ class TestAdminTours(HttpCase):
                 if note:
                     self.assertIn(note.split()[0], self.env["res.partner"].browse(line.res_id).comment or "")
 
-        self.tour("flitstack_clinic_done", f"/odoo/flitstack-runs/{full.id}", run_id=full.id)
+        self.tour("flitstack_clinic_done", f"/odoo/flitstack-connections/{conn.id}", run_id=full.id)
+        self.assertTrue(conn.delta_enabled)
         self.assertEqual(full.state, "rolling_back")
         self.assertEqual(self.perform_jobs(), 1)
         self.assertEqual(full.state, "rolled_back")
@@ -143,6 +183,7 @@ class TestAdminTours(HttpCase):
         clio = ClioEmulator(contacts=12, matters=8, rate_limit=1000)
         clio.start()
         self.addCleanup(clio.stop)
+        before = self.table_counts()
         self.tour("flitstack_clio_connect", "/odoo", base_url=clio.base_url, client_id=clio.client_id,
                   client_secret=clio.client_secret)
         conn = self.env["flitstack.connection"].search([("name", "=", "Smith & Lee Clio")])
@@ -156,3 +197,15 @@ class TestAdminTours(HttpCase):
         self.assertTrue(full.reconciled)
         matters = full.object_ids.filtered(lambda o: o.map_name == "clio_matter")
         self.assertEqual(matters.read_count, 8)
+
+        self.tour("flitstack_clio_done", f"/odoo/flitstack-connections/{conn.id}", run_id=full.id)
+        self.assertEqual(full.state, "rolling_back")
+        self.assertFalse(conn.delta_enabled)
+        self.assertEqual(self.perform_jobs(), 1)
+        self.assertEqual(full.state, "rolled_back")
+        self.tour("flitstack_run_rolled_back", f"/odoo/flitstack-runs/{full.id}")
+        sample.action_rollback()
+        self.perform_jobs()
+        after = self.table_counts()
+        # the users the admin matched staff to are not the migration's; every other table is as it was
+        self.assertEqual({m: n for m, n in after.items()}, before)

@@ -47,6 +47,47 @@ function status(label) {
     };
 }
 
+function flowStep(label) {
+    return {
+        content: `the guided flow is at ${label}`,
+        trigger: `div[name=flow] .o_statusbar_status button.o_arrow_button_current:contains("${label}")`,
+    };
+}
+
+function flowNext(label, content) {
+    return {
+        content: content || `the flow's next action: ${label}`,
+        trigger: `div[name=flow] button.btn-primary[name=action_flow_next]:contains("${label}")`,
+        run: "click",
+    };
+}
+
+function flowDone(text) {
+    return { content: `the flow says what was done: ${text}`, trigger: `div[name=flow_done]:contains("${text}")` };
+}
+
+/**
+ * Where the README's screenshots are taken (only when the test asks for them, FLITSTACK_SCREENSHOTS):
+ * the test's browser driver saves the page when the tour logs the name, the tour gives it a moment.
+ */
+function screenshot(name, scrollTo) {
+    return {
+        content: `screenshot ${name}`,
+        trigger: scrollTo || "body",
+        async run() {
+            if (!data().screenshots) {
+                return;
+            }
+            if (scrollTo) {
+                document.querySelector(scrollTo).scrollIntoView({ block: "start" });
+            }
+            await new Promise((resolve) => setTimeout(resolve, 700));
+            console.log(`flitstack-screenshot ${name}`);
+            await new Promise((resolve) => setTimeout(resolve, 1300));
+        },
+    };
+}
+
 function breadcrumb(text) {
     return { content: `back to ${text}`, trigger: `.breadcrumb-item a:contains("${text}")`, run: "click" };
 }
@@ -83,19 +124,24 @@ tours.add("flitstack_clinic_connect", {
                 return helpers.edit(data().export_path);
             },
         },
-        click("action_test_connection", "Discover objects saves the connection and reads the export"),
+        flowStep("Connect"),
+        flowNext("Discover objects", "the flow's one primary button: Discover objects saves the connection and reads the export"),
         notified("Objects discovered"),
         { trigger: ".o_field_widget[name=discovery_summary]:contains(patients)" },
         status("Connected"),
+        flowStep("Data quality"),
+        flowDone("Discovered"),
+        screenshot("01-connection-guided-flow"),
         {
             content: "no run before a confirmed map: the form says what to do instead",
             trigger: ".o_form_view:not(:has(button[name=action_new_run])) div[name=map_to_confirm]:contains(Runs start from a confirmed map)",
         },
         tab("Data quality"),
         { trigger: ".o_notebook p:contains(Not checked yet)" },
-        click("action_quality_audit"),
+        flowNext("Check data quality"),
         notified("Data-quality check queued"),
         { trigger: ".o_field_widget[name=quality_summary]:contains(The check is running)" },
+        { content: "while it runs the flow says so", trigger: "div[name=flow_next]:contains(The check is running)" },
     ],
 });
 
@@ -110,30 +156,47 @@ tours.add("flitstack_clinic_map", {
             content: "a clinic export has no staff to match: no staff buttons, and the tab says why",
             trigger: ".o_form_view:not(:has(button[name=action_sync_staff])) p[name=no_staff_source]:contains(there is no staff to match)",
         },
-        click("action_propose_map", "Propose map reads the export and proposes where each field lands"),
+        flowStep("Map"),
+        flowDone("Data quality checked"),
+        flowNext("Propose map", "Propose map reads the export and proposes where each field lands"),
         { content: "the proposed map", trigger: ".o_form_view .o_field_widget[name=name] input:value(proposed)" },
-        { trigger: ".o_field_widget[name=line_ids] .o_data_row td[name=source_path]:contains(specialty)" },
         {
-            content: "open the rows of the map",
-            trigger: ".o_form_view button[name=action_view_lines]:contains(Rows)",
+            content: "the rows are grouped by object map, named for people",
+            trigger: ".o_field_widget[name=object_ids] .o_data_row td[name=label]:contains(Practitioner → Contact)",
+        },
+        { content: "a legend says what the colours mean", trigger: "div[name=legend]:contains(Blue rows):contains(Review)" },
+        screenshot("02-map-object-maps", ".o_notebook"),
+        {
+            content: "review the rows of the patients' contacts",
+            trigger: ".o_field_widget[name=object_ids] .o_data_row:has(td[name=label]:contains(Patient partner → Contact)) button[name=action_view_lines]",
             run: "click",
         },
         {
-            content: "the patients' notes are left out of their contact: map them",
-            trigger: ".o_data_row:has(td[name=object_map]:contains(clinic_patient_partner)):has(td[name=source_path]:contains(notes)) button[name=action_restore]",
-            run: "click",
+            content: "the patients' notes are left out of their contact, marked for review",
+            trigger: ".o_data_row:has(td[name=source_path]:contains(/^notes$/)):has(button[name=action_restore]) td[name=confidence_band]:contains(Review)",
         },
         {
-            trigger: ".o_data_row:has(td[name=object_map]:contains(clinic_patient_partner)):has(td[name=source_path]:contains(notes)):not(:has(button[name=action_restore])) td[name=target_field]",
+            content: "pick the contact's field for them",
+            trigger: ".o_data_row:has(td[name=source_path]:contains(/^notes$/)) td[name=target_field_id]",
             run: "click",
         },
-        { trigger: ".o_data_row.o_selected_row td[name=target_field] input", run: "edit comment" },
+        { trigger: ".o_data_row.o_selected_row td[name=target_field_id] input", run: "edit Notes" },
+        { content: "among the contact's fields", trigger: ".o-autocomplete--dropdown-item a:contains(/^Notes$/)", run: "click" },
         { content: "save the row", trigger: ".o_list_button_save", run: "click" },
         {
-            content: "the row now lands in the contact's notes",
-            trigger: ".o_data_row:has(td[name=source_path]:contains(notes)):has(td[name=target_field]:contains(comment)) td[name=target_label]:contains(Notes)",
+            content: "the row now lands in the contact's notes, and is mapped",
+            trigger: ".o_data_row:has(td[name=source_path]:contains(/^notes$/)):not(:has(button[name=action_restore])) td[name=target_label]:contains(Notes)",
         },
+        screenshot("03-map-rows-field-picker"),
         breadcrumb("map"),
+        tab("Value maps"),
+        {
+            content: "value maps are rows: a completed appointment lands in the Won stage",
+            trigger: ".o_field_widget[name=value_ids] .o_data_row:has(td[name=source_value]:contains(completed)) td[name=target_label]:contains(Won)",
+        },
+        screenshot("04-map-value-maps", ".o_notebook"),
+        tab("Specification"),
+        { content: "the specification says what the map does", trigger: ".o_field_widget[name=spec_summary]:contains(Patient partner → Contact)" },
         click("action_provision_fields"),
         notified("Fields provisioned"),
         click("action_confirm"),
@@ -141,35 +204,40 @@ tours.add("flitstack_clinic_map", {
         status("Confirmed"),
         { content: "no longer named proposed", trigger: ".o_form_view .o_field_widget[name=name] input:not(:value(proposed))" },
         breadcrumb("Riverside Clinic export"),
-        click("action_preflight", "pre-flight of the confirmed map"),
+        flowStep("Pre-flight"),
+        flowDone("No staff to match"),
+        flowNext("Pre-flight", "pre-flight of the confirmed map"),
         notified("Pre-flight done"),
-        click("action_new_run", "New run, now that the map is confirmed"),
-        {
-            content: "a new run starts as a sample",
-            trigger: ".o_field_widget[name=mode] select:value(sample)",
-        },
-        { trigger: ".o_field_widget[name=sample_size] input", run: "edit 20" },
-        click("action_start", "start the sample"),
+        flowStep("Sample"),
+        flowNext("Start a sample", "a sample of 20 records per object map lands in the request"),
         notified("Sample landed"),
+        { content: "the notification opens the sample", trigger: ".o_form_view .o_field_widget[name=mode]:contains(Sample)" },
         status("Done"),
         click("action_field_diff", "compare the sample with the source, field by field"),
         { content: "the field diff", trigger: ".o_list_view .o_group_header:contains(clinic_patient_partner)" },
+        screenshot("05-sample-field-diff"),
         breadcrumb("Sample"),
         breadcrumb("Riverside Clinic export"),
-        click("action_new_run", "a sample is done: New run offers the full run"),
-        { trigger: ".o_field_widget[name=mode] select:value(full)" },
-        { content: "a full run has no sample size", trigger: ".o_form_view:not(:has(.o_field_widget[name=sample_size]))" },
-        click("action_start", "start the full run"),
+        flowStep("Full run"),
+        flowDone("Sample landed"),
+        flowNext("Start the full run"),
+        notified("Full run started"),
+        { content: "the notification opens the full run", trigger: ".o_form_view .o_field_widget[name=mode]:contains(Full)" },
         status("Running"),
         { content: "its jobs wait for a worker", trigger: ".o_field_widget[name=job_summary]:contains(pending)" },
     ],
 });
 
-tours.add("flitstack_clinic_done", {
-    steps: () => [
+function reconciliationAndRollback(connection, firstMap, delta) {
+    return [
+        flowStep("Reconciliation"),
+        flowDone("Full run done"),
+        ...(delta ? [screenshot("06-flow-reconciliation")] : []),
+        flowNext("Open the reconciliation"),
         status("Done"),
         { content: "every object map reconciles", trigger: ".o_field_widget[name=reconciled] input:checked" },
-        { trigger: ".o_field_widget[name=object_ids] .o_data_row td[name=map_name]:contains(clinic_patient)" },
+        { trigger: `.o_field_widget[name=object_ids] .o_data_row td[name=map_name]:contains(${firstMap})` },
+        ...(delta ? [screenshot("07-run-reconciled", ".o_field_widget[name=object_ids]")] : []),
         {
             content: "the audit lines of the run",
             trigger: ".o_form_view button[name=action_view_audit_lines]",
@@ -184,17 +252,37 @@ tours.add("flitstack_clinic_done", {
             async run() {
                 const answer = await fetch(`/report/html/flitstack_migration.report_flitstack_run/${data().run_id}`);
                 const html = await answer.text();
-                for (const expected of ["Reconciliation of", "clinic_patient", "clinic_appointment"]) {
+                for (const expected of ["Reconciliation of", firstMap]) {
                     if (answer.status !== 200 || !html.includes(expected)) {
                         throw new Error(`the reconciliation report lacks "${expected}" (HTTP ${answer.status})`);
                     }
                 }
             },
         },
-        click("action_rollback", "roll the run back"),
+        breadcrumb(connection),
+        flowStep("Delta schedule"),
+        flowDone("Reconciliation read"),
+        ...(delta
+            ? [flowNext("Pick up changes on schedule"), notified("Changes picked up on schedule")]
+            : [{ content: "no delta schedule", trigger: "div[name=flow] button[name=action_flow_skip]:contains(Go on without it)", run: "click" }]),
+        flowStep("Rollback"),
+        {
+            content: "roll the full run back from the flow",
+            trigger: "div[name=flow] button[name=action_flow_next]:contains(Roll back the full run)",
+            run: "click",
+        },
         confirmDialog(),
+        notified("Rollback queued"),
         status("Rolling back"),
-    ],
+    ];
+}
+
+tours.add("flitstack_clinic_done", {
+    steps: () => reconciliationAndRollback("Riverside Clinic export", "clinic_patient", true),
+});
+
+tours.add("flitstack_clio_done", {
+    steps: () => reconciliationAndRollback("Smith & Lee Clio", "clio_matter", false),
 });
 
 tours.add("flitstack_run_rolled_back", {
@@ -212,6 +300,7 @@ tours.add("flitstack_stuck_run", {
             content: "the form says no worker takes the jobs, and what to add to the server's configuration",
             trigger: ".alert-warning:contains(Waiting for a worker):contains(server_wide_modules = base,web,queue_job)",
         },
+        screenshot("08-run-waiting-for-a-worker"),
         click("action_cancel"),
         confirmDialog(),
         notified("Run cancelled"),
@@ -262,7 +351,7 @@ tours.add("flitstack_clio_connect", {
         notified("Staff refreshed"),
         { trigger: ".o_field_widget[name=staff_ids] .o_data_row td[name=match]:contains(Unmatched)" },
         click("action_propose_map"),
-        { trigger: ".o_field_widget[name=line_ids] .o_data_row td[name=object_map]:contains(clio_practice_area)" },
+        { trigger: ".o_field_widget[name=object_ids] .o_data_row td[name=label]:contains(Practice area → )" },
         click("action_provision_fields"),
         notified("Fields provisioned"),
         click("action_confirm"),
