@@ -209,6 +209,12 @@ if found="$(find_odoo)"; then
       { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null 2>&1 \
         || say "chromium could not be installed: the tours will be reported as skipped, which fails the run."
     fi
+    # the reconciliation report's PDF (tests/test_run_report.py) is rendered by wkhtmltopdf, as Odoo prints reports
+    if ! command -v wkhtmltopdf >/dev/null 2>&1; then
+      say "Installing Debian's wkhtmltopdf for the report PDF"
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wkhtmltopdf; } >/dev/null 2>&1 \
+        || say "wkhtmltopdf could not be installed: the report PDF test will fail."
+    fi
     "$odoo_py" -c "import websocket" >/dev/null 2>&1 \
       || "$odoo_py" -m pip install -q --disable-pip-version-check websocket-client \
       || say "websocket-client could not be installed into Odoo's Python: the tours cannot run."
