@@ -168,6 +168,9 @@ class DynamicsMigration:
         report["findings"] = prepared.findings
         if mode == "sample":
             from .sample import field_diff
-            report["field_diff"] = field_diff(self.store, self.source, self.client, prepared.spec, run.run_id,
-                                              self.key_column)
+            try:
+                report["field_diff"] = field_diff(self.store, self.client, prepared.spec, run.run_id,
+                                                  self.key_column)
+            finally:
+                self.store.purge_staging(run.run_id)
         return report

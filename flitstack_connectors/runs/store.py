@@ -5,7 +5,11 @@ It holds connections (no secrets: URLs, tenant and client id only), map
 versions (confirmed or not, by whom and when), runs, per-object-map counts,
 the id map (source record -> Dataverse row id and the hash of the values last
 written) and one audit line per create, update, skip or fail, with the old
-values of updated columns (what rollback needs, nothing else).  Its schema is
+values of updated columns (what rollback needs, nothing else).  While a run is
+unfinished it also holds each source object's extraction (its cursor) and the
+planned records staged from it for the object maps that read it, so that an
+object is read once per run and an interrupted read resumes; they are purged when
+the run ends (done, superseded).  Its schema is
 kept by Alembic migrations (``runs/migrations``), applied when the store opens.
 """
 from __future__ import annotations
@@ -64,6 +68,16 @@ audit_lines = sa.Table(
     sa.Column("table_name", sa.String(100)), sa.Column("source_id", sa.String(200)), sa.Column("guid", sa.String(36)),
     sa.Column("action", sa.String(10)), sa.Column("state", sa.String(10)), sa.Column("old_values", sa.Text),
     sa.Column("reason", sa.Text), sa.Column("notes", sa.Text), sa.Column("created_at", sa.DateTime(timezone=True)))
+extractions = sa.Table(
+    "extractions", metadata,
+    sa.Column("run_id", sa.Integer, primary_key=True), sa.Column("source_object", sa.String(200), primary_key=True),
+    sa.Column("cursor", sa.Text), sa.Column("records_read", sa.Integer), sa.Column("pages_read", sa.Integer),
+    sa.Column("done", sa.Boolean))
+staged_records = sa.Table(
+    "staged_records", metadata,
+    sa.Column("run_id", sa.Integer, primary_key=True), sa.Column("map_name", sa.String(200), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True), sa.Column("source_id", sa.String(200)),
+    sa.Column("payload", sa.Text))
 
 #: run statuses
 RUNNING, INTERRUPTED, DONE, FAILED, ROLLED_BACK = "running", "interrupted", "done", "failed", "rolled_back"
@@ -388,3 +402,60 @@ class StateStore:
              .where(audit_lines.c.run_id.in_(later), audit_lines.c.action.in_(["create", "update"])))
         with self.lock, self._begin() as c:
             return [dict(r._mapping) for r in c.execute(q)]
+
+    # -- extraction and staging ------------------------------------------------------------
+    def extraction(self, run_id: int, source_object: str) -> Optional[dict[str, Any]]:
+        """``cursor`` (a dict, or None before the first page and after the last), ``records_read``,
+        ``pages_read``, ``done``; None when the object's read has not started."""
+        with self.lock, self._begin() as c:
+            row = c.execute(sa.select(extractions).where(extractions.c.run_id == run_id,
+                                                         extractions.c.source_object == source_object)).first()
+        if row is None:
+            return None
+        out = dict(row._mapping)
+        out["cursor"] = json.loads(out["cursor"]) if out["cursor"] else None
+        return out
+
+    def stage_page(self, run_id: int, source_object: str, rows: list[dict[str, Any]], *,
+                   cursor: Optional[dict[str, Any]], records_read: int, pages_read: int) -> None:
+        """One page's planned records (``map_name, position, source_id, payload``) and the
+        cursor after it, in one transaction: a read resumed from the stored cursor never
+        stages a record twice.  ``cursor`` None ends the object's read."""
+        values = {"cursor": json.dumps(cursor) if cursor else None, "records_read": records_read,
+                  "pages_read": pages_read, "done": cursor is None}
+        with self.lock, self._begin() as c:
+            if rows:
+                c.execute(staged_records.insert(), [{"run_id": run_id, **r} for r in rows])
+            done = c.execute(extractions.update().where(extractions.c.run_id == run_id,
+                                                        extractions.c.source_object == source_object)
+                             .values(**values)).rowcount
+            if not done:
+                c.execute(extractions.insert().values(run_id=run_id, source_object=source_object, **values))
+
+    def staged(self, run_id: int, map_name: str, *, after: int = 0, limit: int = 500) -> list[tuple[int, str]]:
+        """``(position, payload)`` of a map's staged records after position ``after``, in read order."""
+        with self.lock, self._begin() as c:
+            return [(int(r.position), r.payload) for r in c.execute(
+                sa.select(staged_records.c.position, staged_records.c.payload)
+                .where(staged_records.c.run_id == run_id, staged_records.c.map_name == map_name,
+                       staged_records.c.position > after)
+                .order_by(staged_records.c.position).limit(limit))]
+
+    def staged_counts(self, run_id: int) -> dict[str, int]:
+        with self.lock, self._begin() as c:
+            return {r[0]: int(r[1]) for r in c.execute(
+                sa.select(staged_records.c.map_name, sa.func.count()).where(staged_records.c.run_id == run_id)
+                .group_by(staged_records.c.map_name))}
+
+    def staged_ids(self, run_id: int) -> list[tuple[str, str]]:
+        """``(map_name, source_id)`` of every staged record of the run."""
+        with self.lock, self._begin() as c:
+            return [(r.map_name, r.source_id) for r in c.execute(
+                sa.select(staged_records.c.map_name, staged_records.c.source_id)
+                .where(staged_records.c.run_id == run_id))]
+
+    def purge_staging(self, run_id: int) -> None:
+        """Drop the run's staged records and extractions (record values leave the store)."""
+        with self.lock, self._begin() as c:
+            c.execute(staged_records.delete().where(staged_records.c.run_id == run_id))
+            c.execute(extractions.delete().where(extractions.c.run_id == run_id))
