@@ -230,3 +230,31 @@ def test_sample_run_gives_a_field_diff_and_rolls_back(clio, dataverse, tmp_path)
     assert {d["column"] for d in diff if d["table"] == "opportunity"} >= {"name", "new_matternumber", "customerid"}
     rollback_run(mig.store, client, report["run"], key_column=mig.key_column)
     assert dataverse.snapshot() == before
+
+
+def test_another_publisher_prefix_names_the_time_entry_table_its_columns_and_lookups(clio_factory, tmp_path):
+    clio = clio_factory(contacts=40, matters=30, rate_limit=100_000, rate_window=60.0, activities=60, bills=10)
+    users = [{"fullname": u["name"], "internalemailaddress": u["email"], "isdisabled": False} for u in clio_users(clio)]
+    with DataverseEmulator(users=users, publisher_prefixes=("abc_",)) as dv:
+        mig, client = open_migration(clio, dv, tmp_path)
+        mig = DynamicsMigration(mig.store, mig.source, client, source_url=clio.base_url, prefix="abc_")
+        report = mig.run(mig.prepare(None, fallback_owner=None, confirm=True))
+        assert report["reconciled"] and report["totals"]["failed"] == 0
+        assert "abc_timeentry" in report["provisioned"]["created_tables"]
+        assert "abc_timeentry.abc_opportunityid" in report["provisioned"]["created_lookups"]
+        # no name of the migration's own keeps the default prefix: tables, columns, lookups
+        assert not [t for t in dv.tables if t.startswith("new_")]
+        assert not [f"{t}.{c}" for t in dv.tables for row in dv.rows(t) for c in row if "new_" in c]
+        entries = {r["abc_clioid"]: r for r in dv.rows("abc_timeentry")}
+        activities = {str(a): clio.record("activities", a) for a in clio.ids("activities")}
+        assert set(entries) == set(activities)
+        opportunity = {r["abc_clioid"]: r["opportunityid"] for r in dv.rows("opportunity")}
+        incident = {r["abc_clioid"]: r["incidentid"] for r in dv.rows("incident")}
+        for aid, row in entries.items():
+            matter = str(activities[aid]["matter"]["id"])
+            assert (row["_abc_opportunityid_value"], row["_abc_incidentid_value"]) == (
+                opportunity.get(matter), incident.get(matter))
+        bills_on_cases = [r for r in dv.rows("invoice") if r["_abc_incidentid_value"]]
+        assert bills_on_cases and all(r["_abc_incidentid_value"] in incident.values() for r in bills_on_cases)
+        undone = rollback_run(mig.store, client, report["run"], key_column=mig.key_column)
+        assert undone["deleted"] == report["totals"]["created"] and dv.rows("abc_timeentry") == []

@@ -23,8 +23,9 @@ from typing import Any, Optional
 from ..destinations.dynamics.client import DataverseClient
 from ..destinations.dynamics.metadata import Provisioner
 from ..destinations.dynamics.propose import complete_map, key_column
+from ..destinations.dynamics.tables import target_schema
 from ..errors import ConfigurationError, MappingError
-from ..mapping import TargetSchema, load_pack, preflight, validate_spec
+from ..mapping import load_pack, preflight, validate_spec
 from ..mapping.spec import MapSpec
 from ..sources.base import Source
 from .runner import DynamicsRun, Progress
@@ -87,7 +88,7 @@ class DynamicsMigration:
 
     # -- 2-3. checks -----------------------------------------------------------------
     def check(self, spec: MapSpec, objects: list, fallback_owner: Optional[str]) -> tuple[StaffResolution, list]:
-        schema = TargetSchema.load_snapshot(SCHEMA)
+        schema = target_schema(self.prefix)
         validate_spec(spec, schema)
         samples = self.source.sample((o.name for o in objects if o.name in {om.source_object for om in spec.objects}),
                                      100)

@@ -46,7 +46,7 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 from ..destinations.dynamics.client import DataverseClient
 from ..destinations.dynamics.loader import FATAL, TableWriter, row_values, values_hash
-from ..destinations.dynamics.tables import table
+from ..destinations.dynamics.tables import prefix_of, table
 from ..errors import ConfigurationError, FlitstackError
 from ..extract import fan_out, source_reads
 from ..mapping.apply import get_path
@@ -306,7 +306,7 @@ class DynamicsRun:
 
     def _load_map(self, position: int, om: ObjectMap, since: Optional[datetime]) -> None:
         assert self.run_id is not None
-        t = table(om.target_model)
+        t = table(om.target_model, prefix_of(self.key_column))
         count = self.store.map_count(self.run_id, om.name)
         if count and count["done"]:
             return
