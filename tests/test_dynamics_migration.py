@@ -2,6 +2,7 @@
 and the emulated Dataverse over real HTTP (https identity endpoints)."""
 from __future__ import annotations
 
+import base64
 import collections
 
 import pytest
@@ -258,3 +259,28 @@ def test_another_publisher_prefix_names_the_time_entry_table_its_columns_and_loo
         assert bills_on_cases and all(r["_abc_incidentid_value"] in incident.values() for r in bills_on_cases)
         undone = rollback_run(mig.store, client, report["run"], key_column=mig.key_column)
         assert undone["deleted"] == report["totals"]["created"] and dv.rows("abc_timeentry") == []
+
+
+def test_rolling_back_a_delta_that_replaced_a_documents_file_restores_the_old_file(clio_factory, tmp_path):
+    clio = clio_factory(contacts=30, matters=20, rate_limit=100_000, rate_window=60.0).with_documents(8)
+    users = [{"fullname": u["name"], "internalemailaddress": u["email"], "isdisabled": False} for u in clio_users(clio)]
+    with DataverseEmulator(users=users) as dv:
+        mig, client = open_migration(clio, dv, tmp_path)
+        prepared = mig.prepare(None, fallback_owner=None, confirm=True)
+        mig.run(prepared)
+        before = dv.snapshot()
+        notes = {r["new_clioid"]: r for r in dv.rows("annotation")}
+        replaced = clio.ids("documents")[2]
+        old = notes[str(replaced)]
+        clio.replace_documents([replaced])
+        delta = mig.run(prepared, mode="delta")
+        assert (delta["totals"]["updated"], delta["totals"]["created"]) == (1, 0)
+        new = next(r for r in dv.rows("annotation") if r["new_clioid"] == str(replaced))
+        assert new["documentbody"] != old["documentbody"]
+        assert base64.b64decode(new["documentbody"]) == b"".join(clio.account.library.chunks(replaced))
+        undone = rollback_run(mig.store, client, delta["run"], key_column=mig.key_column)
+        assert (undone["restored"], undone["deleted"]) == (1, 0)
+        back = next(r for r in dv.rows("annotation") if r["new_clioid"] == str(replaced))
+        assert (back["documentbody"], back["filesize"], back["filename"]) == (
+            old["documentbody"], old["filesize"], old["filename"])
+        assert strip_modified(dv.snapshot()) == strip_modified(before)

@@ -495,6 +495,9 @@ class DynamicsRun:
             select: set[str] = set()
             for _p, values, _n, _d in candidates:
                 select.update(writer.columns_of(values))
+            if om.file:
+                # a note whose file is replaced keeps the old file in its audit line, for rollback
+                select.add("documentbody")
             rows = writer.read([state.existing[p.source_id] for p, *_ in candidates], select)
             for p, values, notes, digest in candidates:
                 sid = p.source_id
@@ -509,9 +512,12 @@ class DynamicsRun:
                     id_entries.append({"identity": identity, "source_id": sid, "table_name": t.logical_name,
                                        "guid": guid, "hash": digest, "run_id": self.run_id})
                 else:
+                    old = writer.old_values(values, row)
+                    if sid in files:
+                        old["documentbody"] = row.get("documentbody")
                     to_write.append((sid, values, "update", {
                         **base, "source_id": sid, "guid": guid, "action": "update", "notes": notes,
-                        "_hash": digest, "old_values": writer.old_values(values, row)}))
+                        "_hash": digest, "old_values": old}))
         # pending lines first: a crash after the write still leaves what rollback needs
         fresh = [{k: v for k, v in line.items() if not k.startswith("_")} | {"state": "pending"}
                  for _sid, _values, _action, line in to_write if not line.get("_prior")]
