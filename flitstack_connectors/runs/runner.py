@@ -361,12 +361,21 @@ class DynamicsRun:
         created = dict(state.guids)
         if state.unknown:
             created.update(writer.keys())
+        if any(not e.get("guid") and e.get("table_name") == t.logical_name and sid not in created
+               for sid, e in state.ids.items()):
+            # rows an earlier attempt of this run created before it was killed: the ids CreateMultiple
+            # answered died with it, the keys read when this attempt started hold them
+            created = {**state.existing, **created}
         mine = {sid: created[sid] for sid, e in state.ids.items() if sid in created and not e.get("guid")}
         if mine:
             self.store.fill_guids(self.connection_id, om.identity_name, mine)
-            self.store.fill_line_guids(self.run_id, om.identity_name, mine)
             for sid, guid in mine.items():
                 state.ids[sid]["guid"] = guid
+        # the audit lines of this map's creates (written before the ids were known) take them
+        lined = {sid: created[sid] for sid, e in state.ids.items()
+                 if sid in created and e.get("run_id") == self.run_id}
+        if lined:
+            self.store.fill_line_guids(self.run_id, om.identity_name, lined)
         self.store.set_map_count(self.run_id, om.name, position=position, table_name=t.logical_name, read=read,
                                  done=True)
         self.progress.end_map(om.name)
@@ -563,8 +572,10 @@ class DynamicsRun:
         written = [line for sid, _v, _a, line in to_write if sid not in failed]
         self.store.mark_done(self.run_id, om.name, [line["source_id"] for line in written])
         for line in written:
+            # the id CreateMultiple answered goes to the id map with the batch, not at the map's end only
             entry = {"identity": identity, "source_id": line["source_id"], "table_name": t.logical_name,
-                     "guid": line.get("guid"), "hash": line["_hash"], "run_id": self.run_id}
+                     "guid": line.get("guid") or state.guids.get(line["source_id"]), "hash": line["_hash"],
+                     "run_id": self.run_id}
             id_entries.append(entry)
         self.store.put_ids(self.connection_id, id_entries)
         for e in id_entries:
