@@ -375,7 +375,7 @@ class DynamicsRun:
         lined = {sid: created[sid] for sid, e in state.ids.items()
                  if sid in created and e.get("run_id") == self.run_id}
         if lined:
-            self.store.fill_line_guids(self.run_id, om.identity_name, lined)
+            self.store.fill_line_guids(self.run_id, om.identity_name, lined, map_name=om.name)
         self.store.set_map_count(self.run_id, om.name, position=position, table_name=t.logical_name, read=read,
                                  done=True)
         self.progress.end_map(om.name)

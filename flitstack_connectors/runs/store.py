@@ -310,11 +310,13 @@ class StateStore:
             c.execute(id_map.insert(), [{"connection_id": connection_id, **e} for e in entries])
 
     def fill_guids(self, connection_id: int, identity: str, guids: dict[str, str]) -> None:
+        if not guids:
+            return
+        stmt = id_map.update().where(id_map.c.connection_id == connection_id, id_map.c.identity == identity,
+                                     id_map.c.source_id == sa.bindparam("b_sid"), id_map.c.guid.is_(None)
+                                     ).values(guid=sa.bindparam("b_guid"))
         with self.lock, self._begin() as c:
-            for sid, guid in guids.items():
-                c.execute(id_map.update().where(id_map.c.connection_id == connection_id,
-                                                id_map.c.identity == identity, id_map.c.source_id == sid,
-                                                id_map.c.guid.is_(None)).values(guid=guid))
+            c.execute(stmt, [{"b_sid": sid, "b_guid": guid} for sid, guid in guids.items()])
 
     def drop_ids(self, connection_id: int, identity: str, source_ids: Iterable[str]) -> None:
         with self.lock, self._begin() as c:
@@ -367,13 +369,19 @@ class StateStore:
                                                      audit_lines.c.state == "pending",
                                                      audit_lines.c.source_id.in_(ids[chunk:chunk + 500])))
 
-    def fill_line_guids(self, run_id: int, identity: str, guids: dict[str, str]) -> None:
+    def fill_line_guids(self, run_id: int, identity: str, guids: dict[str, str],
+                        map_name: Optional[str] = None) -> None:
+        """Row ids onto the run's lines that lack one; with ``map_name``, one statement on the
+        index of the map's lines (the identity alone scans every line of the run per row)."""
+        if not guids:
+            return
+        where = [audit_lines.c.run_id == run_id, audit_lines.c.identity == identity,
+                 audit_lines.c.source_id == sa.bindparam("b_sid"), audit_lines.c.guid.is_(None)]
+        if map_name is not None:
+            where.append(audit_lines.c.map_name == map_name)
+        stmt = audit_lines.update().where(*where).values(guid=sa.bindparam("b_guid"))
         with self.lock, self._begin() as c:
-            for sid, guid in guids.items():
-                c.execute(audit_lines.update().where(audit_lines.c.run_id == run_id,
-                                                     audit_lines.c.identity == identity,
-                                                     audit_lines.c.source_id == sid, audit_lines.c.guid.is_(None))
-                          .values(guid=guid))
+            c.execute(stmt, [{"b_sid": sid, "b_guid": guid} for sid, guid in guids.items()])
 
     def lines(self, run_id: int, *, map_name: Optional[str] = None, states: Optional[list[str]] = None,
               actions: Optional[list[str]] = None) -> list[dict[str, Any]]:
