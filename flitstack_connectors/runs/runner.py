@@ -568,16 +568,15 @@ class DynamicsRun:
             for sid, reason in failed.items():
                 final.append({**base, "source_id": sid, "guid": state.existing.get(sid), "action": "fail",
                               "state": "done", "reason": reason})
-        self.store.add_lines(self.run_id, final)
         written = [line for sid, _v, _a, line in to_write if sid not in failed]
-        self.store.mark_done(self.run_id, om.name, [line["source_id"] for line in written])
         for line in written:
             # the id CreateMultiple answered goes to the id map with the batch, not at the map's end only
             entry = {"identity": identity, "source_id": line["source_id"], "table_name": t.logical_name,
                      "guid": line.get("guid") or state.guids.get(line["source_id"]), "hash": line["_hash"],
                      "run_id": self.run_id}
             id_entries.append(entry)
-        self.store.put_ids(self.connection_id, id_entries)
+        self.store.finish_batch(self.run_id, om.name, self.connection_id, final=final,
+                                done=[line["source_id"] for line in written], ids=id_entries)
         for e in id_entries:
             state.ids[e["source_id"]] = e
         self.progress.advance(om.name, len(batch))

@@ -303,11 +303,17 @@ class StateStore:
         if not entries:
             return
         with self.lock, self._begin() as c:
-            for e in entries:
-                c.execute(id_map.delete().where(id_map.c.connection_id == connection_id,
-                                                id_map.c.identity == e["identity"],
-                                                id_map.c.source_id == e["source_id"]))
-            c.execute(id_map.insert(), [{"connection_id": connection_id, **e} for e in entries])
+            self._put_ids(c, connection_id, entries)
+
+    @staticmethod
+    def _put_ids(c, connection_id: int, entries: list[dict[str, Any]]) -> None:
+        if not entries:
+            return
+        for e in entries:
+            c.execute(id_map.delete().where(id_map.c.connection_id == connection_id,
+                                            id_map.c.identity == e["identity"],
+                                            id_map.c.source_id == e["source_id"]))
+        c.execute(id_map.insert(), [{"connection_id": connection_id, **e} for e in entries])
 
     def fill_guids(self, connection_id: int, identity: str, guids: dict[str, str]) -> None:
         if not guids:
@@ -335,6 +341,11 @@ class StateStore:
     def add_lines(self, run_id: int, lines: Iterable[dict[str, Any]]) -> None:
         """Insert audit lines (``map_name, identity, table_name, source_id, guid,
         action, state, old_values, reason, notes``) in one statement."""
+        with self.lock, self._begin() as c:
+            self._add_lines(c, run_id, lines)
+
+    @staticmethod
+    def _add_lines(c, run_id: int, lines: Iterable[dict[str, Any]]) -> None:
         stamp = now()
         rows = []
         for line in lines:
@@ -345,20 +356,31 @@ class StateStore:
             if isinstance(row["notes"], list):
                 row["notes"] = "; ".join(row["notes"]) or None
             rows.append(row)
-        if not rows:
-            return
-        with self.lock, self._begin() as c:
+        if rows:
             c.execute(audit_lines.insert(), rows)
 
     def mark_done(self, run_id: int, map_name: str, source_ids: Iterable[str]) -> None:
-        ids = list(source_ids)
         with self.lock, self._begin() as c:
-            for chunk in range(0, len(ids), 500):
-                c.execute(audit_lines.update().where(audit_lines.c.run_id == run_id,
-                                                     audit_lines.c.map_name == map_name,
-                                                     audit_lines.c.state == "pending",
-                                                     audit_lines.c.source_id.in_(ids[chunk:chunk + 500]))
-                          .values(state="done"))
+            self._mark_done(c, run_id, map_name, list(source_ids))
+
+    @staticmethod
+    def _mark_done(c, run_id: int, map_name: str, ids: list[str]) -> None:
+        for chunk in range(0, len(ids), 500):
+            c.execute(audit_lines.update().where(audit_lines.c.run_id == run_id,
+                                                 audit_lines.c.map_name == map_name,
+                                                 audit_lines.c.state == "pending",
+                                                 audit_lines.c.source_id.in_(ids[chunk:chunk + 500]))
+                      .values(state="done"))
+
+    def finish_batch(self, run_id: int, map_name: str, connection_id: int, *, final: list[dict[str, Any]],
+                     done: list[str], ids: list[dict[str, Any]]) -> None:
+        """A written batch's outcome in one transaction: its skip and fail lines, its pending lines
+        turned done and the id map entries of its rows; a process killed half-way through leaves the
+        lines pending (written again on resume), never done lines whose rows the id map lacks."""
+        with self.lock, self._begin() as c:
+            self._add_lines(c, run_id, final)
+            self._mark_done(c, run_id, map_name, done)
+            self._put_ids(c, connection_id, ids)
 
     def drop_pending(self, run_id: int, map_name: str, source_ids: Iterable[str]) -> None:
         ids = list(source_ids)
