@@ -165,11 +165,11 @@ def test_an_interrupted_run_resumes_without_duplicates(clio, dataverse, tmp_path
     report = mig.run(prepared)
     # each object read once over both attempts (people from the contacts the companies' read staged),
     # and the resumed read asked for no page twice
-    # (this account has no bills, activities, tasks, calendar entries nor documents: one empty page
-    # each, where activities alone took four reads before)
+    # (this account has no bills, activities, tasks, calendar entries, documents, communications nor
+    # notes: one empty page each, where activities alone took four reads before)
     assert list_pages(clio, served) == {"contacts": -(-CONTACTS // 200), "matters": -(-MATTERS // 200),
                                         "bills": 1, "activities": 1, "tasks": 1, "calendar_entries": 1,
-                                        "documents": 1}
+                                        "documents": 1, "communications": 1, "notes": 1}
     assert mig.store.staged_counts(report["run"]) == {}
     assert report["run"] == first["id"] and report["resumed"]
     assert report["reconciled"]
@@ -284,3 +284,45 @@ def test_rolling_back_a_delta_that_replaced_a_documents_file_restores_the_old_fi
         assert (back["documentbody"], back["filesize"], back["filename"]) == (
             old["documentbody"], old["filesize"], old["filename"])
         assert strip_modified(dv.snapshot()) == strip_modified(before)
+
+
+def test_logged_emails_calls_and_notes_land_as_activities_and_notes_with_their_dates(clio_factory, tmp_path):
+    clio = clio_factory(contacts=40, matters=30, rate_limit=100_000, rate_window=60.0,
+                        history={"communications": 48, "notes": 30})
+    users = [{"fullname": u["name"], "internalemailaddress": u["email"], "isdisabled": False} for u in clio_users(clio)]
+    with DataverseEmulator(users=users) as dv:
+        mig, client = open_migration(clio, dv, tmp_path)
+        before = dv.snapshot()
+        report = mig.run(mig.prepare(None, fallback_owner=None, confirm=True))
+        assert report["reconciled"] and report["totals"]["failed"] == 0
+        matter_rows = {r["new_clioid"]: r["opportunityid"] for r in dv.rows("opportunity")} | \
+            {r["new_clioid"]: r["incidentid"] for r in dv.rows("incident")}
+        contact_rows = {r["new_clioid"]: r["accountid"] for r in dv.rows("account")} | \
+            {r["new_clioid"]: r["contactid"] for r in dv.rows("contact")}
+        system = {u["internalemailaddress"].lower(): u["systemuserid"] for u in dv.rows("systemuser")
+                  if u.get("internalemailaddress")}
+        comms = {str(c): clio.record("communications", c) for c in clio.ids("communications")}
+        landed = {**{r["new_clioid"]: ("email", r) for r in dv.rows("email")},
+                  **{r["new_clioid"]: ("phonecall", r) for r in dv.rows("phonecall")}}
+        assert set(landed) == set(comms)
+        for cid, (table, row) in landed.items():
+            c = comms[cid]
+            assert table == ("email" if c["type"] == "EmailCommunication" else "phonecall")
+            participants = c["senders"] + c["receivers"]
+            contact = next(p["id"] for p in participants if p["type"] in ("Person", "Company"))
+            assert row["_regardingobjectid_value"] == (matter_rows[str(c["matter"]["id"])] if c["matter"]
+                                                       else contact_rows[str(contact)])
+            assert row["_ownerid_value"] == system[c["user"]["email"].lower()]
+            assert (row["statecode"], row["statuscode"], row["subject"]) == (1, 2, c["subject"])
+            # the original dates: when it happened, and when it was logged (createdon from overriddencreatedon)
+            assert row["actualend"][:19] == c["received_at"][:19] and row["createdon"][:19] == c["created_at"][:19]
+        notes = {f"note-{n}": clio.record("notes", n) for n in clio.ids("notes")}
+        on_notes = {r["new_clioid"]: r for r in dv.rows("annotation") if r["new_clioid"].startswith("note-")}
+        assert set(on_notes) == set(notes)
+        for key, row in on_notes.items():
+            n = notes[key]
+            target = matter_rows[str(n["matter"]["id"])] if n["type"] == "Matter" else contact_rows[str(n["contact"]["id"])]
+            assert (row["_objectid_value"], row["notetext"], row["createdon"][:19]) == (
+                target, n["detail"].strip(), n["created_at"][:19])
+        undone = rollback_run(mig.store, client, report["run"], key_column=mig.key_column)
+        assert undone["deleted"] == report["totals"]["created"] and dv.snapshot() == before
