@@ -73,6 +73,10 @@ _QUOTED = re.compile(r"'([A-Za-z_][A-Za-z0-9_]*)'")
 _PROPERTY = re.compile(r"property named '([A-Za-z_][A-Za-z0-9_@.]*)'", re.I)
 
 
+#: request bodies larger than this (files) are counted by the limiter from their answer, not their sending
+SETTLE_BYTES = 1024 * 1024
+
+
 class SlidingWindowLimiter:
     """At most ``rate`` requests in any ``per`` seconds, counted when sent.
 
@@ -311,9 +315,13 @@ class DataverseClient:
                 try:
                     response = self._http.request(method, url, params=params, content=content,
                                                   headers=send_headers)
-                    self.limiter.settle()
+                    if content is not None and len(content) > SETTLE_BYTES:
+                        # a large body (files) reaches the server well after it was sent: count it from its answer
+                        self.limiter.settle()
                 except httpx.TransportError as exc:
-                    self.limiter.settle()
+                    if content is not None and len(content) > SETTLE_BYTES:
+                        # a large body (files) reaches the server well after it was sent: count it from its answer
+                        self.limiter.settle()
                     with self._count_lock:
                         self.status_counts["connection_error"] += 1
                     delay = self.retry.backoff(attempt, self._rng)
