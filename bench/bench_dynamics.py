@@ -74,7 +74,9 @@ def load(a, rate: int, window: float) -> dict:
             return {"seconds": marks["end"] - marks["start"], "rows": report["totals"]["created"]
                     + report["totals"]["updated"], "kinds": kinds, "requests": len(load_log),
                     "provisioning": provisioned_with, "throttled": dv.throttled_for_rate,
-                    "reconciled": report["reconciled"]}
+                    "reconciled": report["reconciled"],
+                    # the fewest bulk requests any client needs for these maps: one table per request
+                    "ideal": sum(math.ceil((m["created"] + m["updated"]) / ROWS_PER_REQUEST) for m in report["maps"])}
 
 
 def main() -> None:
@@ -103,6 +105,10 @@ def main() -> None:
           f"= {ceiling:,.0f} rows/s (steady {steady:,.0f} rows/s); ratio {rows / seconds / ceiling:.2f} "
           f"(steady {rows / seconds / steady:.2f}); 429s for the rate: {r['throttled']}; reconciled: "
           f"{r['reconciled']}")
+    print(f"limit used: {r['requests']} requests of the {allowed} admitted ({r['requests'] / allowed:.2f}); rows per "
+          f"request {rows / r['requests']:.0f} of {ROWS_PER_REQUEST} ({rows / r['requests'] / ROWS_PER_REQUEST:.2f}): "
+          f"the {r['ideal']} bulk requests these {rows} rows need at least, one table and one map "
+          f"per request, hold {rows / r['ideal']:.0f} rows each ({rows / r['ideal'] / ROWS_PER_REQUEST:.2f})")
 
 
 if __name__ == "__main__":

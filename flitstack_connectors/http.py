@@ -470,7 +470,7 @@ def open_download(client: "HttpClient", path_or_url: str, *, what: str = "a file
     """GET ``path_or_url`` through ``client`` as a buffered binary stream (close it
     when done).  When the API answers with a redirect to a signed URL on its file
     store (Clio's ``documents/{id}/download.json`` answers 303), that URL is fetched
-    once, on a client of its own, without the connection's credentials: the
+    once, on the connection's file-store client (:meth:`HttpClient.file_store`), without its credentials: the
     signature in the URL is its authorisation.  Neither URL reaches a message."""
     stream = client.open(path_or_url)
     if stream.response.status_code not in _REDIRECTS:
@@ -481,7 +481,7 @@ def open_download(client: "HttpClient", path_or_url: str, *, what: str = "a file
     if not target:
         raise SourceRequestError(f"{client.source_name} redirected the download of {what} without a target; "
                                  f"try again later.")
-    plain = httpx.Client(timeout=client.timeout, follow_redirects=True)
+    plain = client.file_store()
     try:
         response = plain.send(plain.build_request("GET", base.join(target)), stream=True)
         if response.status_code >= 400:
@@ -491,17 +491,9 @@ def open_download(client: "HttpClient", path_or_url: str, *, what: str = "a file
                 f"the file may be missing or its signed link expired; try the run again, and if it fails again "
                 f"download the file in {client.source_name} and attach it by hand.")
     except httpx.TransportError as exc:
-        plain.close()
         raise SourceUnavailableError(f"{client.source_name}'s file store could not be reached for {what} "
                                      f"({type(exc).__name__}); try the run again.") from None
-    except BaseException:
-        plain.close()
-        raise
-
-    def close() -> None:
-        response.close()
-        plain.close()
-    return io.BufferedReader(ResponseStream(response, close), buffer_size=DOWNLOAD_BUFFER)
+    return io.BufferedReader(ResponseStream(response, response.close), buffer_size=DOWNLOAD_BUFFER)
 
 
 # ---------------------------------------------------------------------------
@@ -566,6 +558,8 @@ class HttpClient:
             auth=auth, headers=headers, timeout=timeout, transport=transport,
             event_hooks={"request": [self._before_send], "response": [self._after_answer]},
         )
+        self._file_store: Optional[httpx.Client] = None
+        self._file_store_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"HttpClient({str(self.base_url)!r})"
@@ -626,8 +620,20 @@ class HttpClient:
         response = stack.enter_context(self.stream(path_or_url, params))
         return ResponseStream(response, stack.close)
 
+    def file_store(self) -> httpx.Client:
+        """The client that follows signed download links: no credentials, no hooks; one per
+        connection (building a client builds its TLS context, a cost per file otherwise)."""
+        with self._file_store_lock:
+            if self._file_store is None:
+                self._file_store = httpx.Client(timeout=self.timeout, follow_redirects=True)
+            return self._file_store
+
     def close(self) -> None:
         self._client.close()
+        with self._file_store_lock:
+            if self._file_store is not None:
+                self._file_store.close()
+                self._file_store = None
 
     def __enter__(self) -> "HttpClient":
         return self

@@ -442,6 +442,8 @@ def test_the_entry_point_runs_the_default_demo():
         "clio_matter_case": "incident", "clio_bill": "invoice", "clio_bill_time_entry": "invoicedetail",
         "clio_bill_expense": "invoicedetail", "clio_time_entry": "new_timeentry", "clio_time_entry_activity": "task",
         "clio_task": "task", "clio_calendar_entry": "appointment", "clio_matter_document": "annotation",
-        "clio_contact_document": "annotation"}
+        "clio_contact_document": "annotation", "clio_email": "email", "clio_contact_email": "email",
+        "clio_phone_call": "phonecall", "clio_contact_phone_call": "phonecall", "clio_matter_note": "annotation",
+        "clio_contact_note": "annotation"}
     assert all(row[2] == row[3] and row[-1] == "yes" for row in maps.values())
     assert lines[-1].startswith("Done in ")

@@ -2,6 +2,7 @@
 and the emulated Dataverse over real HTTP (https identity endpoints)."""
 from __future__ import annotations
 
+import base64
 import collections
 
 import pytest
@@ -141,17 +142,35 @@ def strip_modified(snapshot):
                 for k, row in rows.items()} for t, rows in snapshot.items()}
 
 
+def list_pages(clio, since=0):
+    """Clio list pages served per resource after request ``since`` (record reads, not the
+    one-record pages that count an object)."""
+    return collections.Counter(r.path.rsplit("/", 1)[-1].removesuffix(".json") for r in clio.request_log[since:]
+                               if r.method == "GET" and r.status == 200 and r.query.get("limit") != ["1"]
+                               and r.path.endswith(".json") and "/api/v4/" in r.path)
+
+
 def test_an_interrupted_run_resumes_without_duplicates(clio, dataverse, tmp_path):
     mig, client = open_migration(clio, dataverse, tmp_path)
 
     def stop(map_name, n):
         if n == 3:
             raise KeyboardInterrupt
+    prepared = mig.prepare(None, fallback_owner="it@lawfirm.example", confirm=True)
+    served = len(clio.request_log)
     with pytest.raises(KeyboardInterrupt):
-        run(mig, after_batch=stop)
+        mig.run(prepared, after_batch=stop)
     first = mig.store.runs()[-1]
     assert first["status"] == "interrupted"
-    report = run(mig)
+    report = mig.run(prepared)
+    # each object read once over both attempts (people from the contacts the companies' read staged),
+    # and the resumed read asked for no page twice
+    # (this account has no bills, activities, tasks, calendar entries, documents, communications nor
+    # notes: one empty page each, where activities alone took four reads before)
+    assert list_pages(clio, served) == {"contacts": -(-CONTACTS // 200), "matters": -(-MATTERS // 200),
+                                        "bills": 1, "activities": 1, "tasks": 1, "calendar_entries": 1,
+                                        "documents": 1, "communications": 1, "notes": 1}
+    assert mig.store.staged_counts(report["run"]) == {}
     assert report["run"] == first["id"] and report["resumed"]
     assert report["reconciled"]
     assert report["totals"]["created"] == CONTACTS + MATTERS
@@ -212,3 +231,98 @@ def test_sample_run_gives_a_field_diff_and_rolls_back(clio, dataverse, tmp_path)
     assert {d["column"] for d in diff if d["table"] == "opportunity"} >= {"name", "new_matternumber", "customerid"}
     rollback_run(mig.store, client, report["run"], key_column=mig.key_column)
     assert dataverse.snapshot() == before
+
+
+def test_another_publisher_prefix_names_the_time_entry_table_its_columns_and_lookups(clio_factory, tmp_path):
+    clio = clio_factory(contacts=40, matters=30, rate_limit=100_000, rate_window=60.0, activities=60, bills=10)
+    users = [{"fullname": u["name"], "internalemailaddress": u["email"], "isdisabled": False} for u in clio_users(clio)]
+    with DataverseEmulator(users=users, publisher_prefixes=("abc_",)) as dv:
+        mig, client = open_migration(clio, dv, tmp_path)
+        mig = DynamicsMigration(mig.store, mig.source, client, source_url=clio.base_url, prefix="abc_")
+        report = mig.run(mig.prepare(None, fallback_owner=None, confirm=True))
+        assert report["reconciled"] and report["totals"]["failed"] == 0
+        assert "abc_timeentry" in report["provisioned"]["created_tables"]
+        assert "abc_timeentry.abc_opportunityid" in report["provisioned"]["created_lookups"]
+        # no name of the migration's own keeps the default prefix: tables, columns, lookups
+        assert not [t for t in dv.tables if t.startswith("new_")]
+        assert not [f"{t}.{c}" for t in dv.tables for row in dv.rows(t) for c in row if "new_" in c]
+        entries = {r["abc_clioid"]: r for r in dv.rows("abc_timeentry")}
+        activities = {str(a): clio.record("activities", a) for a in clio.ids("activities")}
+        assert set(entries) == set(activities)
+        opportunity = {r["abc_clioid"]: r["opportunityid"] for r in dv.rows("opportunity")}
+        incident = {r["abc_clioid"]: r["incidentid"] for r in dv.rows("incident")}
+        for aid, row in entries.items():
+            matter = str(activities[aid]["matter"]["id"])
+            assert (row["_abc_opportunityid_value"], row["_abc_incidentid_value"]) == (
+                opportunity.get(matter), incident.get(matter))
+        bills_on_cases = [r for r in dv.rows("invoice") if r["_abc_incidentid_value"]]
+        assert bills_on_cases and all(r["_abc_incidentid_value"] in incident.values() for r in bills_on_cases)
+        undone = rollback_run(mig.store, client, report["run"], key_column=mig.key_column)
+        assert undone["deleted"] == report["totals"]["created"] and dv.rows("abc_timeentry") == []
+
+
+def test_rolling_back_a_delta_that_replaced_a_documents_file_restores_the_old_file(clio_factory, tmp_path):
+    clio = clio_factory(contacts=30, matters=20, rate_limit=100_000, rate_window=60.0).with_documents(8)
+    users = [{"fullname": u["name"], "internalemailaddress": u["email"], "isdisabled": False} for u in clio_users(clio)]
+    with DataverseEmulator(users=users) as dv:
+        mig, client = open_migration(clio, dv, tmp_path)
+        prepared = mig.prepare(None, fallback_owner=None, confirm=True)
+        mig.run(prepared)
+        before = dv.snapshot()
+        notes = {r["new_clioid"]: r for r in dv.rows("annotation")}
+        replaced = clio.ids("documents")[2]
+        old = notes[str(replaced)]
+        clio.replace_documents([replaced])
+        delta = mig.run(prepared, mode="delta")
+        assert (delta["totals"]["updated"], delta["totals"]["created"]) == (1, 0)
+        new = next(r for r in dv.rows("annotation") if r["new_clioid"] == str(replaced))
+        assert new["documentbody"] != old["documentbody"]
+        assert base64.b64decode(new["documentbody"]) == b"".join(clio.account.library.chunks(replaced))
+        undone = rollback_run(mig.store, client, delta["run"], key_column=mig.key_column)
+        assert (undone["restored"], undone["deleted"]) == (1, 0)
+        back = next(r for r in dv.rows("annotation") if r["new_clioid"] == str(replaced))
+        assert (back["documentbody"], back["filesize"], back["filename"]) == (
+            old["documentbody"], old["filesize"], old["filename"])
+        assert strip_modified(dv.snapshot()) == strip_modified(before)
+
+
+def test_logged_emails_calls_and_notes_land_as_activities_and_notes_with_their_dates(clio_factory, tmp_path):
+    clio = clio_factory(contacts=40, matters=30, rate_limit=100_000, rate_window=60.0,
+                        history={"communications": 48, "notes": 30})
+    users = [{"fullname": u["name"], "internalemailaddress": u["email"], "isdisabled": False} for u in clio_users(clio)]
+    with DataverseEmulator(users=users) as dv:
+        mig, client = open_migration(clio, dv, tmp_path)
+        before = dv.snapshot()
+        report = mig.run(mig.prepare(None, fallback_owner=None, confirm=True))
+        assert report["reconciled"] and report["totals"]["failed"] == 0
+        matter_rows = {r["new_clioid"]: r["opportunityid"] for r in dv.rows("opportunity")} | \
+            {r["new_clioid"]: r["incidentid"] for r in dv.rows("incident")}
+        contact_rows = {r["new_clioid"]: r["accountid"] for r in dv.rows("account")} | \
+            {r["new_clioid"]: r["contactid"] for r in dv.rows("contact")}
+        system = {u["internalemailaddress"].lower(): u["systemuserid"] for u in dv.rows("systemuser")
+                  if u.get("internalemailaddress")}
+        comms = {str(c): clio.record("communications", c) for c in clio.ids("communications")}
+        landed = {**{r["new_clioid"]: ("email", r) for r in dv.rows("email")},
+                  **{r["new_clioid"]: ("phonecall", r) for r in dv.rows("phonecall")}}
+        assert set(landed) == set(comms)
+        for cid, (table, row) in landed.items():
+            c = comms[cid]
+            assert table == ("email" if c["type"] == "EmailCommunication" else "phonecall")
+            participants = c["senders"] + c["receivers"]
+            contact = next(p["id"] for p in participants if p["type"] in ("Person", "Company"))
+            assert row["_regardingobjectid_value"] == (matter_rows[str(c["matter"]["id"])] if c["matter"]
+                                                       else contact_rows[str(contact)])
+            assert row["_ownerid_value"] == system[c["user"]["email"].lower()]
+            assert (row["statecode"], row["statuscode"], row["subject"]) == (1, 2, c["subject"])
+            # the original dates: when it happened, and when it was logged (createdon from overriddencreatedon)
+            assert row["actualend"][:19] == c["received_at"][:19] and row["createdon"][:19] == c["created_at"][:19]
+        notes = {f"note-{n}": clio.record("notes", n) for n in clio.ids("notes")}
+        on_notes = {r["new_clioid"]: r for r in dv.rows("annotation") if r["new_clioid"].startswith("note-")}
+        assert set(on_notes) == set(notes)
+        for key, row in on_notes.items():
+            n = notes[key]
+            target = matter_rows[str(n["matter"]["id"])] if n["type"] == "Matter" else contact_rows[str(n["contact"]["id"])]
+            assert (row["_objectid_value"], row["notetext"], row["createdon"][:19]) == (
+                target, n["detail"].strip(), n["created_at"][:19])
+        undone = rollback_run(mig.store, client, report["run"], key_column=mig.key_column)
+        assert undone["deleted"] == report["totals"]["created"] and dv.snapshot() == before

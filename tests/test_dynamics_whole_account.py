@@ -13,7 +13,7 @@ import pytest
 from flitstack_connectors.emulators.dataverse import DataverseEmulator
 from flitstack_connectors.runs.rollback import rollback_run
 
-from test_dynamics_migration import CASE_AREAS, clio_users, open_migration, strip_modified
+from test_dynamics_migration import CASE_AREAS, clio_users, list_pages, open_migration, strip_modified
 
 LARGE = 6 * 1024 * 1024  # more than the emulated environment's 5 MB attachment limit
 FALLBACK = "it@lawfirm.example"
@@ -98,11 +98,18 @@ def test_a_whole_account_at_the_issues_sizes_lands_once_resumes_reruns_deltas_an
         def stop(map_name, n):
             if n == 12:
                 raise KeyboardInterrupt
+        prepared = mig.prepare(None, fallback_owner=FALLBACK, confirm=True)
+        served = len(clio.request_log)
         with pytest.raises(KeyboardInterrupt):
-            run(mig, after_batch=stop)
+            mig.run(prepared, after_batch=stop)
         assert mig.store.runs()[-1]["status"] == "interrupted"
-        report = run(mig)
+        report = mig.run(prepared)
         assert report["resumed"] and report["reconciled"]
+        # each source object read once over both attempts, whatever the number of maps reading it
+        # (activities feed four), no page of it twice
+        assert list_pages(clio, served) == {obj: max(1, -(-len(clio.ids(obj)) // 200)) for obj in (
+            "contacts", "matters", "bills", "activities", "tasks", "calendar_entries", "documents",
+            "communications", "notes")}
         counts = {m["map"]: m for m in report["maps"]}
 
         # every Clio record once on its table; the one file over the limit a fail line that says so

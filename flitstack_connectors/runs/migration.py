@@ -23,8 +23,9 @@ from typing import Any, Optional
 from ..destinations.dynamics.client import DataverseClient
 from ..destinations.dynamics.metadata import Provisioner
 from ..destinations.dynamics.propose import complete_map, key_column
+from ..destinations.dynamics.tables import target_schema
 from ..errors import ConfigurationError, MappingError
-from ..mapping import TargetSchema, load_pack, preflight, validate_spec
+from ..mapping import load_pack, preflight, validate_spec
 from ..mapping.spec import MapSpec
 from ..sources.base import Source
 from .runner import DynamicsRun, Progress
@@ -87,7 +88,7 @@ class DynamicsMigration:
 
     # -- 2-3. checks -----------------------------------------------------------------
     def check(self, spec: MapSpec, objects: list, fallback_owner: Optional[str]) -> tuple[StaffResolution, list]:
-        schema = TargetSchema.load_snapshot(SCHEMA)
+        schema = target_schema(self.prefix)
         validate_spec(spec, schema)
         samples = self.source.sample((o.name for o in objects if o.name in {om.source_object for om in spec.objects}),
                                      100)
@@ -168,6 +169,9 @@ class DynamicsMigration:
         report["findings"] = prepared.findings
         if mode == "sample":
             from .sample import field_diff
-            report["field_diff"] = field_diff(self.store, self.source, self.client, prepared.spec, run.run_id,
-                                              self.key_column)
+            try:
+                report["field_diff"] = field_diff(self.store, self.client, prepared.spec, run.run_id,
+                                                  self.key_column)
+            finally:
+                self.store.purge_staging(run.run_id)
         return report

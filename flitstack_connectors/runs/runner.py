@@ -2,12 +2,18 @@
 
 :meth:`DynamicsRun.execute` walks the steps the Odoo addon walks, with the same names:
 
-1. **read**: each enabled object map's source object, in dependency order
-   (companies before people before matters); a delta reads only records
-   Clio reports as updated since the previous finished run started (minus a
-   margin); a sample reads a coherent slice (matters of sampled clients);
-2. **apply**: :func:`~flitstack_connectors.mapping.apply_object_map` turns each
-   record the map's filter takes into a planned record;
+1. **read**: each source object once per run (:mod:`flitstack_connectors.extract`),
+   when the first object map that reads it comes in dependency order
+   (companies before people before matters), page by page as its maps need
+   records; a delta reads only records Clio reports as updated since the
+   previous finished run started (minus a margin); a sample reads a coherent
+   slice (matters of sampled clients);
+2. **apply**: every record of a page goes to every map of its object whose
+   filter takes it (:func:`~flitstack_connectors.extract.fan_out`); the planned
+   records are staged in the state store with the cursor after the page, in one
+   transaction, and each map loads its staged records in read order (a second
+   map of an object, people after companies, loads from the staging without a
+   read); the staging is purged when the run ends;
 3. **plan**: :func:`~flitstack_connectors.plan.batches` cuts them into batches
    of at most 500; batches of one map load on ``parallel`` workers;
 4. **load**: per batch, lookups resolve through the id map (records) and the
@@ -22,9 +28,10 @@
 7. **rollback** (:mod:`.rollback`) reads the audit lines alone.
 
 An interrupted run (Ctrl-C, a crash, a kill) stays ``running``/``interrupted``;
-started again, it resumes: maps that finished are not read again, records with
-a done line are not written again, and pending lines are written again with the
-action and old values they recorded.
+started again, it resumes: an object's read goes on from the cursor after its
+last staged page (no record is read twice), maps that finished are not loaded
+again, records with a done line are not written again, and pending lines are
+written again with the action and old values they recorded.
 """
 from __future__ import annotations
 
@@ -39,9 +46,10 @@ from typing import Any, Callable, Iterable, Iterator, Optional
 
 from ..destinations.dynamics.client import DataverseClient
 from ..destinations.dynamics.loader import FATAL, TableWriter, row_values, values_hash
-from ..destinations.dynamics.tables import table
+from ..destinations.dynamics.tables import prefix_of, table
 from ..errors import ConfigurationError, FlitstackError
-from ..mapping.apply import apply_object_map, get_path, matches_filter
+from ..extract import fan_out, source_reads
+from ..mapping.apply import get_path
 from ..mapping.spec import MapSpec, ObjectMap
 from ..plan import MAX_BATCH_SIZE, batches, dependency_order
 from ..records import PlannedRecord, SourceRecord
@@ -130,7 +138,15 @@ class DynamicsRun:
         self.resumed = False
         self._ids_cache: dict[str, dict[str, dict[str, Any]]] = {}
         self._sampled: dict[str, set[str]] = {}
+        #: sample runs: records staged per map
+        self._taken: dict[str, int] = {}
         self._batches_done = 0
+        self._reads: dict[str, list[ObjectMap]] = {}
+        #: source object -> its extraction as stored (cursor, records and pages read, done)
+        self._extractions: dict[str, dict[str, Any]] = {}
+        #: source object -> the open page iterator of its read
+        self._pages: dict[str, Iterator] = {}
+        self._since: Optional[datetime] = None
 
     # -- the run ------------------------------------------------------------------------
     def execute(self) -> dict[str, Any]:
@@ -143,6 +159,7 @@ class DynamicsRun:
             if run is not None:
                 self.store.set_run(run["id"], status=FAILED, finished_at=now(),
                                    reason="superseded by a run of another map version or mode")
+                self.store.purge_staging(run["id"])
             since = None
             if self.mode == "delta":
                 previous = self.store.last_finished_run(self.connection_id)
@@ -151,8 +168,13 @@ class DynamicsRun:
                 since = previous["started_at"] - DELTA_OVERLAP
             self.run_id = self.store.start_run(self.connection_id, self.map_version_id, self.mode, since=since,
                                                fallback_owner=self.staff.fallback_email, pid=os.getpid())
+        ordered = dependency_order(self.spec)
+        self._reads = source_reads(ordered)
+        self._since = since
+        if self.resumed and self.mode == "sample":
+            self._restore_sample(ordered)
         try:
-            for position, om in enumerate(dependency_order(self.spec)):
+            for position, om in enumerate(ordered):
                 self._load_map(position, om, since)
         except KeyboardInterrupt:
             self.store.set_run(self.run_id, status=INTERRUPTED, reason="interrupted")
@@ -163,8 +185,12 @@ class DynamicsRun:
         except BaseException:
             self.store.set_run(self.run_id, status=INTERRUPTED, reason="stopped by an error")
             raise
+        finally:
+            self._close_reads()
         counts = self.store.counts(self.run_id)
         self.store.set_run(self.run_id, status=DONE, finished_at=now(), reason=None)
+        if self.mode != "sample":  # a sample's field diff reads its staged records first (DynamicsMigration.run)
+            self.store.purge_staging(self.run_id)
         return self.report(counts)
 
     def report(self, counts: Optional[list[dict[str, Any]]] = None) -> dict[str, Any]:
@@ -187,24 +213,79 @@ class DynamicsRun:
             return entry["table_name"], entry["guid"]
         return None
 
-    def _records(self, om: ObjectMap, since: Optional[datetime]) -> Iterator[SourceRecord]:
-        records = self.source.read(om.source_object, since=since)
-        try:
-            taken = 0
-            for rec in records:
-                if not matches_filter(om, rec):
-                    continue
-                if self.mode == "sample":
-                    if taken >= self.sample_size:
-                        break
-                    if not self._in_sample(om, rec):
-                        continue
-                    taken += 1
-                yield rec
-        finally:
-            close = getattr(records, "close", None)
-            if close:
-                close()
+    # -- extraction: each source object read once, staged for every map that reads it ----------
+    def _extraction(self, obj: str) -> dict[str, Any]:
+        if obj not in self._extractions:
+            assert self.run_id is not None
+            self._extractions[obj] = self.store.extraction(self.run_id, obj) or {
+                "cursor": None, "records_read": 0, "pages_read": 0, "done": False}
+        return self._extractions[obj]
+
+    def _extract_more(self, obj: str) -> bool:
+        """Read and stage the next page of ``obj``; False when its read had ended already."""
+        assert self.run_id is not None
+        ext = self._extraction(obj)
+        if ext["done"]:
+            return False
+        maps = self._reads[obj]
+        if self.mode == "sample" and all(self._taken.get(om.name, 0) >= self.sample_size for om in maps):
+            page, cursor = [], None
+        else:
+            pages = self._pages.get(obj)
+            if pages is None:
+                pages = self._pages[obj] = self.source.read_pages(obj, since=self._since, cursor=ext["cursor"])
+            page, cursor = next(pages, ([], None))
+        accept = self._accept_sample if self.mode == "sample" else None
+        rows = [{"map_name": om.name, "position": position, "source_id": planned.source_id,
+                 "payload": planned.model_dump_json()}
+                for position, om, planned in fan_out(self.spec, maps, page, ext["records_read"],
+                                                     trace=self.mode == "sample", accept=accept)]
+        ext = {"cursor": cursor, "records_read": ext["records_read"] + len(page),
+               "pages_read": ext["pages_read"] + 1, "done": cursor is None}
+        self.store.stage_page(self.run_id, obj, rows, cursor=cursor, records_read=ext["records_read"],
+                              pages_read=ext["pages_read"])
+        self._extractions[obj] = ext
+        if cursor is None:
+            self._close_read(obj)
+        return True
+
+    def _staged(self, om: ObjectMap) -> Iterator[PlannedRecord]:
+        """The map's planned records in read order, reading its object further as they run out."""
+        assert self.run_id is not None
+        after = 0
+        while True:
+            rows = self.store.staged(self.run_id, om.name, after=after, limit=self.batch_size)
+            if not rows:
+                if not self._extract_more(om.source_object):
+                    return
+                continue
+            for after, payload in rows:
+                yield PlannedRecord.model_validate_json(payload)
+
+    def _close_read(self, obj: str) -> None:
+        pages = self._pages.pop(obj, None)
+        close = getattr(pages, "close", None)
+        if close:
+            close()
+
+    def _close_reads(self) -> None:
+        for obj in list(self._pages):
+            self._close_read(obj)
+
+    def _accept_sample(self, om: ObjectMap, rec: SourceRecord, _planned: PlannedRecord) -> bool:
+        if self._taken.get(om.name, 0) >= self.sample_size or not self._in_sample(om, rec):
+            return False
+        self._taken[om.name] = self._taken.get(om.name, 0) + 1
+        return True
+
+    def _restore_sample(self, ordered: list[ObjectMap]) -> None:
+        """A resumed sample goes on with the slice its staged records make."""
+        assert self.run_id is not None
+        identity = {om.name: om.identity_name for om in ordered}
+        for name, sid in self.store.staged_ids(self.run_id):
+            if name in identity:
+                self._sampled.setdefault(identity[name], set()).add(sid)
+                self._taken[name] = self._taken.get(name, 0) + 1
 
     def _in_sample(self, om: ObjectMap, rec: SourceRecord) -> bool:
         """A coherent slice: a record whose record lookups point at sampled records
@@ -225,12 +306,9 @@ class DynamicsRun:
 
     def _load_map(self, position: int, om: ObjectMap, since: Optional[datetime]) -> None:
         assert self.run_id is not None
-        t = table(om.target_model)
+        t = table(om.target_model, prefix_of(self.key_column))
         count = self.store.map_count(self.run_id, om.name)
         if count and count["done"]:
-            if self.mode == "sample":
-                for line in self.store.lines(self.run_id, map_name=om.name):
-                    self._sampled.setdefault(om.identity_name, set()).add(line["source_id"])
             return
         writer = TableWriter(self.client, self.spec, om.target_model, self.key_column, om.key_prefix)
         lines = self.store.lines(self.run_id, map_name=om.name)
@@ -246,19 +324,21 @@ class DynamicsRun:
         self.store.set_map_count(self.run_id, om.name, position=position, table_name=t.logical_name,
                                  read=count["read"] if count else 0, done=False)
         total = None
-        if self.mode == "full" and not om.filter:
+        if self._extraction(om.source_object)["done"]:
+            total = self.store.staged_counts(self.run_id).get(om.name, 0)
+        elif self.mode == "full" and not om.filter:
             total = self.source.count(om.source_object)
         self.progress.start_map(om.name, total)
         read = 0
 
         def planned() -> Iterator[PlannedRecord]:
             nonlocal read
-            for rec in self._records(om, since):
+            for planned_record in self._staged(om):
                 read += 1
-                if rec.source_id in state.done:
+                if planned_record.source_id in state.done:
                     self.progress.advance(om.name, 1)
                     continue
-                yield apply_object_map(self.spec, om, rec)
+                yield planned_record
 
         with concurrent.futures.ThreadPoolExecutor(max_workers=self.parallel,
                                                    thread_name_prefix="flitstack-load") as pool:
@@ -281,12 +361,21 @@ class DynamicsRun:
         created = dict(state.guids)
         if state.unknown:
             created.update(writer.keys())
+        if any(not e.get("guid") and e.get("table_name") == t.logical_name and sid not in created
+               for sid, e in state.ids.items()):
+            # rows an earlier attempt of this run created before it was killed: the ids CreateMultiple
+            # answered died with it, the keys read when this attempt started hold them
+            created = {**state.existing, **created}
         mine = {sid: created[sid] for sid, e in state.ids.items() if sid in created and not e.get("guid")}
         if mine:
             self.store.fill_guids(self.connection_id, om.identity_name, mine)
-            self.store.fill_line_guids(self.run_id, om.identity_name, mine)
             for sid, guid in mine.items():
                 state.ids[sid]["guid"] = guid
+        # the audit lines of this map's creates (written before the ids were known) take them
+        lined = {sid: created[sid] for sid, e in state.ids.items()
+                 if sid in created and e.get("run_id") == self.run_id}
+        if lined:
+            self.store.fill_line_guids(self.run_id, om.identity_name, lined, map_name=om.name)
         self.store.set_map_count(self.run_id, om.name, position=position, table_name=t.logical_name, read=read,
                                  done=True)
         self.progress.end_map(om.name)
@@ -415,6 +504,9 @@ class DynamicsRun:
             select: set[str] = set()
             for _p, values, _n, _d in candidates:
                 select.update(writer.columns_of(values))
+            if om.file:
+                # a note whose file is replaced keeps the old file in its audit line, for rollback
+                select.add("documentbody")
             rows = writer.read([state.existing[p.source_id] for p, *_ in candidates], select)
             for p, values, notes, digest in candidates:
                 sid = p.source_id
@@ -429,9 +521,12 @@ class DynamicsRun:
                     id_entries.append({"identity": identity, "source_id": sid, "table_name": t.logical_name,
                                        "guid": guid, "hash": digest, "run_id": self.run_id})
                 else:
+                    old = writer.old_values(values, row)
+                    if sid in files:
+                        old["documentbody"] = row.get("documentbody")
                     to_write.append((sid, values, "update", {
                         **base, "source_id": sid, "guid": guid, "action": "update", "notes": notes,
-                        "_hash": digest, "old_values": writer.old_values(values, row)}))
+                        "_hash": digest, "old_values": old}))
         # pending lines first: a crash after the write still leaves what rollback needs
         fresh = [{k: v for k, v in line.items() if not k.startswith("_")} | {"state": "pending"}
                  for _sid, _values, _action, line in to_write if not line.get("_prior")]
@@ -473,14 +568,15 @@ class DynamicsRun:
             for sid, reason in failed.items():
                 final.append({**base, "source_id": sid, "guid": state.existing.get(sid), "action": "fail",
                               "state": "done", "reason": reason})
-        self.store.add_lines(self.run_id, final)
         written = [line for sid, _v, _a, line in to_write if sid not in failed]
-        self.store.mark_done(self.run_id, om.name, [line["source_id"] for line in written])
         for line in written:
+            # the id CreateMultiple answered goes to the id map with the batch, not at the map's end only
             entry = {"identity": identity, "source_id": line["source_id"], "table_name": t.logical_name,
-                     "guid": line.get("guid"), "hash": line["_hash"], "run_id": self.run_id}
+                     "guid": line.get("guid") or state.guids.get(line["source_id"]), "hash": line["_hash"],
+                     "run_id": self.run_id}
             id_entries.append(entry)
-        self.store.put_ids(self.connection_id, id_entries)
+        self.store.finish_batch(self.run_id, om.name, self.connection_id, final=final,
+                                done=[line["source_id"] for line in written], ids=id_entries)
         for e in id_entries:
             state.ids[e["source_id"]] = e
         self.progress.advance(om.name, len(batch))

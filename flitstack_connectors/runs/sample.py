@@ -2,8 +2,10 @@
 target column, the source path and value, the mapped value, and the value
 that landed in Dynamics 365 (read back), with whether they agree.
 
-It is printed for the admin who reviews the sample; it is not kept in the
-state store (record values stay out of it).
+The planned records (with the source paths and values they came from) are the
+ones the run staged: the source is not read again.  The diff is printed for the
+admin who reviews the sample; it is not kept in the state store (record values
+stay out of it: the run's staging is purged after it).
 """
 from __future__ import annotations
 
@@ -11,15 +13,13 @@ from typing import Any
 
 from ..destinations.dynamics.client import DataverseClient
 from ..destinations.dynamics.loader import BIND, TableWriter, _equal, convert
-from ..mapping.apply import apply_object_map
 from ..mapping.spec import MapSpec
 from ..plan import dependency_order
-from ..sources.base import Source
+from ..records import PlannedRecord
 from .store import StateStore
 
 
-def field_diff(store: StateStore, source: Source, client: DataverseClient, spec: MapSpec, run_id: int,
-               key_column: str) -> list[dict[str, Any]]:
+def field_diff(store: StateStore, client: DataverseClient, spec: MapSpec, run_id: int, key_column: str) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for om in dependency_order(spec):
         lines = {l["source_id"]: l for l in store.lines(run_id, map_name=om.name) if l["action"] != "fail"}
@@ -27,8 +27,11 @@ def field_diff(store: StateStore, source: Source, client: DataverseClient, spec:
             continue
         writer = TableWriter(client, spec, om.target_model, key_column, om.key_prefix)
         keys = writer.keys()
-        records = [r for r in source.read(om.source_object) if r.source_id in lines]
-        planned = {r.source_id: apply_object_map(spec, om, r, trace=True) for r in records}
+        planned: dict[str, PlannedRecord] = {}
+        for _position, payload in store.staged(run_id, om.name, limit=len(lines) * 2 + 1000):
+            p = PlannedRecord.model_validate_json(payload)
+            if p.source_id in lines:
+                planned[p.source_id] = p
         columns = sorted({c for p in planned.values() for c in p.values} | {c for p in planned.values() for c in p.refs})
         select = [c if c not in writer.t.lookups else f"_{c}_value" for c in columns]
         rows = writer.read([keys[s] for s in planned if s in keys], select)

@@ -5,7 +5,11 @@ It holds connections (no secrets: URLs, tenant and client id only), map
 versions (confirmed or not, by whom and when), runs, per-object-map counts,
 the id map (source record -> Dataverse row id and the hash of the values last
 written) and one audit line per create, update, skip or fail, with the old
-values of updated columns (what rollback needs, nothing else).  Its schema is
+values of updated columns (what rollback needs, nothing else).  While a run is
+unfinished it also holds each source object's extraction (its cursor) and the
+planned records staged from it for the object maps that read it, so that an
+object is read once per run and an interrupted read resumes; they are purged when
+the run ends (done, superseded).  Its schema is
 kept by Alembic migrations (``runs/migrations``), applied when the store opens.
 """
 from __future__ import annotations
@@ -64,6 +68,16 @@ audit_lines = sa.Table(
     sa.Column("table_name", sa.String(100)), sa.Column("source_id", sa.String(200)), sa.Column("guid", sa.String(36)),
     sa.Column("action", sa.String(10)), sa.Column("state", sa.String(10)), sa.Column("old_values", sa.Text),
     sa.Column("reason", sa.Text), sa.Column("notes", sa.Text), sa.Column("created_at", sa.DateTime(timezone=True)))
+extractions = sa.Table(
+    "extractions", metadata,
+    sa.Column("run_id", sa.Integer, primary_key=True), sa.Column("source_object", sa.String(200), primary_key=True),
+    sa.Column("cursor", sa.Text), sa.Column("records_read", sa.Integer), sa.Column("pages_read", sa.Integer),
+    sa.Column("done", sa.Boolean))
+staged_records = sa.Table(
+    "staged_records", metadata,
+    sa.Column("run_id", sa.Integer, primary_key=True), sa.Column("map_name", sa.String(200), primary_key=True),
+    sa.Column("position", sa.Integer, primary_key=True), sa.Column("source_id", sa.String(200)),
+    sa.Column("payload", sa.Text))
 
 #: run statuses
 RUNNING, INTERRUPTED, DONE, FAILED, ROLLED_BACK = "running", "interrupted", "done", "failed", "rolled_back"
@@ -289,18 +303,26 @@ class StateStore:
         if not entries:
             return
         with self.lock, self._begin() as c:
-            for e in entries:
-                c.execute(id_map.delete().where(id_map.c.connection_id == connection_id,
-                                                id_map.c.identity == e["identity"],
-                                                id_map.c.source_id == e["source_id"]))
-            c.execute(id_map.insert(), [{"connection_id": connection_id, **e} for e in entries])
+            self._put_ids(c, connection_id, entries)
+
+    @staticmethod
+    def _put_ids(c, connection_id: int, entries: list[dict[str, Any]]) -> None:
+        if not entries:
+            return
+        for e in entries:
+            c.execute(id_map.delete().where(id_map.c.connection_id == connection_id,
+                                            id_map.c.identity == e["identity"],
+                                            id_map.c.source_id == e["source_id"]))
+        c.execute(id_map.insert(), [{"connection_id": connection_id, **e} for e in entries])
 
     def fill_guids(self, connection_id: int, identity: str, guids: dict[str, str]) -> None:
+        if not guids:
+            return
+        stmt = id_map.update().where(id_map.c.connection_id == connection_id, id_map.c.identity == identity,
+                                     id_map.c.source_id == sa.bindparam("b_sid"), id_map.c.guid.is_(None)
+                                     ).values(guid=sa.bindparam("b_guid"))
         with self.lock, self._begin() as c:
-            for sid, guid in guids.items():
-                c.execute(id_map.update().where(id_map.c.connection_id == connection_id,
-                                                id_map.c.identity == identity, id_map.c.source_id == sid,
-                                                id_map.c.guid.is_(None)).values(guid=guid))
+            c.execute(stmt, [{"b_sid": sid, "b_guid": guid} for sid, guid in guids.items()])
 
     def drop_ids(self, connection_id: int, identity: str, source_ids: Iterable[str]) -> None:
         with self.lock, self._begin() as c:
@@ -319,6 +341,11 @@ class StateStore:
     def add_lines(self, run_id: int, lines: Iterable[dict[str, Any]]) -> None:
         """Insert audit lines (``map_name, identity, table_name, source_id, guid,
         action, state, old_values, reason, notes``) in one statement."""
+        with self.lock, self._begin() as c:
+            self._add_lines(c, run_id, lines)
+
+    @staticmethod
+    def _add_lines(c, run_id: int, lines: Iterable[dict[str, Any]]) -> None:
         stamp = now()
         rows = []
         for line in lines:
@@ -329,20 +356,31 @@ class StateStore:
             if isinstance(row["notes"], list):
                 row["notes"] = "; ".join(row["notes"]) or None
             rows.append(row)
-        if not rows:
-            return
-        with self.lock, self._begin() as c:
+        if rows:
             c.execute(audit_lines.insert(), rows)
 
     def mark_done(self, run_id: int, map_name: str, source_ids: Iterable[str]) -> None:
-        ids = list(source_ids)
         with self.lock, self._begin() as c:
-            for chunk in range(0, len(ids), 500):
-                c.execute(audit_lines.update().where(audit_lines.c.run_id == run_id,
-                                                     audit_lines.c.map_name == map_name,
-                                                     audit_lines.c.state == "pending",
-                                                     audit_lines.c.source_id.in_(ids[chunk:chunk + 500]))
-                          .values(state="done"))
+            self._mark_done(c, run_id, map_name, list(source_ids))
+
+    @staticmethod
+    def _mark_done(c, run_id: int, map_name: str, ids: list[str]) -> None:
+        for chunk in range(0, len(ids), 500):
+            c.execute(audit_lines.update().where(audit_lines.c.run_id == run_id,
+                                                 audit_lines.c.map_name == map_name,
+                                                 audit_lines.c.state == "pending",
+                                                 audit_lines.c.source_id.in_(ids[chunk:chunk + 500]))
+                      .values(state="done"))
+
+    def finish_batch(self, run_id: int, map_name: str, connection_id: int, *, final: list[dict[str, Any]],
+                     done: list[str], ids: list[dict[str, Any]]) -> None:
+        """A written batch's outcome in one transaction: its skip and fail lines, its pending lines
+        turned done and the id map entries of its rows; a process killed half-way through leaves the
+        lines pending (written again on resume), never done lines whose rows the id map lacks."""
+        with self.lock, self._begin() as c:
+            self._add_lines(c, run_id, final)
+            self._mark_done(c, run_id, map_name, done)
+            self._put_ids(c, connection_id, ids)
 
     def drop_pending(self, run_id: int, map_name: str, source_ids: Iterable[str]) -> None:
         ids = list(source_ids)
@@ -353,13 +391,19 @@ class StateStore:
                                                      audit_lines.c.state == "pending",
                                                      audit_lines.c.source_id.in_(ids[chunk:chunk + 500])))
 
-    def fill_line_guids(self, run_id: int, identity: str, guids: dict[str, str]) -> None:
+    def fill_line_guids(self, run_id: int, identity: str, guids: dict[str, str],
+                        map_name: Optional[str] = None) -> None:
+        """Row ids onto the run's lines that lack one; with ``map_name``, one statement on the
+        index of the map's lines (the identity alone scans every line of the run per row)."""
+        if not guids:
+            return
+        where = [audit_lines.c.run_id == run_id, audit_lines.c.identity == identity,
+                 audit_lines.c.source_id == sa.bindparam("b_sid"), audit_lines.c.guid.is_(None)]
+        if map_name is not None:
+            where.append(audit_lines.c.map_name == map_name)
+        stmt = audit_lines.update().where(*where).values(guid=sa.bindparam("b_guid"))
         with self.lock, self._begin() as c:
-            for sid, guid in guids.items():
-                c.execute(audit_lines.update().where(audit_lines.c.run_id == run_id,
-                                                     audit_lines.c.identity == identity,
-                                                     audit_lines.c.source_id == sid, audit_lines.c.guid.is_(None))
-                          .values(guid=guid))
+            c.execute(stmt, [{"b_sid": sid, "b_guid": guid} for sid, guid in guids.items()])
 
     def lines(self, run_id: int, *, map_name: Optional[str] = None, states: Optional[list[str]] = None,
               actions: Optional[list[str]] = None) -> list[dict[str, Any]]:
@@ -388,3 +432,60 @@ class StateStore:
              .where(audit_lines.c.run_id.in_(later), audit_lines.c.action.in_(["create", "update"])))
         with self.lock, self._begin() as c:
             return [dict(r._mapping) for r in c.execute(q)]
+
+    # -- extraction and staging ------------------------------------------------------------
+    def extraction(self, run_id: int, source_object: str) -> Optional[dict[str, Any]]:
+        """``cursor`` (a dict, or None before the first page and after the last), ``records_read``,
+        ``pages_read``, ``done``; None when the object's read has not started."""
+        with self.lock, self._begin() as c:
+            row = c.execute(sa.select(extractions).where(extractions.c.run_id == run_id,
+                                                         extractions.c.source_object == source_object)).first()
+        if row is None:
+            return None
+        out = dict(row._mapping)
+        out["cursor"] = json.loads(out["cursor"]) if out["cursor"] else None
+        return out
+
+    def stage_page(self, run_id: int, source_object: str, rows: list[dict[str, Any]], *,
+                   cursor: Optional[dict[str, Any]], records_read: int, pages_read: int) -> None:
+        """One page's planned records (``map_name, position, source_id, payload``) and the
+        cursor after it, in one transaction: a read resumed from the stored cursor never
+        stages a record twice.  ``cursor`` None ends the object's read."""
+        values = {"cursor": json.dumps(cursor) if cursor else None, "records_read": records_read,
+                  "pages_read": pages_read, "done": cursor is None}
+        with self.lock, self._begin() as c:
+            if rows:
+                c.execute(staged_records.insert(), [{"run_id": run_id, **r} for r in rows])
+            done = c.execute(extractions.update().where(extractions.c.run_id == run_id,
+                                                        extractions.c.source_object == source_object)
+                             .values(**values)).rowcount
+            if not done:
+                c.execute(extractions.insert().values(run_id=run_id, source_object=source_object, **values))
+
+    def staged(self, run_id: int, map_name: str, *, after: int = 0, limit: int = 500) -> list[tuple[int, str]]:
+        """``(position, payload)`` of a map's staged records after position ``after``, in read order."""
+        with self.lock, self._begin() as c:
+            return [(int(r.position), r.payload) for r in c.execute(
+                sa.select(staged_records.c.position, staged_records.c.payload)
+                .where(staged_records.c.run_id == run_id, staged_records.c.map_name == map_name,
+                       staged_records.c.position > after)
+                .order_by(staged_records.c.position).limit(limit))]
+
+    def staged_counts(self, run_id: int) -> dict[str, int]:
+        with self.lock, self._begin() as c:
+            return {r[0]: int(r[1]) for r in c.execute(
+                sa.select(staged_records.c.map_name, sa.func.count()).where(staged_records.c.run_id == run_id)
+                .group_by(staged_records.c.map_name))}
+
+    def staged_ids(self, run_id: int) -> list[tuple[str, str]]:
+        """``(map_name, source_id)`` of every staged record of the run."""
+        with self.lock, self._begin() as c:
+            return [(r.map_name, r.source_id) for r in c.execute(
+                sa.select(staged_records.c.map_name, staged_records.c.source_id)
+                .where(staged_records.c.run_id == run_id))]
+
+    def purge_staging(self, run_id: int) -> None:
+        """Drop the run's staged records and extractions (record values leave the store)."""
+        with self.lock, self._begin() as c:
+            c.execute(staged_records.delete().where(staged_records.c.run_id == run_id))
+            c.execute(extractions.delete().where(extractions.c.run_id == run_id))

@@ -7,6 +7,7 @@ from odoo.exceptions import UserError
 from odoo.addons.queue_job.exception import RetryableJobError
 
 from flitstack_connectors.errors import FlitstackError, RateLimitError, SourceUnavailableError
+from flitstack_connectors.extract import source_reads
 from flitstack_connectors.mapping import MapSpec
 from flitstack_connectors.plan import MAX_BATCH_SIZE, dependency_order, map_dependencies, parent_waits
 
@@ -214,12 +215,9 @@ class FlitstackRun(models.Model):
                             "target_model": om.target_model})
                     for i, om in enumerate(ordered)],
             })
-            reads = {}
-            for om in ordered:
-                reads.setdefault(om.source_object, []).append(om.name)
             self.env["flitstack.run.extraction"].sudo().create([
-                {"run_id": run.id, "sequence": i, "source_object": obj, "map_names": ",".join(names)}
-                for i, (obj, names) in enumerate(reads.items())])
+                {"run_id": run.id, "sequence": i, "source_object": obj, "map_names": ",".join(om.name for om in maps)}
+                for i, (obj, maps) in enumerate(source_reads(ordered).items())])
             run.message_post(body=_("Run started: %(count)s object maps, map version %(version)s.",
                                     count=len(ordered), version=cmap.version))
             run._delay_extract(0)

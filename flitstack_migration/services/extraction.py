@@ -8,7 +8,8 @@ the job that makes it:
 2. Ask the source for the page after the extraction's cursor (Clio: the
    next-page link; files: the record offset).
 3. Hand every record to every object map that reads this object (filters
-   decide which), and stage each planned record once, by its place in the read
+   decide which; :func:`flitstack_connectors.extract.fan_out`, as the
+   ``flitstack`` command's runner does), and stage each planned record once, by its place in the read
    (``unique(run, map, position)``): a page read again is not staged again,
    while two rows of an export with one id stay two records (the second fails
    with its reason, as the loader reports it).
@@ -30,7 +31,7 @@ from psycopg2.extras import Json
 from odoo import fields
 
 from flitstack_connectors.blueprints import run_extract
-from flitstack_connectors.mapping import apply_object_map, matches_filter
+from flitstack_connectors.extract import fan_out
 from flitstack_connectors.plan import MAX_BATCH_SIZE
 from flitstack_connectors.records import external_id_name
 
@@ -92,20 +93,16 @@ class PageExtraction:
     def _stage(self, records):
         """Insert the page's planned records; ``{map name: records staged}``."""
         rows = []
-        position = self.extraction.records_read
-        for record in records:
-            position += 1
-            kept = run_extract(self.kind, self.extraction.source_object, record.data) if self.blueprint_rows else None
-            if kept is not None:
-                rows.append((self.blueprint_rows, position, record.source_id, None, kept))
-            for om in self.maps:
-                if not matches_filter(om, record):
-                    continue
-                planned = apply_object_map(self.spec, om, record, trace=self.sample is not None)
-                if self.sample is not None and not self._fits(om, planned, rows):
-                    continue
-                rows.append((om.name, position, planned.source_id, planned.xmlid_name,
-                             planned.model_dump(mode="json")))
+        start = self.extraction.records_read
+        if self.blueprint_rows:
+            for position, record in enumerate(records, start + 1):
+                kept = run_extract(self.kind, self.extraction.source_object, record.data)
+                if kept is not None:
+                    rows.append((self.blueprint_rows, position, record.source_id, None, kept))
+        accept = (lambda om, _record, planned: self._fits(om, planned, rows)) if self.sample is not None else None
+        for position, om, planned in fan_out(self.spec, self.maps, records, start, trace=self.sample is not None,
+                                             accept=accept):
+            rows.append((om.name, position, planned.source_id, planned.xmlid_name, planned.model_dump(mode="json")))
         staged = dict.fromkeys((om.name for om in self.maps), 0)
         if not rows:
             return staged

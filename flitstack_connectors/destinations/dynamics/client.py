@@ -26,6 +26,7 @@ in ``$batch`` requests: https://learn.microsoft.com/power-apps/developer/data-pl
 """
 from __future__ import annotations
 
+import bisect
 import collections
 import json
 import logging
@@ -72,6 +73,10 @@ _QUOTED = re.compile(r"'([A-Za-z_][A-Za-z0-9_]*)'")
 _PROPERTY = re.compile(r"property named '([A-Za-z_][A-Za-z0-9_@.]*)'", re.I)
 
 
+#: request bodies larger than this (files) are counted by the limiter from their answer, not their sending
+SETTLE_BYTES = 1024 * 1024
+
+
 class SlidingWindowLimiter:
     """At most ``rate`` requests in any ``per`` seconds, counted when sent.
 
@@ -79,7 +84,10 @@ class SlidingWindowLimiter:
     one window; Dataverse evaluates its limit over a sliding window, so this
     limiter keeps the send times of the last window and waits until the oldest
     leaves it.  ``margin`` seconds are added to the window for the time a request
-    takes to reach the server.  :meth:`pause` holds every request back (a 429's
+    takes to reach the server; :meth:`settle`, called when the answer has come,
+    moves the request's time to then, since the server counted it at some moment
+    before it answered (a request carrying megabytes of files reaches it seconds
+    after it was sent).  :meth:`pause` holds every request back (a 429's
     ``Retry-After``).  Thread-safe.
     """
 
@@ -95,6 +103,7 @@ class SlidingWindowLimiter:
         self._sent: collections.deque[float] = collections.deque()
         self._lock = threading.Lock()
         self._paused_until = 0.0
+        self._mine = threading.local()
         #: seconds spent waiting, for diagnostics
         self.waited = 0.0
 
@@ -110,12 +119,26 @@ class SlidingWindowLimiter:
                     delay = self._paused_until - now
                 elif len(self._sent) < self.rate:
                     self._sent.append(now)
+                    self._mine.stamp = now
                     self.waited += waited
                     return waited
                 else:
                     delay = self._sent[0] + window - now
             self._sleep(max(delay, 0.001))
             waited += max(delay, 0.001)
+
+    def settle(self) -> None:
+        """The request this thread last let through has its answer: count it from now."""
+        stamp = getattr(self._mine, "stamp", None)
+        if stamp is None:
+            return
+        self._mine.stamp = None
+        with self._lock:
+            try:
+                self._sent.remove(stamp)
+            except ValueError:
+                return  # it left the window already
+            bisect.insort(self._sent, self._clock())
 
     def pause(self, seconds: float) -> None:
         with self._lock:
@@ -292,7 +315,13 @@ class DataverseClient:
                 try:
                     response = self._http.request(method, url, params=params, content=content,
                                                   headers=send_headers)
+                    if content is not None and len(content) > SETTLE_BYTES:
+                        # a large body (files) reaches the server well after it was sent: count it from its answer
+                        self.limiter.settle()
                 except httpx.TransportError as exc:
+                    if content is not None and len(content) > SETTLE_BYTES:
+                        # a large body (files) reaches the server well after it was sent: count it from its answer
+                        self.limiter.settle()
                     with self._count_lock:
                         self.status_counts["connection_error"] += 1
                     delay = self.retry.backoff(attempt, self._rng)

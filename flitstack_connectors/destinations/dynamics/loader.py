@@ -20,7 +20,7 @@ from ...mapping.spec import MapSpec
 from ...records import PlannedRecord
 from .client import DataverseClient, key_path
 from .errors import DataverseAuthError, DataverseError, DataverseUnavailableError, MissingPrivilegeError, ThrottledError
-from .tables import Table, table
+from .tables import Table, prefix_of, table
 
 #: errors that stop the run instead of failing one record
 FATAL = (ThrottledError, DataverseUnavailableError, DataverseAuthError, MissingPrivilegeError)
@@ -114,7 +114,7 @@ def row_values(spec: MapSpec, t: Table, planned: PlannedRecord,
                 errors.append(f"none of {t.logical_name}.{', '.join(columns)} can point at a {target_table} row")
             continue
         for column in fitting:
-            values[t.navigation(column, target_table) + BIND] = f"/{table(target_table).entity_set}({guid})"
+            values[t.navigation(column, target_table) + BIND] = f"/{table(target_table, t.prefix).entity_set}({guid})"
     for column, ref in planned.refs.items():
         if ref.kind == "record":
             continue
@@ -153,7 +153,7 @@ class TableWriter:
         #: what the key column holds before the Clio id (:attr:`ObjectMap.key_prefix`)
         self.key_prefix = key_prefix
         self.spec = spec
-        self.t = table(logical_name)
+        self.t = table(logical_name, prefix_of(key_column))
         self.key_column = key_column
         self.types = column_types(spec, self.t)
         #: navigation property -> (lookup column, target table)
@@ -242,7 +242,7 @@ class TableWriter:
                     out[nav + BIND] = None
                 else:
                     nav = self.t.lookups[k].get(v["table"]) or next(iter(self.t.lookups[k].values()))
-                    out[nav + BIND] = f"/{table(v['table']).entity_set}({v['id']})"
+                    out[nav + BIND] = f"/{table(v['table'], self.t.prefix).entity_set}({v['id']})"
             elif k not in self.t.create_only:
                 out[k] = v
         return out

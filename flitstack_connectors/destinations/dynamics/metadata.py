@@ -32,7 +32,7 @@ from ...errors import MappingError
 from ...mapping.spec import CustomField, MapSpec
 from .client import DataverseClient
 from .errors import DataverseConfigurationError, DataverseError
-from .tables import table as table_of
+from .tables import prefix_of, table
 
 LANGUAGE = 1033
 #: map vocabulary -> Dataverse attribute metadata type
@@ -122,6 +122,9 @@ class Provisioner:
         self.key_timeout = key_timeout
         self._sleep = sleep
 
+    def table(self, name: str):
+        return table(name, prefix_of(self.key_column))
+
     def _headers(self) -> dict[str, str]:
         return {"MSCRM.SolutionUniqueName": self.solution} if self.solution else {}
 
@@ -152,10 +155,10 @@ class Provisioner:
                 continue
         touched: set[str] = set()
         for name in tables:
-            if table_of(name).custom_table and self._ensure_table(name, report):
+            if self.table(name).custom_table and self._ensure_table(name, report):
                 touched.add(name)
         for table in tables:
-            if table_of(table).relationships and self._ensure_lookups(table, report):
+            if self.table(table).relationships and self._ensure_lookups(table, report):
                 touched.add(table)
         for table in tables:
             existing = self.columns(table)
@@ -192,7 +195,7 @@ class Provisioner:
     def _ensure_table(self, name: str, report: ProvisionReport) -> bool:
         """Create the custom table ``name`` (with its primary name column) unless it exists.
         https://learn.microsoft.com/power-apps/developer/data-platform/webapi/create-update-entity-definitions-using-web-api#create-table-definitions"""
-        t = table_of(name)
+        t = self.table(name)
         found = self.client.request("GET", f"EntityDefinitions(LogicalName='{name}')", params={"$select": "LogicalName"},
                                     table=name, ok_statuses=(404,))
         if found.status_code != 404:
@@ -222,14 +225,14 @@ class Provisioner:
     def _ensure_lookups(self, name: str, report: ProvisionReport) -> bool:
         """Create the lookup columns of a custom table with their one-to-many relationships.
         https://learn.microsoft.com/power-apps/developer/data-platform/webapi/create-update-entity-relationships-using-web-api"""
-        t = table_of(name)
+        t = self.table(name)
         existing = self.columns(name)
         created = False
         for column, rel in sorted(t.relationships.items()):
             if column in existing:
                 continue
             target = next(iter(t.lookups[column]))
-            referenced = table_of(target)
+            referenced = self.table(target)
             body = {
                 "@odata.type": "Microsoft.Dynamics.CRM.OneToManyRelationshipMetadata",
                 "SchemaName": rel["schema_name"], "ReferencedEntity": target,

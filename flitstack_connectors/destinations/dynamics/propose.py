@@ -20,9 +20,7 @@ from typing import Any, Iterable, Optional
 from ...mapping.propose import custom_field_name  # noqa: F401  (same naming rules as the Odoo side)
 from ...mapping.spec import CustomField, FieldRow, MapSpec, ValueMap
 from ...records import ObjectInfo
-
-PACK_PREFIX = "new_"
-KEY_COLUMN = "clioid"
+from .tables import KEY_COLUMN, PACK_PREFIX
 FIRST_OPTION = 100000000
 #: Clio custom field type -> (map type, transform)
 CUSTOM_TYPES = {
@@ -45,7 +43,7 @@ def check_prefix(prefix: str) -> str:
 
 
 def with_prefix(spec: MapSpec, prefix: str) -> MapSpec:
-    """``spec`` with its ``new_`` custom columns renamed to ``prefix``."""
+    """``spec`` with its ``new_`` custom columns and tables (the time entries') renamed to ``prefix``."""
     check_prefix(prefix)
     if prefix == PACK_PREFIX:
         return spec
@@ -55,7 +53,9 @@ def with_prefix(spec: MapSpec, prefix: str) -> MapSpec:
         return prefix + name[len(PACK_PREFIX):] if name.startswith(PACK_PREFIX) else name
     for cf in data["custom_fields"]:
         cf["name"] = rename(cf["name"])
+        cf["model"] = rename(cf["model"])
     for om in data["objects"]:
+        om["target_model"] = rename(om["target_model"])
         for row in om["fields"]:
             row["target"] = rename(row["target"])
         for row in om["lookups"]:

@@ -4,6 +4,11 @@ the map checks and the loader): entity set names, primary id columns, the
 navigation property of each lookup per target table (``@odata.bind``), and
 the columns valid on create only.
 
+The snapshot names the migration's own columns and tables with the default
+publisher prefix ``new_``; :func:`table` gives them with the prefix a migration
+uses (``--prefix``): the time entries' table, its columns, lookups and
+relationships all follow it.
+
 Lookups are written as ``"<navigation>@odata.bind": "/<entity set>(<id>)"``
 and read back as ``_<column>_value``:
 https://learn.microsoft.com/power-apps/developer/data-platform/webapi/associate-disassociate-entities-using-web-api
@@ -19,6 +24,10 @@ from ...errors import MappingError
 from ...mapping.target_schema import SCHEMAS_DIR
 
 SNAPSHOT = "dynamics365_sales"
+#: the publisher prefix the snapshot and the default pack are written with
+PACK_PREFIX = "new_"
+#: the Clio id column, after the prefix
+KEY_COLUMN = "clioid"
 
 
 @dataclass(frozen=True)
@@ -39,6 +48,8 @@ class Table:
     #: lookup column -> how to create it (``schema_name`` of the relationship,
     #: ``lookup_schema_name``), for lookups of a custom table
     relationships: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the publisher prefix of the migration's own names on this table
+    prefix: str = PACK_PREFIX
 
     def navigation(self, column: str, target: str) -> str:
         try:
@@ -48,17 +59,50 @@ class Table:
                                f"map the lookup to a column that can") from None
 
 
+def _renamed(value: Any, prefix: str) -> Any:
+    """``value`` with every name that starts with ``new_`` (keys and strings) starting with ``prefix``;
+    no standard Dynamics 365 name starts with it, so only the migration's own ones change."""
+    if isinstance(value, dict):
+        return {_renamed(k, prefix): _renamed(v, prefix) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_renamed(v, prefix) for v in value]
+    if isinstance(value, str) and value.startswith(PACK_PREFIX):
+        return prefix + value[len(PACK_PREFIX):]
+    return value
+
+
 @functools.lru_cache(maxsize=None)
+def snapshot(prefix: str = PACK_PREFIX) -> dict[str, Any]:
+    """The Dynamics 365 snapshot with the migration's own names under ``prefix``."""
+    data = json.loads((SCHEMAS_DIR / f"{SNAPSHOT}.json").read_text(encoding="utf-8"))
+    return data if prefix == PACK_PREFIX else _renamed(data, prefix)
+
+
 def _snapshot() -> dict[str, Any]:
-    return json.loads((SCHEMAS_DIR / f"{SNAPSHOT}.json").read_text(encoding="utf-8"))
+    return snapshot(PACK_PREFIX)
+
+
+def prefix_of(key_column: str) -> str:
+    """The publisher prefix of a Clio id column (``new_clioid`` -> ``new_``)."""
+    if not key_column.endswith(KEY_COLUMN) or len(key_column) == len(KEY_COLUMN):
+        raise MappingError(f"the Clio id column {key_column!r} is not <prefix>{KEY_COLUMN}")
+    return key_column[:-len(KEY_COLUMN)]
+
+
+def target_schema(prefix: str = PACK_PREFIX):
+    """The snapshot as a :class:`~flitstack_connectors.mapping.TargetSchema`, for map checks."""
+    from ...mapping.target_schema import TargetSchema
+
+    return TargetSchema.from_json(json.dumps(snapshot(prefix)))
 
 
 @functools.lru_cache(maxsize=None)
-def table(logical_name: str) -> Table:
-    """The table ``logical_name`` as the snapshot describes it."""
-    body = _snapshot()["models"].get(logical_name)
+def table(logical_name: str, prefix: str = PACK_PREFIX) -> Table:
+    """The table ``logical_name`` as the snapshot describes it, the migration's names under ``prefix``."""
+    models = snapshot(prefix)["models"]
+    body = models.get(logical_name)
     if body is None:
-        known = ", ".join(sorted(_snapshot()["models"]))
+        known = ", ".join(sorted(models))
         raise MappingError(f"Dynamics 365 has no table {logical_name!r} in this version of FlitStack; "
                            f"choose one of {known}")
     dv = body["dataverse"]
@@ -72,6 +116,7 @@ def table(logical_name: str) -> Table:
         max_length={n: int(f["max_length"]) for n, f in fields.items() if f.get("max_length")},
         custom_table=dv.get("custom_table"),
         relationships={n: dict(f["relationship"]) for n, f in fields.items() if f.get("relationship")},
+        prefix=prefix,
     )
 
 

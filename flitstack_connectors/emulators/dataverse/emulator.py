@@ -756,7 +756,10 @@ class DataverseEmulator(MetadataMixin, EmulatorServer):
         return out
 
     def _states(self, table: S.Table, row: dict[str, Any], changes: dict[str, Any], row_id: str) -> None:
-        """statecode and statuscode go together: each state has its own status values.
+        """statecode and statuscode go together: each state has its own status values; a state
+        given without a status takes the state's default status.  State changes are plain updates
+        of the two columns (SetState is deprecated), the status always given with the state:
+        https://learn.microsoft.com/power-apps/developer/data-platform/special-update-operation-behavior
         https://learn.microsoft.com/en-us/power-apps/developer/data-platform/webapi/update-delete-entities-using-web-api#basic-update"""
         if not table.states or ("statecode" not in changes and "statuscode" not in changes):
             return

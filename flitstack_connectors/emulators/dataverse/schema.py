@@ -310,6 +310,27 @@ def standard_tables() -> dict[str, Table]:
     _common(ap)
     tables["appointment"] = ap
 
+    # -- logged emails and phone calls: their states and status reasons as the table references give them
+    # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/entities/email
+    # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/entities/phonecall
+    for name, entity_set, states in (
+            ("email", "emails", {0: ("Open", {1: "Draft", 8: "Failed"}, 1),
+                                 1: ("Completed", {2: "Completed", 3: "Sent", 4: "Received", 6: "Pending Send",
+                                                   7: "Sending"}, 2),
+                                 2: ("Canceled", {5: "Canceled"}, 5)}),
+            ("phonecall", "phonecalls", {0: ("Open", {1: "Open"}, 1), 1: ("Completed", {2: "Made", 4: "Received"}, 2),
+                                         2: ("Canceled", {3: "Canceled"}, 3)})):
+        act = Table(name, entity_set, "activityid", "subject", states=states)
+        act.add(Column("subject", STRING, 200))
+        act.add(Column("description", MEMO, 1048576 if name == "email" else 2000))
+        act.add(Column("actualend", DATETIME))
+        act.add(Column("directioncode", BOOLEAN))
+        if name == "phonecall":
+            act.add(Column("phonenumber", STRING, 200))
+        _lookup(act, "regardingobjectid", {f"regardingobjectid_{r}_{name}": r for r in regarding})
+        _common(act)
+        tables[name] = act
+
     # -- annotation (Note)  https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/entities/annotation
     n = Table("annotation", "annotations", "annotationid", "subject")
     n.add(Column("subject", STRING, 500))
