@@ -79,7 +79,9 @@ class ScoringSettlement:
         return existing
 
     def _recompute_probabilities(self):
-        self.env.flush_all()
+        # flush what this step reads, nothing else: a pending write of another model (a
+        # connection's token) must not be sent, and so logged at debug level, from here
+        self.env["flitstack.audit.line"].flush_model()
         self.env.cr.execute("""
             SELECT DISTINCT res_id FROM flitstack_audit_line
             WHERE run_id = %s AND model = 'crm.lead' AND operation IN ('create', 'update') AND res_id IS NOT NULL
@@ -95,6 +97,7 @@ class ScoringSettlement:
             for lead in leads.browse(list(probabilities)):
                 if lead.automated_probability != probabilities[lead.id]:
                     by_value[probabilities[lead.id]].append(lead.id)
+            Lead.flush_model()
             # crm's own statement (its daily recompute): the probability follows the automated
             # one where it did, else it is the one a user or the source set
             for value, lead_ids in by_value.items():
@@ -105,8 +108,8 @@ class ScoringSettlement:
                     WHERE id = ANY(%s)""", [value, value, lead_ids])
                 changed += len(lead_ids)
             touched = Lead.browse([i for lead_ids in by_value.values() for i in lead_ids])
-            self.env.invalidate_all()
+            Lead.invalidate_model(["automated_probability", "probability"])
             # what depends on the probability (prorated revenues) follows, as after a write
             touched.modified(["automated_probability", "probability"])
-            self.env.flush_all()
+            Lead.flush_model()
         return changed
