@@ -1,7 +1,7 @@
 {
     "name": "FlitStack Migration",
     "summary": "Migrate clients, patients and matters from Clio, Cliniko, Clientjoy and clinic CSV exports into Odoo CRM: mapped, audited, repeatable and reversible",
-    "version": "18.0.1.0.0",
+    "version": "18.0.1.1.0",
     "category": "Sales/CRM",
     "license": "LGPL-3",
     "author": "FlitStack",

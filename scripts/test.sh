@@ -165,7 +165,7 @@ run_odoo_tests() {
 # run_workers_harness ODOO_BIN PYTHON: scripts/workers_harness.py at the size of
 # WORKERS_HARNESS_ARGS, on a database of its own (flitstack_test_workers_<pid>_<random>)
 # and a free port; prints "workers harness: passed|FAILED ..." with its duration.
-WORKERS_HARNESS_ARGS="${WORKERS_HARNESS_ARGS:---contacts 600 --matters 400}"
+WORKERS_HARNESS_ARGS="${WORKERS_HARNESS_ARGS:---contacts 600 --matters 1000}"
 run_workers_harness() {
   local odoo_bin="$1" odoo_py="$2" log="$repo/.cache/workers-harness.log" port began rc seconds
   port="$(.venv/bin/python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

@@ -37,6 +37,7 @@ database are stopped and dropped in every case (``--keep`` keeps the database).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -54,6 +55,7 @@ from collections import Counter
 from pathlib import Path
 
 import psycopg2
+import psycopg2.sql
 
 from flitstack_connectors.blueprints.clio import FIELDS as CLIO_BLUEPRINT_FIELDS
 from flitstack_connectors.emulators.clio import ClioEmulator
@@ -86,6 +88,29 @@ def channels(workers, loads):
     (a subchannel's jobs count against its parent too: root.flitstack = read + loads)."""
     return (f"root:{max(workers, loads + 1)},root.flitstack:{loads + 1},root.flitstack.read:1,"
             f"root.flitstack.load:{loads}")
+
+
+def drop_database(db, attempts=30):
+    """Drop ``db`` even while sessions of the stopped server linger (a worker's
+    connection outlives its process for a moment; ``dropdb`` then refuses and the
+    database stayed behind): PostgreSQL 13's ``WITH (FORCE)`` ends them first.
+    True once the database is gone."""
+    last = None
+    for _ in range(attempts):
+        try:
+            with contextlib.closing(psycopg2.connect(dbname="postgres")) as pg:
+                pg.autocommit = True
+                with pg.cursor() as cr:
+                    cr.execute(psycopg2.sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                        psycopg2.sql.Identifier(db)))
+                    cr.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db])
+                    if not cr.fetchone():
+                        return True
+        except psycopg2.Error as exc:
+            last = exc
+        time.sleep(1)
+    log(f"FAIL could not drop database {db}: {str(last).strip()}")
+    return False
 
 
 class FaultyClio(ClioEmulator):
@@ -186,7 +211,14 @@ class Odoo:
             try:
                 self.proc.wait(60)
             except subprocess.TimeoutExpired:
+                pass
+        if self.proc:
+            # workers (and their job) may outlive the master: none is left holding the database
+            try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            if self.proc.poll() is None:
                 self.proc.wait(30)
         self.proc = None
 
@@ -249,11 +281,15 @@ class Harness:
         self.owns_db = False
         self.failures = []
         self.checks_before_start, self.run_log_start = {}, {}
+        #: per scenario, the jobs it killed (their retry is its doing, not a collision's)
+        self.killed_jobs = {}
 
     # -- set-up ---------------------------------------------------------------------
-    def setup(self, scenarios):
+    def setup(self, scenarios, limits=None):
+        """``limits``: ``{scenario: (requests, seconds)}`` of accounts whose emulated Clio
+        allows another rate than ``--rate``/``--window``."""
         if not self.args.reuse_db:
-            with psycopg2.connect(dbname="postgres") as pg, pg.cursor() as cr:
+            with contextlib.closing(psycopg2.connect(dbname="postgres")) as pg, pg.cursor() as cr:
                 cr.execute("SELECT 1 FROM pg_database WHERE datname = %s", [self.db])
                 if cr.fetchone():
                     self.owns_db = False
@@ -264,8 +300,9 @@ class Harness:
             self.odoo.install()
         accounts = {}
         for name in scenarios:
+            rate, window = (limits or {}).get(name, (self.args.rate, self.args.window))
             clio = FaultyClio(contacts=self.args.contacts, matters=self.args.matters,
-                              rate_limit=self.args.rate, rate_window=self.args.window)
+                              rate_limit=rate, rate_window=window)
             clio.start()
             self.emulators[name] = clio
             token = clio.issue_token()
@@ -355,8 +392,10 @@ class Harness:
         state = self.wait_done(run_id, self.args.timeout)
         again = self.odoo.call("queue.job", "search_read", [("uuid", "=", job["uuid"])],
                                fields=["state", "retry"])[0]
-        self.check(again["state"] == "done" and again["retry"] >= 1,
-                   f"kill: the killed job was requeued and done (state {again['state']}, retry {again['retry']})")
+        # queue_job counts a try as it starts one: a job done at its first try has retry 1
+        self.killed_jobs["kill"] = {job["uuid"]}
+        self.check(again["state"] == "done" and again["retry"] >= 2,
+                   f"kill: the killed job was requeued and done (state {again['state']}, tries {again['retry']})")
         return run_id, state
 
     def scenario_restart(self):
@@ -377,6 +416,11 @@ class Harness:
             raise RuntimeError("restart: no batch loaded while the source was read within 600 s")
         log("restart: SIGKILL the whole server mid-run, then start it again")
         self.odoo.kill()
+        # what ran then died with the server, and queue_job runs it again
+        with contextlib.closing(psycopg2.connect(dbname=self.db)) as pg, pg.cursor() as cr:
+            cr.execute("SELECT uuid FROM queue_job WHERE func_string LIKE %s AND state IN ('started', 'enqueued')",
+                       [f"flitstack.run({run_id},).%"])
+            self.killed_jobs["restart"] = {uuid for (uuid,) in cr.fetchall()}
         self.odoo.start()
         return run_id, self.wait_done(run_id, self.args.timeout)
 
@@ -402,7 +446,9 @@ class Harness:
                    f"{name}: run done and reconciled ({state['state']}: {state['error'] or ''})")
         conn_id = self.connections[name]
         module = f"flitstack_{conn_id}"
-        with psycopg2.connect(dbname=self.db) as pg, pg.cursor() as cr:
+        # closed on leaving (psycopg2's own "with" ends the transaction, not the connection,
+        # and a connection left open keeps the database from being dropped)
+        with contextlib.closing(psycopg2.connect(dbname=self.db)) as pg, pg.cursor() as cr:
             for model, table, prefix, expected in (("res.partner", "res_partner", "contacts/", self.args.contacts),
                                                    ("crm.lead", "crm_lead", "matters/", self.args.matters)):
                 cr.execute(f"""
@@ -440,6 +486,20 @@ class Harness:
                 self.check(records == expected and pages == minimum and minimum <= served <= minimum + again,
                            f"{name}: {obj}: {records} records of {expected} read once, {pages} pages staged, "
                            f"{served} served, {minimum} needed")
+            # batches of one map load at once without colliding: no load job tried twice, apart
+            # from those the scenario killed (queue_job counts a try as it starts one)
+            cr.execute("SELECT uuid, method_name, retry FROM queue_job WHERE func_string LIKE %s",
+                       [f"flitstack.run({run_id},).%"])
+            jobs = cr.fetchall()
+            killed = self.killed_jobs.get(name, set())
+            loads = [(uuid, retry) for uuid, method, retry in jobs if method == "_job_load_batch"]
+            retried = sorted(uuid for uuid, retry in loads if (retry or 0) > 1 and uuid not in killed)
+            others = Counter(method for uuid, method, retry in jobs
+                             if method != "_job_load_batch" and (retry or 0) > 1 and uuid not in killed)
+            self.check(loads and not retried,
+                       f"{name}: {len(loads)} batch loads, {len(retried)} tried again "
+                       f"(besides {len(killed & {u for u, _r in loads})} killed by the scenario); other jobs tried "
+                       f"again: {dict(others) or 'none'}")
             # no value of the account in the queue_job rows of the finished run
             cr.execute("SELECT coalesce(args::text, '') || coalesce(kwargs::text, '') || coalesce(result, '') "
                        "|| coalesce(exc_info, '') || coalesce(name, '') FROM queue_job WHERE func_string LIKE %s",
@@ -457,14 +517,17 @@ class Harness:
                 self.check(cr.fetchone()[0] == 0, f"{name}: staged records purged after the run (retention 0 days)")
 
     def cleanup(self):
-        try:
-            self.odoo.stop()
-        finally:
-            for clio in self.emulators.values():
-                clio.stop()
-            if not self.args.keep and self.owns_db:
-                subprocess.run(["dropdb", "--if-exists", self.db], check=False)
-                shutil.rmtree(self.workdir, ignore_errors=True)
+        """Stop the server and the emulators and drop the database: each step even
+        when one before it fails."""
+        for stop in (self.odoo.stop, *(clio.stop for clio in self.emulators.values())):
+            try:
+                stop()
+            except Exception as exc:  # noqa: BLE001 - the database is dropped all the same
+                log(f"cleanup: {type(exc).__name__}: {exc}")
+        if not self.args.keep and self.owns_db:
+            if not drop_database(self.db):
+                self.failures.append(f"the database {self.db} could not be dropped: drop it by hand")
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 def parse_args(argv=None):
@@ -490,8 +553,15 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
+def _stop_on_signal(signum, _frame):
+    # a CI timeout or Ctrl-C ends the harness through its finally: the server stopped, the database dropped
+    raise SystemExit(128 + signum)
+
+
 def main(argv=None):
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop_on_signal)
+    signal.signal(signal.SIGHUP, _stop_on_signal)
     scenarios = [s for s in args.scenarios.split(",") if s]
     harness = Harness(args)
     began = time.time()

@@ -15,6 +15,7 @@ from . import flitstack_quality_finding
 from . import flitstack_sample_diff
 from . import flitstack_run_extraction
 from . import flitstack_run_batch
+from . import flitstack_run_scoring
 from . import flitstack_run_control
 from . import flitstack_connection_feedback
 from . import flitstack_audit_line_links

@@ -17,6 +17,7 @@ from ..services.blueprints import RunBlueprints
 from ..services.extraction import PageExtraction
 from ..services.loader import BatchLoader
 from ..services.rollback import RunRollback
+from ..services.scoring import ScoringSettlement
 
 _logger = logging.getLogger(__name__)
 
@@ -412,6 +413,7 @@ class FlitstackRun(models.Model):
     def _job_finish(self):
         """Close the run and check reconciliation."""
         self.ensure_one()
+        self._settle_scoring()
         settled = AccountingSettlement(self, BatchLoader(self)).settle()
         if any(settled.values()):
             self.message_post(body=_(
@@ -440,7 +442,17 @@ class FlitstackRun(models.Model):
         self.message_post(body=_("Run finished. %s", summary))
         return summary
 
+    def _settle_scoring(self):
+        """crm's lead-scoring counts of the leads the run loaded, kept aside while its
+        batches loaded in parallel, added at once (:mod:`..services.scoring`)."""
+        settled = ScoringSettlement(self).settle()
+        if settled["frequencies"]:
+            _logger.info("run %s: %s lead-scoring frequencies updated, %s lead probabilities recomputed",
+                         self.id, settled["frequencies"], settled["leads"])
+        return settled
+
     def _fail(self, message):
+        self._settle_scoring()
         self.write({"state": "failed", "error": message, "ended_at": fields.Datetime.now()})
         self.message_post(body=message)
 

@@ -58,6 +58,7 @@ class FlitstackRun(models.Model):
                                   run=run.display_name, state=run._state_label()))
             jobs = run._jobs().filtered(lambda j: j.state in _OPEN_JOB_STATES)
             run.write({"state": "cancelled", "ended_at": fields.Datetime.now()})
+            run._settle_scoring()
             jobs.button_cancelled()
             run.message_post(body=run._cancelled_message(len(jobs)))
         return notification(_("Run cancelled"), _("Its waiting jobs are stopped. What it loaded stays in Odoo: "
@@ -75,6 +76,7 @@ class FlitstackRun(models.Model):
         if self.state != "running":
             return
         self.write({"state": "cancelled", "ended_at": fields.Datetime.now()})
+        self._settle_scoring()
         self.message_post(body=_("Job %(job)s was cancelled in Job Queue. %(rest)s",
                                  job=job.name or job.uuid, rest=self._cancelled_message(1)))
 

@@ -55,6 +55,7 @@ from odoo.tools import mute_logger
 from flitstack_connectors.plan import children_of
 from flitstack_connectors.records import PlannedRecord, Ref, external_id_name
 
+from ..models.crm_lead import SCORING_RUN_KEY
 from .attachments import FileLanding
 from .html_parts import as_html, split_html
 
@@ -183,7 +184,9 @@ class BatchLoader:
             lines = [self._line(rec, "skip", message=reason) for rec in planned]
             self._write_audit(lines)
             return {"skip": len(lines)} if lines else {}
-        model = self.env[model_name].with_context(**LOAD_CONTEXT)
+        # crm's lead-scoring increments wait for the run's end (services/scoring.py): batches
+        # loading at once would otherwise update the same frequency rows
+        model = self.env[model_name].with_context(**LOAD_CONTEXT, **{SCORING_RUN_KEY: self.run.id})
         om = self.run._spec().object_map(map_name)
         if om.unless_installed and om.unless_installed in self.env:
             # a fallback map (tasks as activities where Project is missing): another map lands these

@@ -25,3 +25,5 @@ from . import test_staged_run
 from . import test_security
 from . import test_tours
 from . import test_admin_flow
+from . import test_lead_scoring
+from . import test_upgrade

@@ -1,0 +1,20 @@
+from odoo import fields, models
+
+
+class FlitstackRunScoring(models.Model):
+    """crm's lead-scoring increments of one won or lost lead of a run, kept until the
+    run's end adds them all to ``crm.lead.scoring.frequency`` in one step
+    (:mod:`..services.scoring`): the loads of a run insert rows here, which no two
+    transactions share, rather than updating crm's few frequency rows, which every
+    lead won or lost updates (every stage row for a won lead)."""
+
+    _name = "flitstack.run.scoring"
+    _description = "Migration run: lead-scoring increments waiting for the run's end"
+    _log_access = False
+
+    run_id = fields.Many2one("flitstack.run", required=True, ondelete="cascade", index=True)
+    team_id = fields.Integer(help="The sales team's id, 0 for leads without a team (as crm counts them).")
+    variable = fields.Char(required=True)
+    value = fields.Char()
+    won = fields.Float()
+    lost = fields.Float()
