@@ -23,3 +23,4 @@ from . import test_staged_run
 from . import test_security
 from . import test_tours
 from . import test_admin_flow
+from . import test_settled_values

@@ -89,7 +89,7 @@ class TestClientjoyRun(SourceRunCase):
                     self.assertEqual(errors, ["email: email address is malformed"])
                     want[key] = "email: email address is malformed"
                 else:
-                    want[key] = f"res_id: the referenced leads record {r.data['lead_id']} has not been migrated"
+                    want[key] = self.failed_ref("res_id", "leads", r.data["lead_id"])
             self.assertEqual(got, want, name)
         counts = self.counts(self.first)
         self.assertEqual({name: counts[name] for name in expected}, expected)

@@ -67,6 +67,12 @@ class TestClinicCsvRun(SourceRunCase):
         om = self.spec.object_map(name)
         return om, [r for r in self.records[om.source_object] if matches_filter(om, r)]
 
+    def patient_ref(self, patient_id):
+        """The reason of a record whose patient failed in the run, or is not in the export (an orphan)."""
+        if patient_id in self.unloaded_patients:
+            return self.failed_ref("partner_id", "patients", patient_id)
+        return f"partner_id: the referenced patients record {patient_id} has not been migrated"
+
     def expected_fails(self, name):
         """``{(source id, row): reason}`` of the records of map ``name`` that cannot load."""
         om, records = self.selected(name)
@@ -77,18 +83,15 @@ class TestClinicCsvRun(SourceRunCase):
             if errors:
                 out[key] = "; ".join(errors)
             elif name == "clinic_appointment" and r.source_id in self.failed_appointments:
-                out[key] = (f"partner_id: the referenced patients record {r.data['patient_id']} has not been "
-                            f"migrated")
+                out[key] = self.patient_ref(r.data["patient_id"])
             elif name == "clinic_appointment_activity" and r.source_id in self.failed_appointments:
-                out[key] = f"res_id: the referenced appointments record {r.source_id} has not been migrated"
+                out[key] = self.failed_ref("res_id", "appointments", r.source_id)
             elif name == "clinic_invoice" and r.source_id in self.failed_invoices:
-                out[key] = (f"partner_id: the referenced patients record {r.data['patient_id']} has not been "
-                            f"migrated")
+                out[key] = self.patient_ref(r.data["patient_id"])
             elif name == "clinic_invoice_line" and r.data["invoice_id"] in self.failed_invoices:
-                out[key] = f"order_id: the referenced invoices record {r.data['invoice_id']} has not been migrated"
+                out[key] = self.failed_ref("order_id", "invoices", r.data["invoice_id"])
             elif name == "clinic_attachment" and r.data["patient_id"] in self.unloaded_patients:
-                out[key] = (f"res_id: the referenced patient_leads record {r.data['patient_id']} has not been "
-                            f"migrated")
+                out[key] = self.failed_ref("res_id", "patient_leads", r.data["patient_id"])
         return out
 
     def fail_lines(self, name):
