@@ -234,6 +234,22 @@ class TestClinikoRun(SourceRunCase):
         self.assertEqual((file_lead.x_flitstack_insurance_provider, file_lead.x_flitstack_insurance_policy_number,
                           file_lead.x_flitstack_insurance_group_number),
                          (provider, fields["Policy number"]["value"], fields["Group number"]["value"] or False))
+        # every insured patient's file links to its insurer: the partner of an organisation contact of that name
+        organisations = {self.env.ref(f"{self.connection.xmlid_module}.contacts_{cid}")
+                         for cid in self.cliniko.organisation_contact_ids}
+        insured_files = 0
+        for patient in data["patients"]:
+            if not patient["custom_fields"] or patient["id"] == self.bad_patient:
+                continue
+            section = {f["name"]: f for f in patient["custom_fields"]["sections"][0]["fields"]}
+            name = next(o["name"] for o in section["Provider"]["options"] if o.get("selected"))
+            lead = self._lead_of(f"patients/{patient['id']}").filtered(lambda l: l.type == "lead")
+            self.assertIn(lead.x_flitstack_insurer_id, organisations, patient["id"])
+            self.assertEqual((lead.x_flitstack_insurer_id.name, lead.x_flitstack_insurer_id.is_company), (name, True))
+            insured_files += 1
+        self.assertTrue(insured_files)
+        uninsured = self._lead_of(f"patients/{next(p['id'] for p in data['patients'] if not p['custom_fields'])}")
+        self.assertFalse(uninsured.filtered(lambda l: l.type == "lead").x_flitstack_insurer_id)
 
         # organisation contacts (insurers) land as companies, people as individuals
         contacts = self.env["res.partner"].with_context(active_test=False).search(
