@@ -74,7 +74,7 @@ def test_every_custom_field_the_pack_writes_is_declared(spec):
     declared = {(cf.model, cf.name): cf for cf in spec.custom_fields}
     written = {(om.target_model, t) for om in spec.objects for t in om.targets() if t.startswith("x_")}
     assert written == set(declared)
-    assert len(declared) == 30
+    assert len(declared) == 31
     status = declared[("crm.lead", "x_flitstack_appointment_status")]
     assert status.type == "selection"
     assert [k for k, _ in status.selection] == ["booked", "arrived", "cancelled", "did_not_arrive"]
@@ -84,6 +84,12 @@ def test_every_custom_field_the_pack_writes_is_declared(spec):
     assert declared[("crm.lead", "x_flitstack_appointment_lead_id")].relation == "crm.lead"
     assert declared[("crm.lead", "x_flitstack_referring_doctor_id")].relation == "res.partner"
     assert declared[("crm.lead", "x_flitstack_treatment_summary")].type == "text"
+    assert declared[("crm.lead", "x_flitstack_insurer_id")].relation == "res.partner"
+    # the appointment type is a pick-list (the seed's Appointment_Type__c), every type the emulated
+    # clinic has among its options, through its value map
+    kind = declared[("crm.lead", "x_flitstack_appointment_type")]
+    assert kind.type == "selection"
+    assert set(spec.value_maps["appointment_type"].values.values()) == {k for k, _ in kind.selection}
 
 
 def test_practitioners_are_only_looked_up_as_users(spec):
@@ -170,7 +176,7 @@ def test_a_cancelled_appointment_becomes_an_archived_opportunity(spec, records):
     assert result.values == {
         "type": "opportunity", "name": "Follow-up - Tara Quinn",
         "x_flitstack_appointment_start": "2023-01-02 12:15:00", "x_flitstack_appointment_end": "2023-01-02 12:45:00",
-        "x_flitstack_appointment_duration": 30, "x_flitstack_appointment_type": "Follow-up",
+        "x_flitstack_appointment_duration": 30, "x_flitstack_appointment_type": "follow_up",
         "x_flitstack_appointment_status": "cancelled", "active": False,
         "x_flitstack_cancellation_reason": "Feeling better", "create_date": "2022-12-24 12:15:00"}
     assert result.refs == {"partner_id": Ref(kind="record", object="patients", key="100045"),

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from flitstack_connectors.errors import MappingError
+from flitstack_connectors.mapping.apply import apply_object_map
 from flitstack_connectors.mapping.spec import FieldRow, MapSpec
 from flitstack_connectors.mapping.target_schema import TargetSchema
 from flitstack_connectors.mapping.validate import Finding, preflight, spec_problems, validate_spec
@@ -345,4 +346,45 @@ def test_preflight_of_a_filtered_map_judges_by_the_records_it_takes(schema):
     assert preflight(spec, schema, samples, objects) == [Finding(
         "error", "won",
         "object map 'won': value map 'won_stage' has no entry for 1 value of status seen in the source; those "
-        "records fail unless you add them or set a default", target="stage_id", values=("converted",))]
+        "records fail unless you add them or set a default", target="stage_id", values=("converted",),
+        undeclared=("converted",))]
+
+
+def test_values_left_empty_are_settled_and_their_records_land_without_them(schema):
+    """A picklist option deleted at the source (no longer declared) that the admin chose to
+    land empty: pre-flight no longer reports it, the record keeps its other values, and a
+    note names the field, the value and the reason; a value not listed still fails."""
+    data = copy.deepcopy(BASE)
+    objects = [ObjectInfo(name="matters", fields=[
+        FieldInfo(name="title"), FieldInfo(name="priority", type="selection", selection=["Low", "High"]),
+        FieldInfo(name="status", type="selection", selection=["Open", "Won"]),
+        FieldInfo(name="client.id", type="many2one"), FieldInfo(name="owner.id", type="many2one")]),
+        ObjectInfo(name="contacts", fields=[FieldInfo(name="full_name"), FieldInfo(name="email"),
+                                            FieldInfo(name="dob"), FieldInfo(name="country")])]
+    records = [SourceRecord(object="matters", source_id=str(i), data={"title": f"T{i}", "status": status,
+                                                                         "priority": priority})
+               for i, (status, priority) in enumerate([("Open", "Low"), ("Won", "Medium"), ("Closed", "medium"),
+                                                       ("Closed", "Urgent")])]
+    found = preflight(MapSpec.from_dict(data), schema, {"matters": records}, objects)
+    assert [(f.target, f.values, f.undeclared) for f in found] == [
+        ("priority", ("Medium", "Urgent", "medium"), ("Medium", "Urgent", "medium")),
+        ("stage_id", ("Closed",), ("Closed",))]
+
+    data["value_maps"]["priorities"]["left_empty"] = {"Medium": "no longer an option of the source field"}
+    data["value_maps"]["stages"]["left_empty"] = {"Closed": "no longer an option of the source field"}
+    spec = MapSpec.from_dict(data)
+    assert [(f.target, f.values) for f in preflight(spec, schema, {"matters": records}, objects)] == [
+        ("priority", ("Urgent",))]
+    om = spec.object_map("deals")
+    planned = [apply_object_map(spec, om, r) for r in records]
+    assert [(p.values, sorted(p.refs), p.errors, p.notes) for p in planned] == [
+        ({"type": "opportunity", "name": "T0", "priority": "0"}, ["stage_id"], [], []),
+        ({"type": "opportunity", "name": "T1"}, ["stage_id"], [],
+         ["priority: source value «Medium» left empty: no longer an option of the source field"]),
+        # the value map is not case-sensitive: "medium" is the same option
+        ({"type": "opportunity", "name": "T2"}, [], [],
+         ["priority: source value «medium» left empty: no longer an option of the source field",
+          "stage_id: source value «Closed» left empty: no longer an option of the source field"]),
+        ({"type": "opportunity", "name": "T3"}, [], ["priority: source value has no entry in value map 'priorities'"],
+         ["stage_id: source value «Closed» left empty: no longer an option of the source field"]),
+    ]

@@ -375,8 +375,14 @@ class ClioAccount:
         spec = self._custom_specs[i]
         cid = self.custom_fields.ids[i]
         created = _iso(_T0 - 30 * 86400 + i * 3600)
+        # a picklist option deleted in Clio keeps its id and label with a ``deleted_at`` time
+        # (PicklistOption in ../shared/reference/clio-api-v4.openapi.json), and the values that
+        # chose it before keep pointing at it: ``deleted_options`` names such options
+        deleted = set(spec.get("deleted_options") or ())
+        deleted_at = _iso(_T0 - 7 * 86400)
         options = [{"id": cid * 10 + k, "etag": _etag("option", cid, k), "option": label,
-                    "created_at": created, "updated_at": created, "deleted_at": None}
+                    "created_at": created, "updated_at": deleted_at if label in deleted else created,
+                    "deleted_at": deleted_at if label in deleted else None}
                    for k, label in enumerate(spec.get("options") or [])]
         return {"id": cid, "etag": _etag("custom_fields", cid, 0), "name": spec["name"],
                 "parent_type": spec["parent_type"], "field_type": spec["field_type"], "displayed": True,

@@ -583,6 +583,9 @@ def write_clientjoy_export(
 # Clinic
 # ---------------------------------------------------------------------------
 SPECIALTIES = ("General Practice", "Physiotherapy", "Dermatology", "Psychology", "Podiatry", "Paediatrics")
+#: a clinic's own column in patients.csv: a dropdown with few values, empty on one patient in five
+CLINIC_CUSTOM_COLUMNS = ("Referral Source",)
+CLINIC_REFERRALS = ("GP referral", "Website", "Walk-in", "Insurer")
 APPOINTMENT_TYPES = ("Initial Consultation", "Follow-up", "Phone Consultation", "Telehealth", "Review")
 _APPOINTMENT_STATUSES = (("Booked", "scheduled"), ("Attended", "completed"), ("Cancelled", "cancelled"),
                          ("No Show", "no_show"))
@@ -645,7 +648,8 @@ def write_clinic_export(
     # patients -----------------------------------------------------------------------
     patients_out = _CsvOut(folder, "patients.csv", [
         "Patient ID", "First Name", "Last Name", "DOB", "Sex", "Email Address", "Home Phone", "Mobile",
-        "Address Line 1", "Address Line 2", "City", "State", "Postcode", "Country", "Medical Notes", "Created"],
+        "Address Line 1", "Address Line 2", "City", "State", "Postcode", "Country", "Medical Notes", "Created",
+        *CLINIC_CUSTOM_COLUMNS],
         encoding="cp1252" if "cp1252" in planted else "utf-8")
     pick = _Picker(rng, patients)
     bad_dates = pick.take(3, "bad dates") if "bad_dates" in planted else []
@@ -691,9 +695,11 @@ def write_clinic_export(
             row_id = ""
         if i in repeated:
             row_id = f"PAT-{repeated.index(i) + 4:05d}"
+        # a custom column of the clinic's own (a dropdown with few values), from the row number
+        referral = CLINIC_REFERRALS[i % len(CLINIC_REFERRALS)] if i % 5 else ""
         row = patients_out.write([row_id, p["first"], p["last"], dob_text, rng.choice(("F", "M", "X")), email,
                                   phone, mobile, street, street2, city, state, zip_code, country, notes,
-                                  _day_month(created, with_time=False)])
+                                  _day_month(created, with_time=False), referral])
         sid = row_id or f"row-{row}"
         if row_id and row_id not in first_rows:
             first_rows[row_id] = row
@@ -706,7 +712,7 @@ def write_clinic_export(
                 "date_of_birth": dob.date().isoformat(), "email": email, "phone": phone, "mobile": mobile or None,
                 "street": street, "street2": street2 or None, "city": city, "state": state or None,
                 "zip": zip_code, "country": country, "notes": notes or None,
-                "created_at": created.strftime("%Y-%m-%dT00:00:00")}
+                "referral_source": referral or None, "created_at": created.strftime("%Y-%m-%dT00:00:00")}
         if i in missing:
             found["missing_ids"].append(_defect(patients_out, "patients", row, sid, "id"))
         if i in repeated:

@@ -10,7 +10,9 @@ Paths address values inside a record's data:
 A row that cannot be applied (a transform error, a required value missing, a
 value with no entry in a strict value map) adds a reason to the planned
 record's ``errors``; the loader records it as a ``fail`` line.  Reasons name
-the field and the problem, never the value.
+the field and the problem, never the value.  A value the admin chose to land
+empty (``ValueMap.left_empty``: a picklist option deleted at the source) leaves
+the field out and adds a note naming that value and the reason instead.
 """
 from __future__ import annotations
 
@@ -141,6 +143,13 @@ def apply_object_map(spec: MapSpec, om: ObjectMap, record: SourceRecord, *, trac
             vm = spec.value_maps[row.value_map]
             found, mapped = vm.lookup(value)
             if not found:
+                note = vm.left_empty_note(row.target, value)
+                if note is not None:
+                    # the admin chose at pre-flight to land this value empty, not to fail the record
+                    planned.notes.append(note)
+                    if row.required:
+                        planned.errors.append(f"{row.target}: required value is missing")
+                    continue
                 if vm.strict:
                     planned.errors.append(
                         f"{row.target}: source value has no entry in value map {row.value_map!r}")
@@ -170,9 +179,13 @@ def _ref_for(spec: MapSpec, row: LookupRow, raw: Any, planned: PlannedRecord) ->
             return None
     key = str(raw).strip()
     if row.value_map:
-        found, mapped = spec.value_maps[row.value_map].lookup(key)
+        vm = spec.value_maps[row.value_map]
+        found, mapped = vm.lookup(key)
         if not found:
-            if spec.value_maps[row.value_map].strict:
+            note = vm.left_empty_note(row.target, key)
+            if note is not None:
+                planned.notes.append(note)
+            elif vm.strict:
                 planned.errors.append(f"{row.target}: source value has no entry in value map {row.value_map!r}")
             return None
         if _empty(mapped):

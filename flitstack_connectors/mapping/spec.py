@@ -79,6 +79,10 @@ class ValueMap(BaseModel):
     #: an unmapped value with no default is an error on the record when strict
     strict: bool = True
     case_sensitive: bool = False
+    #: source values the admin chose to land with the field empty rather than fail the
+    #: record (a picklist option deleted at the source), each with the reason shown on
+    #: the record's audit line and in the run's report
+    left_empty: dict[str, str] = Field(default_factory=dict)
 
     def lookup(self, value: Any) -> tuple[bool, Any]:
         """``(found, mapped)`` for ``value``."""
@@ -94,6 +98,27 @@ class ValueMap(BaseModel):
         if self.default is not None:
             return True, self.default
         return False, None
+
+    def left_empty_reason(self, value: Any) -> Optional[str]:
+        """Why ``value`` (which :meth:`lookup` does not find) lands empty, when the
+        admin chose so; None when it has no such entry."""
+        if value is None or value == "" or not self.left_empty:
+            return None
+        key = str(value)
+        if key in self.left_empty:
+            return self.left_empty[key]
+        if not self.case_sensitive:
+            return {k.casefold(): v for k, v in self.left_empty.items()}.get(key.casefold())
+        return None
+
+    def left_empty_note(self, target: str, value: Any) -> Optional[str]:
+        """The audit note of a record whose ``target`` lands empty for ``value``,
+        or None.  The value is named: it is one the admin listed, a picklist
+        option or a status, not free text."""
+        reason = self.left_empty_reason(value)
+        if reason is None:
+            return None
+        return f"{target}: source value «{value}» left empty: {reason}"
 
 
 #: a Dataverse custom column: the publisher's customization prefix (2 to 8

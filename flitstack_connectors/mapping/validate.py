@@ -325,6 +325,9 @@ class Finding:
     target: Optional[str] = None
     #: source values concerned (picklist values missing from a value map)
     values: tuple[str, ...] = field(default_factory=tuple)
+    #: those of ``values`` the source field does not declare among its options,
+    #: while it declares some (a picklist option deleted at the source)
+    undeclared: tuple[str, ...] = field(default_factory=tuple)
 
 
 def _written(om: ObjectMap) -> set[str]:
@@ -374,6 +377,7 @@ def preflight(spec: MapSpec, schema: TargetSchema, samples: Optional[dict[str, l
             declared = info.field(row.source) if info is not None else None
             transform = TRANSFORMS.get(row.transform) if isinstance(row, FieldRow) and row.transform else None
             # declared picklist values belong to the whole object; a filtered map sees only some records
+            options = {str(o) for o in declared.selection} if declared is not None else set()
             values = list(declared.selection) if declared is not None and not om.filter else []
             values += [get_path(rec.data, row.source) for rec in records]
             for v in values:
@@ -386,7 +390,8 @@ def preflight(spec: MapSpec, schema: TargetSchema, samples: Optional[dict[str, l
                         continue  # that record fails on the transform, with its own reason
                 if v not in (None, ""):
                     seen.setdefault(str(v), None)
-            missing = tuple(sorted(v for v in seen if not vm.lookup(v)[0]))
+            # values the admin chose to land empty are settled
+            missing = tuple(sorted(v for v in seen if not vm.lookup(v)[0] and vm.left_empty_reason(v) is None))
             if missing:
                 outcome = ("those records fail" if vm.strict else "those records load without a value")
                 findings.append(Finding(
@@ -394,7 +399,8 @@ def preflight(spec: MapSpec, schema: TargetSchema, samples: Optional[dict[str, l
                     f"object map {om.name!r}: value map {row.value_map!r} has no entry for {len(missing)} "
                     f"value{'s' if len(missing) != 1 else ''} of {row.source} seen in the source; "
                     f"{outcome} unless you add them or set a default",
-                    target=row.target, values=missing))
+                    target=row.target, values=missing,
+                    undeclared=tuple(v for v in missing if options and v not in options) if transform is None else ()))
         if infos is not None:
             if info is None:
                 findings.append(Finding("error", om.name,

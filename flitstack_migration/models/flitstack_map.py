@@ -367,6 +367,82 @@ class FlitstackMap(models.Model):
                 line.with_context(flitstack_map_sync=True).custom_field_json = dict(cf)
         return added
 
+    def _value_map_of(self, data, map_name, target):
+        """``(object map, value map dict, value map name)`` of the row of ``map_name``
+        writing ``target`` through a value map, in specification ``data``."""
+        om = next((o for o in data.get("objects", []) if o["name"] == map_name), None)
+        row = om and next((r for r in [*om.get("fields", []), *om.get("lookups", [])]
+                           if r["target"] == target and r.get("value_map") in data.get("value_maps", {})), None)
+        if row is None:
+            raise UserError(_("No row of object map %(map)r writes %(target)s through a value map: settle these "
+                              "values on the map's rows instead.", map=map_name, target=target))
+        return om, data["value_maps"][row["value_map"]], row["value_map"]
+
+    def _value_map_choices(self, map_name, target):
+        """The values the row of ``map_name`` writing ``target`` can land: those its
+        value map gives, and the options of a selection field."""
+        self.ensure_one()
+        data = self.spec_json or {}
+        try:
+            om, vm, _name = self._value_map_of(data, map_name, target)
+        except UserError:
+            return []
+        choices = []
+        cf = next((c for c in data.get("custom_fields", [])
+                   if c["model"] == om["target_model"] and c["name"] == target and c["type"] == "selection"), None)
+        if cf is not None:
+            choices += [key for key, _label in cf["selection"]]
+        elif om["target_model"] in self.env and target in self.env[om["target_model"]]._fields:
+            field = self.env[om["target_model"]]._fields[target]
+            if field.type == "selection":
+                choices += [key for key, _label in field._description_selection(self.env)]
+        # a selection's options in their order, then what the value map gives besides (stages ...)
+        choices += [str(v) for v in vm.get("values", {}).values() if v not in (None, "", False)]
+        return list(dict.fromkeys(choices))
+
+    def _settled_write(self, data):
+        if self.state != "draft":
+            raise UserError(_("A confirmed map cannot change: make a new version and confirm that one."))
+        self.with_context(flitstack_map_sync=True).write({"spec_json": data})
+
+    def _leave_values_empty(self, map_name, target, reasons):
+        """Let source values (``{value: reason}``) of the row of ``map_name`` writing
+        ``target`` land with the field empty instead of failing their records, in
+        this draft version.  Returns the values settled."""
+        self.ensure_one()
+        data = copy.deepcopy(self.spec_json)
+        _om, vm, _name = self._value_map_of(data, map_name, target)
+        model = ValueMap.model_validate(vm)
+        settled = {str(v): reason for v, reason in reasons.items() if not model.lookup(v)[0]}
+        if settled:
+            vm["left_empty"] = dict(vm.get("left_empty") or {}, **settled)
+            self._settled_write(data)
+        return list(settled)
+
+    def _map_values(self, map_name, target, values, to):
+        """Map source ``values`` of the row of ``map_name`` writing ``target`` to the
+        existing value ``to`` (a key, or an option's label), in this draft version."""
+        self.ensure_one()
+        choices = self._value_map_choices(map_name, target)
+        data = copy.deepcopy(self.spec_json)
+        om, vm, _name = self._value_map_of(data, map_name, target)
+        key = next((c for c in choices if c == to), None) or next((c for c in choices if c.casefold() == to.casefold()), None)
+        if key is None:
+            cf = next((c for c in data.get("custom_fields", [])
+                       if c["model"] == om["target_model"] and c["name"] == target and c["type"] == "selection"), None)
+            key = next((k for k, label in (cf or {}).get("selection", []) if str(label).casefold() == to.casefold()), None)
+        if key is None:
+            raise UserError(_("%(to)r is not a value %(target)s can take here: pick one of %(choices)s.",
+                              to=to, target=target, choices=", ".join(choices) or _("none")))
+        model = ValueMap.model_validate(vm)
+        settled = [str(v) for v in values if not model.lookup(v)[0]]
+        for value in settled:
+            vm["values"][value] = key
+            (vm.get("left_empty") or {}).pop(value, None)
+        if settled:
+            self._settled_write(data)
+        return settled
+
     def action_view_lines(self):
         self.ensure_one()
         return {

@@ -6,6 +6,8 @@ from odoo.tools import format_datetime
 #: what a reason may carry that is not the reason itself: record numbers, quoted text
 _NUMBER = re.compile(r"\b\d+\b")
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|«[^»]*»")
+#: the note of a record whose field landed empty as the admin chose (ValueMap.left_empty_note)
+_LEFT_EMPTY = re.compile(r"(?:^|; )([\w.]+): source value «([^»]*)» left empty: ([^;]+)")
 
 
 def reason_of(message):
@@ -19,7 +21,8 @@ def reason_of(message):
 class FlitstackRun(models.Model):
     """The reconciliation report of a run (report/flitstack_run_report.xml):
     per object map what was read, created, updated, skipped and failed, the
-    failures grouped by reason, what was not migrated and why, and the map
+    failures grouped by reason, the source values landed empty as the admin
+    chose (a picklist option deleted at the source), what was not migrated and why, and the map
     version with who confirmed it and when.  It names objects, fields, counts
     and reasons, never a record's values."""
 
@@ -44,6 +47,12 @@ class FlitstackRun(models.Model):
         by_reason = lambda op: [{"map": m, "reason": r, "count": n}  # noqa: E731
                                 for (o, m, r), n in sorted(groups.items(), key=lambda kv: (kv[0][1], -kv[1]))
                                 if o == op]
+        left_empty = {}
+        for line in self.env["flitstack.audit.line"].search(
+                [("run_id", "=", self.id), ("message", "like", "» left empty: "), ("continuation", "=", False)]):
+            for field, value, why in _LEFT_EMPTY.findall(line.message):
+                key = (line.map_name or "", field, value, why.strip())
+                left_empty[key] = left_empty.get(key, 0) + 1
         spec = self.spec_json or {}
         disabled = [om.get("name") for om in spec.get("objects", []) if not om.get("enabled", True)]
         not_read = [o["map"] for o in objects if self.state != "done" and not o["read"]]
@@ -61,6 +70,9 @@ class FlitstackRun(models.Model):
             "totals": {k: sum(o[k] for o in objects) for k in ("read", "created", "updated", "skipped", "failed")},
             "failures": by_reason("fail"),
             "skipped": by_reason("skip"),
+            # picklist options and statuses the admin chose to land empty: named, they are not personal data
+            "left_empty": [{"map": m, "field": f, "value": v, "reason": r, "count": n}
+                           for (m, f, v, r), n in sorted(left_empty.items())],
             "disabled": disabled,
             "not_read": not_read,
             "closes": all(o["closes"] for o in objects) and bool(objects),

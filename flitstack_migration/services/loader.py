@@ -455,16 +455,31 @@ class BatchLoader:
                 "SELECT name, res_id FROM ir_model_data WHERE module = %s AND name = ANY(%s)",
                 [self.module, list(names)])
             records = dict(self.env.cr.fetchall())
-        return {"record": records, "user": self.connection._staff_user_map()}
+        return {"record": records, "user": self.connection._staff_user_map(),
+                "failed": self._failed_in_run(names - set(records))}
+
+    def _failed_in_run(self, names):
+        """Those of the external id ``names`` whose record failed to load in this run."""
+        if not names:
+            return set()
+        self.env.cr.execute(
+            "SELECT DISTINCT xmlid FROM flitstack_audit_line WHERE run_id = %s AND operation = 'fail' AND xmlid = ANY(%s)",
+            [self.run.id, [f"{self.module}.{name}" for name in names]])
+        return {row[0].partition(".")[2] for row in self.env.cr.fetchall()}
 
     def _ref_id(self, model, fname, ref, refs, country_id=False):
         """``(res_id or False, note or None, error or None)`` for one reference.  A state
         (``res.country.state``) is found by name or code within the record's country
         (``country_id``, resolved before it): "TX", "Texas" and "NSW" all find their state."""
         if ref.kind == "record":
-            res_id = refs["record"].get(external_id_name(ref.object, ref.key))
+            name = external_id_name(ref.object, ref.key)
+            res_id = refs["record"].get(name)
             if res_id:
                 return res_id, None, None
+            if name in refs.get("failed", ()):
+                # named by source id and external id: its own audit line says why it failed
+                return False, None, (f"{fname}: the referenced {ref.object} record {ref.key} "
+                                     f"({self.module}.{name}) failed to load in this run")
             return False, None, f"{fname}: the referenced {ref.object} record {ref.key} has not been migrated"
         if ref.kind == "user":
             fallback = self.connection.fallback_user_id.id

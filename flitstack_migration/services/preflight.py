@@ -70,9 +70,10 @@ class MapPreflight:
         spec, problems = self.map._checked_spec()
         findings = []
 
-        def add(level, category, message, object_map=False, target=False, values=()):
+        def add(level, category, message, object_map=False, target=False, values=(), undeclared=()):
             values = [str(v) for v in values]
             findings.append({
+                "undeclared_json": [str(v) for v in undeclared] or False,
                 "sequence": len(findings) + 1, "level": level, "category": category, "message": message,
                 "object_map": object_map or False, "target": target or False,
                 "values": ", ".join(values)[:500] or False, "values_json": values or False,
@@ -123,7 +124,8 @@ class MapPreflight:
                 category = "required_field"
             else:
                 category = "source"
-            add(finding.level, category, finding.message, finding.map_name, finding.target, finding.values)
+            add(finding.level, category, finding.message, finding.map_name, finding.target, finding.values,
+                finding.undeclared)
         staff = self.staff_finding(spec)
         if staff:
             add("error", "staff", staff)

@@ -7,6 +7,8 @@ method does not leak into the next.
 """
 from odoo.tests.common import TransactionCase
 
+from flitstack_connectors.records import external_id_name
+
 from odoo.addons.queue_job.tests.common import trap_jobs
 
 #: tables whose sizes a rollback must restore (those of apps not installed are left out)
@@ -114,6 +116,12 @@ class SourceRunCase(TransactionCase):
             self.assertEqual((read, failed), (first_counts[name][0], first_counts[name][4]), name)
         self.assertEqual(self.table_counts(), before)
         return second
+
+    def failed_ref(self, field, source_object, source_id):
+        """The reason of a record whose reference ``field`` names a record that failed in the same run."""
+        name = external_id_name(source_object, source_id)
+        return (f"{field}: the referenced {source_object} record {source_id} "
+                f"({self.connection.xmlid_module}.{name}) failed to load in this run")
 
     def assert_no_personal_data(self, run, values):
         """No audit line message and no chatter message of the run holds any of ``values``."""

@@ -67,6 +67,12 @@ class TestClinicCsvRun(SourceRunCase):
         om = self.spec.object_map(name)
         return om, [r for r in self.records[om.source_object] if matches_filter(om, r)]
 
+    def patient_ref(self, patient_id):
+        """The reason of a record whose patient failed in the run, or is not in the export (an orphan)."""
+        if patient_id in self.unloaded_patients:
+            return self.failed_ref("partner_id", "patients", patient_id)
+        return f"partner_id: the referenced patients record {patient_id} has not been migrated"
+
     def expected_fails(self, name):
         """``{(source id, row): reason}`` of the records of map ``name`` that cannot load."""
         om, records = self.selected(name)
@@ -77,18 +83,15 @@ class TestClinicCsvRun(SourceRunCase):
             if errors:
                 out[key] = "; ".join(errors)
             elif name == "clinic_appointment" and r.source_id in self.failed_appointments:
-                out[key] = (f"partner_id: the referenced patients record {r.data['patient_id']} has not been "
-                            f"migrated")
+                out[key] = self.patient_ref(r.data["patient_id"])
             elif name == "clinic_appointment_activity" and r.source_id in self.failed_appointments:
-                out[key] = f"res_id: the referenced appointments record {r.source_id} has not been migrated"
+                out[key] = self.failed_ref("res_id", "appointments", r.source_id)
             elif name == "clinic_invoice" and r.source_id in self.failed_invoices:
-                out[key] = (f"partner_id: the referenced patients record {r.data['patient_id']} has not been "
-                            f"migrated")
+                out[key] = self.patient_ref(r.data["patient_id"])
             elif name == "clinic_invoice_line" and r.data["invoice_id"] in self.failed_invoices:
-                out[key] = f"order_id: the referenced invoices record {r.data['invoice_id']} has not been migrated"
+                out[key] = self.failed_ref("order_id", "invoices", r.data["invoice_id"])
             elif name == "clinic_attachment" and r.data["patient_id"] in self.unloaded_patients:
-                out[key] = (f"res_id: the referenced patient_leads record {r.data['patient_id']} has not been "
-                            f"migrated")
+                out[key] = self.failed_ref("res_id", "patient_leads", r.data["patient_id"])
         return out
 
     def fail_lines(self, name):
@@ -262,6 +265,69 @@ class TestClinicCsvRun(SourceRunCase):
     def test_rollback_restores_every_table(self):
         self.rollback(self.first)
         self.assertEqual(self.table_counts(), self.before)
+
+
+@tagged("post_install", "-at_install", "flitstack")
+class TestClinicCustomColumns(SourceRunCase):
+    """A column of the clinic's own in patients.csv with a few repeated values (a
+    dropdown): proposed as a selection field with its options, provisioned as one,
+    and its values land as the options' keys on every record the patients become."""
+
+    kind = "clinic_csv"
+
+    def test_a_dropdown_column_becomes_a_provisioned_selection_field_and_its_values_land(self):
+        folder = tempfile.mkdtemp(prefix="flitstack-clinic-custom-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        manifest = write_clinic_export(f"{folder}/export", patients=40, appointments=60)
+        connection = self.env["flitstack.connection"].create({
+            "name": "Clinic with a custom column", "kind": "clinic_csv", "state": "connected",
+            "export_path": manifest["path"], "fallback_user_id": self.fallback_user.id})
+        connection.action_propose_map()
+        cmap = connection.map_id
+        spec = cmap._spec()
+        custom = [cf for cf in spec.custom_fields if cf.name == "x_patients_referral_source"]
+        self.assertEqual([(cf.type, sorted(label for _key, label in cf.selection)) for cf in custom],
+                         [("selection", ["GP referral", "Insurer", "Walk-in", "Website"])] * len(custom))
+        rows = [(om, row) for om in spec.objects for row in om.fields if row.target == "x_patients_referral_source"]
+        self.assertTrue(rows)
+        self.assertEqual({om.target_model for om, _row in rows}, {cf.model for cf in custom})
+        cmap.action_provision_fields()
+        cmap.action_confirm()
+        for cf in custom:
+            field = self.env["ir.model.fields"]._get(cf.model, cf.name)
+            self.assertEqual((field.ttype, field.state, sorted(field.selection_ids.mapped("name"))),
+                             ("selection", "manual", ["GP referral", "Insurer", "Walk-in", "Website"]))
+
+        run = self.start_run(connection)
+        self.assert_closes(run)
+        source = ClinicCsvSource(manifest["path"])
+        patients = [r for r in source.read("patients") if not r.problems]
+        source.close()
+        module = connection.xmlid_module
+        landed = {}
+        for om, row in rows:
+            vm = spec.value_maps[row.value_map]
+            for r in patients:
+                record = self.env.ref(f"{module}.{om.identity_name}_{r.source_id}", raise_if_not_found=False)
+                if record is None:
+                    continue
+                label = r.data.get("referral_source")
+                want = vm.values[label] if label else False
+                self.assertEqual(record.with_context(active_test=False)[row.target], want, (om.name, r.source_id))
+                landed[want] = landed.get(want, 0) + 1
+        self.assertEqual(set(landed), set(spec.value_maps[rows[0][1].value_map].values.values()) | {False})
+        # the appointment type lands as its pick-list option
+        source = ClinicCsvSource(manifest["path"])
+        appointments = [r for r in source.read("appointments") if not r.problems]
+        source.close()
+        kinds = spec.value_maps["appointment_type"].values
+        types = {}
+        for r in appointments:
+            lead = self.env.ref(f"{module}.appointments_{r.source_id}", raise_if_not_found=False)
+            if lead is not None:
+                self.assertEqual(lead.x_flitstack_appointment_type, kinds[r.data["appointment_type"]], r.source_id)
+                types[lead.x_flitstack_appointment_type] = types.get(lead.x_flitstack_appointment_type, 0) + 1
+        self.assertEqual(set(types), {"initial_consultation", "follow_up", "phone_consultation", "telehealth", "review"})
 
 
 @tagged("post_install", "-at_install", "flitstack")

@@ -97,6 +97,12 @@ class TestClinikoRun(SourceRunCase):
         }
         cls.loaded_long_notes = [n for n in cls.cliniko.long_note_ids if n not in cls.failing["treatment_notes"]]
 
+    def patient_ref(self, field, source_object, patient_id):
+        """The reason of a record whose patient failed in the run, or was deleted in Cliniko."""
+        if patient_id == self.bad_patient:
+            return self.failed_ref(field, source_object, patient_id)
+        return f"{field}: the referenced {source_object} record {patient_id} has not been migrated"
+
     def _lead_of(self, source_ref):
         return self.env["crm.lead"].with_context(active_test=False).search(
             [("x_flitstack_source_ref", "=", source_ref)])
@@ -150,11 +156,11 @@ class TestClinikoRun(SourceRunCase):
                          {self.bad_patient: "x_flitstack_date_of_birth: date value could not be read as a date"})
         self.assertEqual(
             {k: l.message for k, l in self.lines(self.first, "cliniko_appointment", "fail").items()},
-            {aid: f"partner_id: the referenced patients record {pid} has not been migrated"
+            {aid: self.patient_ref("partner_id", "patients", pid)
              for aid, pid in self.failing["individual_appointments"].items()})
         self.assertEqual(
             {k: l.message for k, l in self.lines(self.first, "cliniko_treatment_note", "fail").items()},
-            {nid: f"res_id: the referenced patient_files record {pid} has not been migrated"
+            {nid: self.patient_ref("res_id", "patient_files", pid)
              for nid, pid in self.failing["treatment_notes"].items()})
         if "product.template" not in self.env:
             skipped = self.lines(self.first, "cliniko_product", "skip")
@@ -228,6 +234,22 @@ class TestClinikoRun(SourceRunCase):
         self.assertEqual((file_lead.x_flitstack_insurance_provider, file_lead.x_flitstack_insurance_policy_number,
                           file_lead.x_flitstack_insurance_group_number),
                          (provider, fields["Policy number"]["value"], fields["Group number"]["value"] or False))
+        # every insured patient's file links to its insurer: the partner of an organisation contact of that name
+        organisations = {self.env.ref(f"{self.connection.xmlid_module}.contacts_{cid}")
+                         for cid in self.cliniko.organisation_contact_ids}
+        insured_files = 0
+        for patient in data["patients"]:
+            if not patient["custom_fields"] or patient["id"] == self.bad_patient:
+                continue
+            section = {f["name"]: f for f in patient["custom_fields"]["sections"][0]["fields"]}
+            name = next(o["name"] for o in section["Provider"]["options"] if o.get("selected"))
+            lead = self._lead_of(f"patients/{patient['id']}").filtered(lambda l: l.type == "lead")
+            self.assertIn(lead.x_flitstack_insurer_id, organisations, patient["id"])
+            self.assertEqual((lead.x_flitstack_insurer_id.name, lead.x_flitstack_insurer_id.is_company), (name, True))
+            insured_files += 1
+        self.assertTrue(insured_files)
+        uninsured = self._lead_of(f"patients/{next(p['id'] for p in data['patients'] if not p['custom_fields'])}")
+        self.assertFalse(uninsured.filtered(lambda l: l.type == "lead").x_flitstack_insurer_id)
 
         # organisation contacts (insurers) land as companies, people as individuals
         contacts = self.env["res.partner"].with_context(active_test=False).search(
@@ -379,7 +401,7 @@ class TestClinikoRun(SourceRunCase):
             self.assertEqual(str(event.description or "") and text_of(str(event.description)), group["notes"] or "")
         # the patient that did not migrate is left out of its class, said on the line, without a value
         first = created[data["group_appointments"][0]["id"]]
-        self.assertIn(f"partner_ids: the referenced patients record {self.bad_patient} has not been migrated",
+        self.assertIn(self.failed_ref("partner_ids", "patients", self.bad_patient),
                       first.message)
 
     def test_communications_and_patient_forms_land_in_the_patient_file_with_their_dates(self):
@@ -408,7 +430,7 @@ class TestClinikoRun(SourceRunCase):
             types.add(comm["type_code"])
         self.assertEqual(types, {1, 2, 3, 4})
         self.assertEqual({k: l.message for k, l in self.lines(self.first, "cliniko_communication", "fail").items()},
-                         {cid: f"res_id: the referenced patient_files record {pid} has not been migrated"
+                         {cid: self.patient_ref("res_id", "patient_files", pid)
                           for cid, pid in self.failing["communications"].items()})
 
         forms = self.lines(self.first, "cliniko_patient_form", "create")

@@ -98,7 +98,7 @@ class TestQualityAudit(SourceRunCase):
         # the default map migrates logged activities as notes: their long bodies are findings too
         self.assertEqual(set(findings), self.expected(manifest))
         self.assertEqual(set(connection.quality_records), {"owners", "pipelines", "stages", "clients", "leads",
-                                                           "activities", "appointments", "files"})
+                                                           "activities", "appointments", "files", "invoices"})
         owner = manifest["defects"]["owners_without_users"][0]
         self.assertEqual(findings[("owners", owner["source_id"], owner["row"], "owner_without_user", "email")].message,
                          "no destination user has this owner record's email; create the user or pick a fallback "
