@@ -40,6 +40,36 @@ def sample_summaries(records, paths):
     return {path: summarize_values(get_path(r.data, path) for r in records) for path in paths}
 
 
+class FlitstackMapFrozen(models.AbstractModel):
+    """Rows of a map (field rows, value-map rows) change only while the map is
+    a draft: a confirmed map is frozen, its runs name the version they used.
+    The map itself rewrites its rows when it syncs them (``flitstack_map_sync``).
+    A model using it has a ``map_id``."""
+
+    _name = "flitstack.map.frozen"
+    _description = "Migration map: rows frozen with a confirmed map"
+
+    def _check_editable(self):
+        if self.env.context.get("flitstack_map_sync"):
+            return
+        if any(row.map_id.state == "confirmed" for row in self):
+            raise UserError(_("A confirmed map cannot change: make a new version and confirm that one."))
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        rows = super().create(vals_list)
+        rows._check_editable()
+        return rows
+
+    def write(self, vals):
+        self._check_editable()
+        return super().write(vals)
+
+    def unlink(self):
+        self._check_editable()
+        return super().unlink()
+
+
 class FlitstackMapLine(models.Model):
     """One row of a map: a source field and where it lands.
 
@@ -49,6 +79,7 @@ class FlitstackMapLine(models.Model):
     never logged."""
 
     _name = "flitstack.map.line"
+    _inherit = ["flitstack.map.frozen"]
     _description = "Migration map row"
     _order = "map_id, sequence, id"
 
@@ -99,27 +130,6 @@ class FlitstackMapLine(models.Model):
     def _compute_is_custom(self):
         for line in self:
             line.is_custom = bool(line.custom_field_json) and line.custom_field_json.get("name") == line.target_field
-
-    # -- frozen with the map ----------------------------------------------------------
-    def _check_editable(self):
-        if self.env.context.get("flitstack_map_sync"):
-            return
-        if any(line.map_id.state == "confirmed" for line in self):
-            raise UserError(_("A confirmed map cannot change: make a new version and confirm that one."))
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        lines = super().create(vals_list)
-        lines._check_editable()
-        return lines
-
-    def write(self, vals):
-        self._check_editable()
-        return super().write(vals)
-
-    def unlink(self):
-        self._check_editable()
-        return super().unlink()
 
     def action_ignore(self):
         self.write({"state": "ignored"})

@@ -8,7 +8,6 @@ import copy
 import json
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
 
 
 def _text(value):
@@ -42,6 +41,7 @@ class FlitstackMapValue(models.Model):
     """One source value of a value map and the value it lands as."""
 
     _name = "flitstack.map.value"
+    _inherit = ["flitstack.map.frozen"]
     _description = "Migration map: value map row"
     _order = "map_id, value_map, sequence, id"
 
@@ -81,26 +81,6 @@ class FlitstackMapValue(models.Model):
         if like is not None:
             return _typed(self.target_value, like)
         return (self.target_value or "").strip()
-
-    def _check_editable(self):
-        if self.env.context.get("flitstack_map_sync"):
-            return
-        if any(row.map_id.state == "confirmed" for row in self):
-            raise UserError(_("A confirmed map cannot change: make a new version and confirm that one."))
-
-    @api.model_create_multi
-    def create(self, vals_list):
-        rows = super().create(vals_list)
-        rows._check_editable()
-        return rows
-
-    def write(self, vals):
-        self._check_editable()
-        return super().write(vals)
-
-    def unlink(self):
-        self._check_editable()
-        return super().unlink()
 
     def action_add_value(self):
         """A new row of the same value map, under this one."""
