@@ -182,20 +182,10 @@ class TestAdminTours(HttpCase):
         self.tour("flitstack_stuck_run", f"/odoo/flitstack-runs/{run.id}")
         self.assertEqual((run.state, jobs.state), ("cancelled", "cancelled"))
 
-    # -- the run form follows its jobs while they work, without a reload ------------------------------
-    def test_run_form_follows_its_jobs_live(self):
-        export = write_clinic_export(f"{self.folder}/live-export", patients=10, appointments=10)
-        conn = self.env["flitstack.connection"].create({
-            "name": "Live clinic", "kind": "clinic_csv", "export_path": export["path"], "state": "connected"})
-        cmap = conn._ensure_map()
-        cmap.action_provision_fields()
-        cmap.action_confirm()
-        run = conn._new_run("full")
-        run.action_start()
-        self.assertEqual((run.state, run.progress), ("running", 0.0))
-
-        # the job runner, reached from a tour step while the run form stays open: the page does
-        # not reload, so only the form refreshing itself can show what the jobs did
+    def job_runner_route(self):
+        """The job runner, reached from a tour step (``/flitstack_test/perform_jobs``) while a form
+        stays open: the page does not reload, so only the form refreshing itself can show what the
+        jobs did.  Returns the list of how many jobs each call performed."""
         performed = []
         test = self
 
@@ -213,6 +203,33 @@ class TestAdminTours(HttpCase):
             del Home.flitstack_perform_jobs
             self.env.registry.clear_cache("routing")
 
+        return performed
+
+    # -- the connection follows its data-quality check while it runs, without a reload ---------------
+    def test_connection_follows_its_quality_check_live(self):
+        export = write_clinic_export(f"{self.folder}/live-check-export", patients=10, appointments=10)
+        conn = self.env["flitstack.connection"].create({
+            "name": "Live check clinic", "kind": "clinic_csv", "export_path": export["path"], "state": "connected"})
+        conn.action_quality_audit()
+        self.assertEqual(conn.quality_state, "running")
+        performed = self.job_runner_route()
+        self.tour("flitstack_quality_live", f"/odoo/flitstack-connections/{conn.id}")
+        self.assertEqual(performed, [1])
+        self.assertEqual(conn.quality_state, "done")
+
+    # -- the run form follows its jobs while they work, without a reload ------------------------------
+    def test_run_form_follows_its_jobs_live(self):
+        export = write_clinic_export(f"{self.folder}/live-export", patients=10, appointments=10)
+        conn = self.env["flitstack.connection"].create({
+            "name": "Live clinic", "kind": "clinic_csv", "export_path": export["path"], "state": "connected"})
+        cmap = conn._ensure_map()
+        cmap.action_provision_fields()
+        cmap.action_confirm()
+        run = conn._new_run("full")
+        run.action_start()
+        self.assertEqual((run.state, run.progress), ("running", 0.0))
+
+        performed = self.job_runner_route()
         self.tour("flitstack_run_live_progress", f"/odoo/flitstack-runs/{run.id}")
         self.assertEqual(len(performed), 1)
         self.assertGreater(performed[0], 1)

@@ -312,19 +312,50 @@ tours.add("flitstack_stuck_run", {
     ],
 });
 
+function performJobsOnThisPage() {
+    return {
+        content: "the job runner performs the waiting jobs while the form stays open",
+        trigger: ".o_form_view",
+        async run() {
+            window.flitstackSamePage = true;
+            await rpc("/flitstack_test/perform_jobs", {});
+        },
+    };
+}
+
+function samePage() {
+    return {
+        content: "the page was never reloaded",
+        trigger: ".o_form_view",
+        run() {
+            if (!window.flitstackSamePage) {
+                throw new Error("the form was reloaded: it did not update live");
+            }
+        },
+    };
+}
+
+// -- the connection follows its data-quality check live ---------------------------------------
+tours.add("flitstack_quality_live", {
+    steps: () => [
+        { content: "the check is running", trigger: ".o_form_view button[name=action_quality_cancel]" },
+        performJobsOnThisPage(),
+        {
+            content: "the check's findings appear on the same page",
+            trigger: "button[name=action_view_quality_findings]:contains(Findings)",
+            timeout: 30000,
+        },
+        { content: "no check to cancel any more", trigger: ".o_form_view:not(:has(button[name=action_quality_cancel]))" },
+        samePage(),
+    ],
+});
+
 // -- the run form follows its jobs live: the jobs run, the page is not reloaded --------------
 tours.add("flitstack_run_live_progress", {
     steps: () => [
         status("Running"),
         { content: "nothing loaded yet", trigger: ".o_field_widget[name=progress] .o_progress[aria-valuenow='0']" },
-        {
-            content: "the job runner performs the run's jobs while the form stays open",
-            trigger: ".o_form_view",
-            async run() {
-                window.flitstackSamePage = true;
-                await rpc("/flitstack_test/perform_jobs", {});
-            },
-        },
+        performJobsOnThisPage(),
         {
             content: "the progress reaches 100% on the same page",
             trigger: ".o_field_widget[name=progress] .o_progress[aria-valuenow='100']",
@@ -335,15 +366,7 @@ tours.add("flitstack_run_live_progress", {
             content: "the object's counts moved too: 10 patients read and created",
             trigger: "div[name=object_ids] tr.o_data_row:has(td[name=map_name]:contains(clinic_patient_partner)):has(td[name=read_count]:contains(10)):has(td[name=created_count]:contains(10))",
         },
-        {
-            content: "the page was never reloaded",
-            trigger: ".o_form_view",
-            run() {
-                if (!window.flitstackSamePage) {
-                    throw new Error("the run form was reloaded: the progress did not update live");
-                }
-            },
-        },
+        samePage(),
     ],
 });
 
