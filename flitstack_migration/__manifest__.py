@@ -26,6 +26,9 @@
         "views/flitstack_menus.xml",
     ],
     "assets": {
+        "web.assets_backend": [
+            "flitstack_migration/static/src/**/*",
+        ],
         "web.assets_tests": [
             "flitstack_migration/static/tests/tours/**/*",
         ],

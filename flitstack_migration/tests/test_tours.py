@@ -16,8 +16,11 @@ from datetime import timedelta
 
 from PIL import Image
 
-from odoo import fields
+from odoo import fields, http
+from odoo.http import request
 from odoo.tests import HttpCase, common, tagged
+
+from odoo.addons.web.controllers.home import Home
 
 from odoo.addons.queue_job.job import Job
 
@@ -81,23 +84,24 @@ class TestAdminTours(HttpCase):
         self.start_tour(url, name, login="admin", code=code, timeout=180)
         self.env.invalidate_all()
 
-    def perform_jobs(self, limit=2000):
+    def perform_jobs(self, limit=2000, env=None):
         """What queue_job's job runner does, until no job waits: take the oldest waiting job,
         mark it started, perform it and mark it done.  Returns how many ran."""
+        env = env or self.env
         done = 0
         while True:
-            self.env.invalidate_all()
-            record = self.env["queue.job"].search([("state", "in", ("pending", "enqueued"))], order="id", limit=1)
+            env.invalidate_all()
+            record = env["queue.job"].search([("state", "in", ("pending", "enqueued"))], order="id", limit=1)
             if not record:
                 return done
-            job = Job.load(self.env, record.uuid)
+            job = Job.load(env, record.uuid)
             job.set_started()
             job.store()
             job.perform()
-            self.env.flush_all()
+            env.flush_all()
             job.set_done()
             job.store()
-            self.env.flush_all()
+            env.flush_all()
             done += 1
             self.assertLess(done, limit, "jobs keep enqueuing jobs")
 
@@ -177,6 +181,61 @@ class TestAdminTours(HttpCase):
         self.env.invalidate_all()
         self.tour("flitstack_stuck_run", f"/odoo/flitstack-runs/{run.id}")
         self.assertEqual((run.state, jobs.state), ("cancelled", "cancelled"))
+
+    def job_runner_route(self):
+        """The job runner, reached from a tour step (``/flitstack_test/perform_jobs``) while a form
+        stays open: the page does not reload, so only the form refreshing itself can show what the
+        jobs did.  Returns the list of how many jobs each call performed."""
+        performed = []
+        test = self
+
+        def flitstack_perform_jobs(self):
+            performed.append(test.perform_jobs(env=request.env(su=True)))
+            return performed[-1]
+
+        flitstack_perform_jobs.routing_type = "json"
+        self.env.registry.clear_cache("routing")
+        Home.flitstack_perform_jobs = http.route("/flitstack_test/perform_jobs", type="json", auth="user")(
+            flitstack_perform_jobs)
+
+        @self.addCleanup
+        def _remove_route():
+            del Home.flitstack_perform_jobs
+            self.env.registry.clear_cache("routing")
+
+        return performed
+
+    # -- the connection follows its data-quality check while it runs, without a reload ---------------
+    def test_connection_follows_its_quality_check_live(self):
+        export = write_clinic_export(f"{self.folder}/live-check-export", patients=10, appointments=10)
+        conn = self.env["flitstack.connection"].create({
+            "name": "Live check clinic", "kind": "clinic_csv", "export_path": export["path"], "state": "connected"})
+        conn.action_quality_audit()
+        self.assertEqual(conn.quality_state, "running")
+        performed = self.job_runner_route()
+        self.tour("flitstack_quality_live", f"/odoo/flitstack-connections/{conn.id}")
+        self.assertEqual(performed, [1])
+        self.assertEqual(conn.quality_state, "done")
+
+    # -- the run form follows its jobs while they work, without a reload ------------------------------
+    def test_run_form_follows_its_jobs_live(self):
+        export = write_clinic_export(f"{self.folder}/live-export", patients=10, appointments=10)
+        conn = self.env["flitstack.connection"].create({
+            "name": "Live clinic", "kind": "clinic_csv", "export_path": export["path"], "state": "connected"})
+        cmap = conn._ensure_map()
+        cmap.action_provision_fields()
+        cmap.action_confirm()
+        run = conn._new_run("full")
+        run.action_start()
+        self.assertEqual((run.state, run.progress), ("running", 0.0))
+
+        performed = self.job_runner_route()
+        self.tour("flitstack_run_live_progress", f"/odoo/flitstack-runs/{run.id}")
+        self.assertEqual(len(performed), 1)
+        self.assertGreater(performed[0], 1)
+        self.assertEqual((run.state, run.progress), ("done", 100.0), run.error)
+        patients = run.object_ids.filtered(lambda o: o.map_name == "clinic_patient_partner")
+        self.assertEqual((patients.read_count, patients.created_count), (10, 10))
 
     # -- the emulated Clio, through its OAuth sign-in -----------------------------------------------------
     def test_clio_flow(self):

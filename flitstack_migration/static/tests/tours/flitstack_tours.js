@@ -12,6 +12,7 @@
  * ids) comes from the test in sessionStorage["flitstack_tour"], which survives
  * the OAuth redirect through Clio's authorize page.
  */
+import { rpc } from "@web/core/network/rpc";
 import { registry } from "@web/core/registry";
 import { stepUtils } from "@web_tour/tour_service/tour_utils";
 
@@ -308,6 +309,64 @@ tours.add("flitstack_stuck_run", {
         { trigger: ".alert-info:contains(This run was cancelled)" },
         { content: "what landed can be rolled back", trigger: "button[name=action_rollback]" },
         { content: "no more waiting", trigger: ".o_form_view:not(:has(.alert-warning:contains(Waiting for a worker)))" },
+    ],
+});
+
+function performJobsOnThisPage() {
+    return {
+        content: "the job runner performs the waiting jobs while the form stays open",
+        trigger: ".o_form_view",
+        async run() {
+            window.flitstackSamePage = true;
+            await rpc("/flitstack_test/perform_jobs", {});
+        },
+    };
+}
+
+function samePage() {
+    return {
+        content: "the page was never reloaded",
+        trigger: ".o_form_view",
+        run() {
+            if (!window.flitstackSamePage) {
+                throw new Error("the form was reloaded: it did not update live");
+            }
+        },
+    };
+}
+
+// -- the connection follows its data-quality check live ---------------------------------------
+tours.add("flitstack_quality_live", {
+    steps: () => [
+        { content: "the check is running", trigger: ".o_form_view button[name=action_quality_cancel]" },
+        performJobsOnThisPage(),
+        {
+            content: "the check's findings appear on the same page",
+            trigger: "button[name=action_view_quality_findings]:contains(Findings)",
+            timeout: 30000,
+        },
+        { content: "no check to cancel any more", trigger: ".o_form_view:not(:has(button[name=action_quality_cancel]))" },
+        samePage(),
+    ],
+});
+
+// -- the run form follows its jobs live: the jobs run, the page is not reloaded --------------
+tours.add("flitstack_run_live_progress", {
+    steps: () => [
+        status("Running"),
+        { content: "nothing loaded yet", trigger: ".o_field_widget[name=progress] .o_progress[aria-valuenow='0']" },
+        performJobsOnThisPage(),
+        {
+            content: "the progress reaches 100% on the same page",
+            trigger: ".o_field_widget[name=progress] .o_progress[aria-valuenow='100']",
+            timeout: 30000,
+        },
+        status("Done"),
+        {
+            content: "the object's counts moved too: 10 patients read and created",
+            trigger: "div[name=object_ids] tr.o_data_row:has(td[name=map_name]:contains(clinic_patient_partner)):has(td[name=read_count]:contains(10)):has(td[name=created_count]:contains(10))",
+        },
+        samePage(),
     ],
 });
 
