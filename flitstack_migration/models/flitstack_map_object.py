@@ -78,7 +78,7 @@ class FlitstackMapObject(models.Model):
     label = fields.Char(compute="_compute_labels", string="Object map")
     target_model_label = fields.Char(compute="_compute_labels", string="Lands in")
     description = fields.Text(readonly=True)
-    line_ids = fields.One2many("flitstack.map.line", "object_id", string="Rows")
+    line_ids = fields.One2many("flitstack.map.line", "object_id", string="Map rows")
     line_count = fields.Integer(compute="_compute_counts", string="Rows")
     review_count = fields.Integer(compute="_compute_counts", string="To review")
     custom_count = fields.Integer(compute="_compute_counts", string="New fields")

@@ -23,7 +23,7 @@ class FlitstackSampleDiff(models.TransientModel):
     run_id = fields.Many2one("flitstack.run", required=True, ondelete="cascade", index=True)
     audit_line_id = fields.Many2one("flitstack.audit.line", ondelete="cascade")
     map_name = fields.Char()
-    source_id = fields.Char()
+    source_id = fields.Char(string="Source record")
     operation = fields.Selection(related="audit_line_id.operation")
     field_name = fields.Char(string="Field")
     field_label = fields.Char(string="Field label")
