@@ -64,7 +64,8 @@ def test_clientjoy_pack_order_and_stage_probability_field():
         "clientjoy_pipeline", "clientjoy_stage", "clientjoy_client_company", "clientjoy_client_person",
         "clientjoy_client_contact", "clientjoy_lead", "clientjoy_lead_won", "clientjoy_activity", "clientjoy_meeting",
         "clientjoy_appointment", "clientjoy_task", "clientjoy_task_activity", "clientjoy_file_lead",
-        "clientjoy_file_client", "clientjoy_invoice", "clientjoy_invoice_line", "clientjoy_invoice_tax"]
+        "clientjoy_file_client", "clientjoy_invoice", "clientjoy_invoice_line", "clientjoy_invoice_tax",
+        "clientjoy_invoice_payment"]
     stage = spec.object_map("clientjoy_stage")
     assert "probability" not in stage.targets() and "x_flitstack_probability" in stage.targets()
     assert "probability" not in TargetSchema.load_snapshot().fields("crm.stage")
@@ -146,6 +147,30 @@ def test_clientjoy_records_with_problems_plan_as_failures(clientjoy):
         assert p.errors == [f"row {p.row_number}: created_at could not be read as a date and time "
                             f"(expected a value like 2024-03-12 14:30)"]
         assert "create_date" not in p.values
+
+
+def test_clientjoy_invoices_keep_their_currency_and_paid_ones_plan_a_payment(clientjoy):
+    manifest, source, spec = clientjoy
+    invoices = list(source.read("invoices"))
+    assert {r.data["currency"] for r in invoices} == {"USD", "EUR", "GBP"}
+    moves = {p.source_id: p for p in plan(spec, source, "clientjoy_invoice")}
+    payments = {p.source_id: p for p in plan(spec, source, "clientjoy_invoice_payment")}
+    paid = {r.source_id for r in invoices if r.data["status"] == "paid"}
+    assert paid and set(payments) == paid
+    for r in invoices:
+        move = moves[r.source_id]
+        assert move.refs["currency_id"] == Ref(kind="name", key=r.data["currency"])
+        assert move.values["x_flitstack_currency"] == r.data["currency"]
+    for sid, p in payments.items():
+        d = next(r.data for r in invoices if r.source_id == sid)
+        assert p.model == "account.payment"
+        assert p.values == {"payment_type": "inbound", "partner_type": "customer", "amount": float(d["total"]),
+                            "date": d["issue_date"], "memo": d["number"]}
+        assert p.refs == {"partner_id": Ref(kind="record", object="clients", key=d["client_id"]),
+                          "currency_id": Ref(kind="name", key=d["currency"]),
+                          "x_flitstack_move_id": Ref(kind="record", object="invoices", key=sid)}
+    iid, exp = next(iter(manifest["expected"]["invoices"].items()))
+    assert moves[iid].refs["currency_id"].key == exp["currency"]
 
 
 def test_clinic_practitioners_and_patients(clinic):

@@ -476,14 +476,18 @@ def write_clientjoy_export(
         recurring = rng.random() < 0.25
         status = rng.choice(("Paid", "Unpaid", "Overdue", "Draft"))
         client = client_ids[rng.randrange(people)]
+        # most invoices in dollars, some in euros and a few in pounds (a currency a fresh Odoo
+        # has inactive); not drawn from rng, so the rest of the export stays as it was
+        currency = "GBP" if i % 10 == 7 else "EUR" if i % 4 == 1 else "USD"
         invoices_out.write([f"INV{i + 1:05d}", f"CJ-2024-{i + 1:04d}", client, "", _dmy(issued, False),
-                            _dmy(due, False), "USD", f"{subtotal:.2f}", f"{tax:.2f}", f"{subtotal + tax:.2f}",
+                            _dmy(due, False), currency, f"{subtotal:.2f}", f"{tax:.2f}", f"{subtotal + tax:.2f}",
                             status, "Yes" if recurring else "No",
                             rng.choice(("Monthly", "Quarterly")) if recurring else ""])
         if i < 2:
             expected.setdefault("invoices", {})[f"INV{i + 1:05d}"] = {
                 "number": f"CJ-2024-{i + 1:04d}", "client_id": client, "issue_date": issued.date().isoformat(),
-                "due_date": due.date().isoformat(), "total": f"{subtotal + tax:.2f}", "status": status.lower()}
+                "due_date": due.date().isoformat(), "total": f"{subtotal + tax:.2f}", "status": status.lower(),
+                "currency": currency}
     files[invoices_out.name] = {"object": "invoices", **invoices_out.close()}
     counts["invoices"] = n_invoices
 

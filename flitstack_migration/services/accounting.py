@@ -208,8 +208,35 @@ class AccountingRollback:
         """Reset to draft what this run posted, reconciled or cancelled (payments first)."""
         moves, payments = self._entries()
         ctx = dict(LOAD_CONTEXT, force_delete=True)
+        self._drop_exchange_entries(ctx)
         for payment in payments.with_context(**ctx).filtered(lambda p: p.state != "draft").sorted("id", reverse=True):
             payment.action_draft()
         for move in moves.with_context(**ctx).filtered(lambda m: m.state != "draft").sorted("id", reverse=True):
             move.button_draft()
         return len(moves) + len(payments)
+
+    def _drop_exchange_entries(self, ctx):
+        """Delete the exchange difference entries Odoo booked when this run reconciled a
+        payment in a foreign currency (a cent of rounding between the invoice's lines and
+        its total).  Unreconciling would otherwise reverse them with new entries: the
+        run's rollback leaves the books as they were, not with an entry and its reversal."""
+        if "account.partial.reconcile" not in self.env:
+            return
+        partials = self.env["account.partial.reconcile"].browse(
+            self._lines(["account.partial.reconcile"], ["create"]).mapped("res_id")).exists()
+        exchange = partials.exchange_move_id
+        Full = self.env["account.full.reconcile"]
+        if "exchange_move_id" in Full._fields:
+            exchange |= partials.full_reconcile_id.exchange_move_id
+        if not exchange:
+            return
+        self.env.flush_all()
+        self.env.cr.execute("UPDATE account_partial_reconcile SET exchange_move_id = NULL WHERE exchange_move_id = ANY(%s)",
+                            [exchange.ids])
+        if "exchange_move_id" in Full._fields:
+            self.env.cr.execute("UPDATE account_full_reconcile SET exchange_move_id = NULL "
+                                "WHERE exchange_move_id = ANY(%s)", [exchange.ids])
+        self.env.invalidate_all()
+        exchange = exchange.with_context(**ctx)
+        exchange.filtered(lambda m: m.state != "draft").button_draft()
+        exchange.unlink()

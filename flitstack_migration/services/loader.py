@@ -156,6 +156,14 @@ class StagedChild:
         self.row_id, self.rec, self.vals, self.orig, self.model, self.field = row_id, rec, vals, orig, model, field
 
 
+def currency_usable(currency, company):
+    """Whether records can be in ``currency``: the company's own currency, or an active
+    currency with a rate (Odoo would otherwise convert its amounts at 1:1)."""
+    if currency == company.currency_id:
+        return True
+    return bool(currency.active and currency.sudo().rate_ids)
+
+
 def _like_prefix(text):
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -518,8 +526,20 @@ class BatchLoader:
                     domain = [("country_id", "=", country_id)] + domain
             found = comodel.with_context(active_test=False).search(domain, limit=1)
             self._name_cache[key] = found.id or False
+            if found and comodel._name == "res.currency" and not currency_usable(found, self.env.company):
+                self._name_cache[key] = ("unusable", found.name)
         res_id = self._name_cache[key]
+        if isinstance(res_id, tuple):
+            # an inactive currency or one without a rate is activated by the admin, not by a run
+            # (pre-flight names it): the record keeps its amounts in the company currency
+            return False, (f"{fname}: currency {res_id[1]} is not active or has no rate in Odoo; the record is in "
+                           f"the company currency with its amounts as exported and the source's currency code kept "
+                           f"beside it: activate {res_id[1]} and set its rate (Accounting > Configuration > "
+                           f"Currencies), then run again"), None
         if not res_id:
+            if comodel._name == "res.currency":
+                return False, (f"{fname}: no currency has the source's code; the record is in the company currency "
+                               f"with its amounts as exported and the code kept beside it"), None
             return False, f"{fname}: no {comodel._name} matches the source value; left empty", None
         return res_id, None, None
 
@@ -570,6 +590,11 @@ class BatchLoader:
                     notes.append(error)
             if note:
                 notes.append(note)
+            if not res_id and not error and (model._fields[fname].required
+                                             or model._fields[fname].comodel_name == "res.currency"):
+                # a currency Odoo cannot take yet, a required field left empty: Odoo's own default fills it
+                vals.pop(fname, None)
+                continue
             vals[fname] = res_id or False
         for fname, many in rec.many_refs.items():
             ids = []

@@ -15,6 +15,10 @@
    row's transform hands them on; source paths the source does not report.
 5. Object maps onto apps that are not installed: their records are skipped,
    and said so.
+6. Currencies the sampled records are in that Odoo cannot take yet (inactive,
+   without a rate, unknown): a run does not activate a currency behind the
+   accountant's back; until the admin does, those records land in the company
+   currency with their amounts as exported and the code kept beside them.
 
 Findings carry messages without record values; the values concerned (picklist
 options, statuses) are kept apart for the admin's screen.
@@ -24,8 +28,9 @@ from odoo import _
 from odoo.exceptions import UserError
 
 from flitstack_connectors.errors import FlitstackError
-from flitstack_connectors.mapping import preflight
+from flitstack_connectors.mapping import get_path, matches_filter, preflight
 
+from .loader import currency_usable
 from .provisioning import FieldProvisioner
 
 #: records sampled per source object, unless the system parameter says otherwise
@@ -126,10 +131,48 @@ class MapPreflight:
                 category = "source"
             add(finding.level, category, finding.message, finding.map_name, finding.target, finding.values,
                 finding.undeclared)
+        for code, (map_name, target, message) in self.currency_findings(spec, samples, uninstalled).items():
+            add("warning", "source", message, map_name, target, [code])
         staff = self.staff_finding(spec)
         if staff:
             add("error", "staff", staff)
         return findings
+
+    def currency_findings(self, spec, samples, uninstalled):
+        """``{code: (object map, target, sentence)}`` for each currency code of the sampled
+        records (name lookups onto res.currency) that Odoo cannot take as it stands."""
+        found = {}
+        company = self.env.company
+        Currency = self.env["res.currency"].with_context(active_test=False)
+        for om in spec.objects:
+            if not om.enabled or om.name in uninstalled or om.target_model not in self.env:
+                continue
+            model = self.env[om.target_model]
+            for lookup in om.lookups:
+                field = model._fields.get(lookup.target)
+                if lookup.kind != "name" or field is None or field.comodel_name != "res.currency":
+                    continue
+                for record in samples.get(om.source_object, ()):
+                    if not matches_filter(om, record):
+                        continue
+                    code = str(get_path(record.data, lookup.source) or "").strip().upper()
+                    if not code or code in found:
+                        continue
+                    currency = Currency.search([("name", "=ilike", code)], limit=1)
+                    if currency and currency_usable(currency, company):
+                        continue
+                    what = om.source_object.replace("_", " ")
+                    if not currency:
+                        message = _("%(what)s in %(code)s: Odoo has no currency %(code)s; they land in the company "
+                                    "currency (%(company)s) with their amounts as exported and the code kept beside "
+                                    "them.", what=what, code=code, company=company.currency_id.name)
+                    else:
+                        message = _("%(what)s in %(code)s: activate %(code)s and set its rate (Accounting > "
+                                    "Configuration > Currencies) before the run; until then they land in the company "
+                                    "currency (%(company)s) with their amounts as exported and the code kept beside "
+                                    "them.", what=what, code=code, company=company.currency_id.name)
+                    found[code] = (om.name, lookup.target, message)
+        return found
 
     def staff_finding(self, spec):
         """A sentence when records of the map get owners from source staff that

@@ -303,12 +303,16 @@ class TestClientjoyCustomColumns(SourceRunCase):
 @tagged("post_install", "-at_install", "flitstack")
 class TestClientjoyInvoices(SourceRunCase):
     """Clientjoy invoices of a small export: customer invoices of the client's partner
-    where Invoicing is installed (number, dates, state, a subtotal line and a tax line
-    to the cent, status and recurrence kept), reported as not migrated where it is not;
-    rollback restores every table."""
+    where Invoicing is installed (number, dates, state, currency, a subtotal line and a
+    tax line to the cent, status and recurrence kept), paid ones paid by a reconciled
+    payment; a currency Odoo cannot take yet is flagged by pre-flight and its invoices
+    land in the company currency with the code kept. Reported as not migrated where
+    Invoicing is not installed; a re-run creates nothing, rollback restores every table."""
 
     kind = "clientjoy"
-    MAPS = ("clientjoy_invoice", "clientjoy_invoice_line", "clientjoy_invoice_tax")
+    MAPS = ("clientjoy_invoice", "clientjoy_invoice_line", "clientjoy_invoice_tax", "clientjoy_invoice_payment")
+    maxDiff = None
+    MODELS = ("account.move", "account.move.line", "account.partial.reconcile", "account.payment", "account.journal")
 
     @classmethod
     def setUpClass(cls):
@@ -321,40 +325,119 @@ class TestClientjoyInvoices(SourceRunCase):
         cls.invoices = list(source.read("invoices"))
         source.close()
 
-    def test_invoices_land_as_customer_invoices_or_are_reported_not_migrated(self):
+    def model_counts(self):
+        return dict(self.table_counts(), **{m: self.env[m].sudo().with_context(active_test=False).search_count([])
+                                            for m in self.MODELS if m in self.env})
+
+    def currency_findings(self):
+        cmap = self.connection.map_id
+        cmap.action_preflight()
+        return {f.values: (f.level, f.object_map, f.target, f.message)
+                for f in cmap.finding_ids if f.target == "currency_id" and f.values}
+
+    def test_invoices_land_in_their_currency_and_paid_ones_are_paid(self):
         self.assertEqual(len(self.invoices), 20)
-        models = ("account.move", "account.move.line", "account.partial.reconcile")
-        before = dict(self.table_counts(), **{m: self.env[m].search_count([]) for m in models if m in self.env})
+        currencies = [r.data["currency"] for r in self.invoices]
+        self.assertEqual({c: currencies.count(c) for c in set(currencies)}, {"USD": 14, "EUR": 4, "GBP": 2})
+        paid = [r for r in self.invoices if r.data["status"] == "paid"]
+        self.assertTrue(paid and len(paid) < len(self.invoices))
+        n, p = len(self.invoices), len(paid)
+        if "account.move" not in self.env:
+            before = self.model_counts()
+            run = self.start_run(self.connection)
+            self.assert_closes(run)
+            counts = self.counts(run)
+            self.assertEqual({m: counts[m] for m in self.MAPS},
+                             {m: ((p if m == "clientjoy_invoice_payment" else n), 0, 0,
+                                  (p if m == "clientjoy_invoice_payment" else n), 0) for m in self.MAPS})
+            for name in self.MAPS:
+                model = {"clientjoy_invoice": "account.move",
+                         "clientjoy_invoice_payment": "account.payment"}.get(name, "account.move.line")
+                for line in self.lines(run, name, "skip").values():
+                    self.assertEqual(line.message, f"not migrated: {model} is not installed in this database; "
+                                                   "install its app and run again to migrate these records")
+            self.rollback(run)
+            self.assertEqual(self.model_counts(), before)
+            return
+
+        usd, eur, gbp = self.env.ref("base.USD"), self.env.ref("base.EUR"), self.env.ref("base.GBP")
+        self.assertEqual(self.env.company.currency_id, usd)
+        self.assertEqual((eur.active, gbp.active, bool(eur.rate_ids)), (False, False, False))
+        # pre-flight names each currency Odoo cannot take as it stands; the run activates none
+        gbp_message = ("invoices in GBP: activate GBP and set its rate (Accounting > Configuration > Currencies) "
+                       "before the run; until then they land in the company currency (USD) with their amounts as "
+                       "exported and the code kept beside them.")
+        self.assertEqual(self.currency_findings(), {
+            "EUR": ("warning", "clientjoy_invoice", "currency_id", gbp_message.replace("GBP", "EUR")),
+            "GBP": ("warning", "clientjoy_invoice", "currency_id", gbp_message)})
+        # the admin activates EUR and sets its rate (1 USD = 0.92 EUR); GBP is left inactive
+        eur.write({"active": True})
+        self.env["res.currency.rate"].create({"currency_id": eur.id, "name": "2000-01-01", "rate": 0.92})
+        self.assertEqual(self.currency_findings(), {
+            "GBP": ("warning", "clientjoy_invoice", "currency_id", gbp_message)})
+
+        journals = self.env["account.journal"].search([("type", "=", "bank"), ("company_id", "=", self.env.company.id)])
+        self.assertTrue(journals, "the database has a bank journal for the payments")
+        before = self.model_counts()
         run = self.start_run(self.connection)
         self.assert_closes(run)
         counts = self.counts(run)
-        n = len(self.invoices)
-        if "account.move" not in self.env:
-            self.assertEqual({m: counts[m] for m in self.MAPS}, {m: (n, 0, 0, n, 0) for m in self.MAPS})
-            for name in self.MAPS:
-                for line in self.lines(run, name, "skip").values():
-                    self.assertEqual(line.message, "not migrated: account.move is not installed in this database; "
-                                                   "install its app and run again to migrate these records"
-                                     if name == "clientjoy_invoice" else
-                                     "not migrated: account.move.line is not installed in this database; "
-                                     "install its app and run again to migrate these records")
-            return
-        self.assertEqual({m: counts[m] for m in self.MAPS}, {m: (n, n, 0, 0, 0) for m in self.MAPS})
+        self.assertEqual({m: counts[m] for m in self.MAPS},
+                         {m: ((p, p, 0, 0, 0) if m == "clientjoy_invoice_payment" else (n, n, 0, 0, 0))
+                          for m in self.MAPS})
+        after = self.model_counts()
+        self.assertEqual(after["account.payment"] - before["account.payment"], p)
+        self.assertEqual(after["account.journal"], before["account.journal"])
+        self.assertEqual((eur.active, gbp.active), (True, False))
         module = self.connection.xmlid_module
         states = {"draft": "draft", "unpaid": "posted", "overdue": "posted", "paid": "posted"}
+        created = self.lines(run, "clientjoy_invoice", "create")
         for r in self.invoices:
             d = r.data
             move = self.env.ref(f"{module}.invoices_{r.source_id}")
+            currency = {"USD": usd, "EUR": eur, "GBP": usd}[d["currency"]]
             self.assertEqual(
                 (move.move_type, move.partner_id, move.ref, str(move.invoice_date), str(move.invoice_date_due),
-                 move.state, move.x_flitstack_source_status, move.x_flitstack_recurrence or False),
+                 move.state, move.x_flitstack_source_status, move.x_flitstack_recurrence or False,
+                 move.currency_id, move.x_flitstack_currency),
                 ("out_invoice", self.env.ref(f"{module}.clients_{d['client_id']}"), d["number"], d["issue_date"],
-                 d["due_date"], states[d["status"]], d["status"], d["recurrence"] or False), r.source_id)
+                 d["due_date"], states[d["status"]], d["status"], d["recurrence"] or False,
+                 currency, d["currency"]), r.source_id)
             lines = move.invoice_line_ids.sorted("id")
-            self.assertEqual([(l.name, l.quantity, l.price_unit) for l in lines],
-                             [("Services (subtotal as exported by Clientjoy)", 1, float(d["subtotal"])),
-                              ("Tax (as charged in Clientjoy)", 1, float(d["tax"]))], r.source_id)
-            self.assertEqual(move.currency_id.round(move.amount_total - float(d["total"])), 0.0, r.source_id)
+            self.assertEqual([(l.name, l.quantity, l.price_unit, l.currency_id) for l in lines],
+                             [("Services (subtotal as exported by Clientjoy)", 1, float(d["subtotal"]), currency),
+                              ("Tax (as charged in Clientjoy)", 1, float(d["tax"]), currency)], r.source_id)
+            # the total in the invoice's currency is the export's, to the cent
+            self.assertEqual(currency.compare_amounts(move.amount_total, float(d["total"])), 0, r.source_id)
+            if d["currency"] == "EUR":
+                # in the company's books at the admin's rate, line by line
+                self.assertEqual([usd.round(-l.balance) for l in lines],
+                                 [usd.round(float(d["subtotal"]) / 0.92), usd.round(float(d["tax"]) / 0.92)])
+            if d["currency"] == "GBP":
+                self.assertIn("currency_id: currency GBP is not active or has no rate in Odoo; the record is in the "
+                              "company currency with its amounts as exported and the source's currency code kept "
+                              "beside it: activate GBP and set its rate (Accounting > Configuration > Currencies), "
+                              "then run again", created[r.source_id].message)
+            payment = self.env.ref(f"{module}.invoice_payments_{r.source_id}", raise_if_not_found=False)
+            if d["status"] != "paid":
+                self.assertFalse(payment, r.source_id)
+                if move.state == "posted":
+                    self.assertEqual((currency.compare_amounts(move.amount_residual, float(d["total"])),
+                                      move.payment_state), (0, "not_paid"), r.source_id)
+                continue
+            self.assertEqual(
+                (payment.state in ("in_process", "paid"), payment.payment_type, payment.partner_type, payment.partner_id, payment.currency_id,
+                 currency.compare_amounts(payment.amount, float(d["total"])), payment.memo, str(payment.date),
+                 payment.journal_id.type, payment.x_flitstack_move_id),
+                (True, "inbound", "customer", move.partner_id, currency, 0, d["number"], d["issue_date"],
+                 "bank", move), r.source_id)
+            self.assertEqual((move.amount_residual, move.payment_state in ("paid", "in_payment")), (0.0, True),
+                             r.source_id)
+        Payment = self.env["account.payment"]
+        self.assertEqual(Payment.search_count([("x_flitstack_move_id.x_flitstack_source_status", "=", "paid")]), p)
+
+        second = self.assert_rerun_creates_nothing(self.connection, run)
+        self.assertEqual(self.model_counts(), after)
+        self.rollback(second)
         self.rollback(run)
-        after = dict(self.table_counts(), **{m: self.env[m].search_count([]) for m in models if m in self.env})
-        self.assertEqual(after, before)
+        self.assertEqual(self.model_counts(), before)
