@@ -164,16 +164,22 @@ class TestAdminTours(HttpCase):
         # every table is back as it was: records, messages, activities, attachments, external ids
         self.assertEqual(self.table_counts(), before)
 
-    # -- no job runner: the run says so, and Cancel stops it --------------------------------------------
-    def test_stuck_run_says_why_and_cancels(self):
-        export = write_clinic_export(f"{self.folder}/stuck-export", patients=10, appointments=10)
+    def started_clinic_run(self, name, folder):
+        """A full run of a 10-patient clinic export on a confirmed, provisioned map, started:
+        its jobs wait for a runner."""
+        export = write_clinic_export(f"{self.folder}/{folder}", patients=10, appointments=10)
         conn = self.env["flitstack.connection"].create({
-            "name": "Stuck clinic", "kind": "clinic_csv", "export_path": export["path"], "state": "connected"})
+            "name": name, "kind": "clinic_csv", "export_path": export["path"], "state": "connected"})
         cmap = conn._ensure_map()
         cmap.action_provision_fields()
         cmap.action_confirm()
         run = conn._new_run("full")
         run.action_start()
+        return run
+
+    # -- no job runner: the run says so, and Cancel stops it --------------------------------------------
+    def test_stuck_run_says_why_and_cancels(self):
+        run = self.started_clinic_run("Stuck clinic", "stuck-export")
         jobs = run._jobs()
         self.assertEqual(jobs.mapped("state"), ["pending"])
         self.env.cr.execute("UPDATE queue_job SET date_created = %s WHERE id IN %s",
@@ -219,14 +225,7 @@ class TestAdminTours(HttpCase):
 
     # -- the run form follows its jobs while they work, without a reload ------------------------------
     def test_run_form_follows_its_jobs_live(self):
-        export = write_clinic_export(f"{self.folder}/live-export", patients=10, appointments=10)
-        conn = self.env["flitstack.connection"].create({
-            "name": "Live clinic", "kind": "clinic_csv", "export_path": export["path"], "state": "connected"})
-        cmap = conn._ensure_map()
-        cmap.action_provision_fields()
-        cmap.action_confirm()
-        run = conn._new_run("full")
-        run.action_start()
+        run = self.started_clinic_run("Live clinic", "live-export")
         self.assertEqual((run.state, run.progress), ("running", 0.0))
 
         performed = self.job_runner_route()
