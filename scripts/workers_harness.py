@@ -372,22 +372,46 @@ class Harness:
                               [("func_string", "=like", f"flitstack.run({run_id},).%"), *domain],
                               fields=["uuid", "method_name", "state", "worker_pid", "retry"])
 
+    def running_on(self, pid, run_id):
+        """``(uuid, method)`` of the run's job that worker ``pid`` has started and not
+        ended, read from the database (not through the server, whose worker may be the
+        frozen one), or None."""
+        with contextlib.closing(psycopg2.connect(dbname=self.db)) as pg, pg.cursor() as cr:
+            cr.execute("SELECT uuid, method_name FROM queue_job WHERE worker_pid = %s AND state = 'started' "
+                       "AND func_string LIKE %s ORDER BY date_started DESC LIMIT 1", [pid, f"flitstack.run({run_id},).%"])
+            return cr.fetchone()
+
     # -- scenarios ------------------------------------------------------------------------
     def scenario_kill(self):
+        """SIGKILL the worker that loads a batch, mid-batch.  The worker is frozen
+        (SIGSTOP) before it is killed, and killed only if what it runs then is still a
+        batch load: a worker seen loading a batch may have finished it and taken another
+        job by the time the signal would reach it, and then the scenario would kill that
+        other job (an extraction, the next batch) and check the wrong one."""
         run_id = self.start_run("kill")
         deadline = time.time() + 600
-        while time.time() < deadline:
+        job = None
+        while time.time() < deadline and job is None:
             started = self.jobs(run_id, [("method_name", "=", "_job_load_batch"), ("state", "=", "started")])
             if started and started[0]["worker_pid"]:
-                job = started[0]
+                pid = started[0]["worker_pid"]
                 time.sleep(0.3)  # into the batch
-                log(f"kill: SIGKILL worker {job['worker_pid']} while it loads a batch (job {job['uuid']})")
-                os.kill(job["worker_pid"], signal.SIGKILL)
-                break
+                os.kill(pid, signal.SIGSTOP)
+                try:
+                    running = self.running_on(pid, run_id)
+                    if running and running[1] == "_job_load_batch":
+                        log(f"kill: SIGKILL worker {pid} while it loads a batch (job {running[0]})")
+                        os.kill(pid, signal.SIGKILL)
+                        job = {"uuid": running[0], "worker_pid": pid}
+                        break
+                finally:
+                    if job is None:
+                        os.kill(pid, signal.SIGCONT)
+                log(f"kill: worker {pid} had moved on from that batch ({running and running[1]}): look again")
             if self.run_state(run_id)["state"] != "running":
                 raise RuntimeError("kill: the run ended before a batch load was seen running")
             time.sleep(0.1)
-        else:
+        if job is None:
             raise RuntimeError("no batch load was seen running")
         state = self.wait_done(run_id, self.args.timeout)
         again = self.odoo.call("queue.job", "search_read", [("uuid", "=", job["uuid"])],
