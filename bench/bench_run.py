@@ -139,20 +139,20 @@ def follow(harness, name, n):
                     WHERE b.run_id = e.run_id AND b.map_name = ANY(string_to_array(e.map_names, ',')))
             FROM flitstack_run_extraction e WHERE e.run_id = %s ORDER BY e.sequence""", [run_id])
         reads = cr.fetchall()
-        global LAST_TIMELINE
-        LAST_TIMELINE = timeline(cr, run_id, reads)
     return run_id, harness.run_state(run_id), total, marks, reads
 
 
-LAST_TIMELINE = None
-
-
-def timeline(cr, run_id, reads):
+def timeline(db, run_id, reads):
     """Where a run's time went, from queue_job's own timings: per job function, the jobs,
     their seconds of work and their mean wait between queued and started; per source
     object, its window (first page read to last batch loaded), the seconds its batches'
     loads took, how long its batches waited staged before their load was queued, and
     the share of the load channel's slots busy in the window."""
+    with closing(psycopg2.connect(dbname=db)) as pg, pg.cursor() as cr:
+        return _timeline(cr, run_id, reads)
+
+
+def _timeline(cr, run_id, reads):
     cr.execute("""
         SELECT method_name, count(*), sum(exec_time), avg(extract(epoch FROM date_started - date_created))::float
         FROM queue_job WHERE func_string LIKE %s AND state = 'done' GROUP BY method_name ORDER BY 3 DESC""",
@@ -312,6 +312,7 @@ def main():
                               f"{FREE[0]}/{FREE[1]:g}")
             try:
                 run_id, state, total, _marks, reads = follow(harness, "free", n)
+                free_timeline = timeline(harness.db, run_id, reads)
             finally:
                 harness.odoo.call("ir.config_parameter", "set_param", "flitstack_migration.clio_rate_limit",
                                   f"{args.rate}/{args.window:g}")
@@ -320,7 +321,6 @@ def main():
             free = end_to_end(reads)
             print(f"\n[free] the same rows from an account with no rate limit: run {state['state']} in {total:.0f} s "
                   f"(load average {os.getloadavg()[0]:.1f})", flush=True)
-            free_timeline = LAST_TIMELINE
             print_timeline(free_timeline, hargs.capacity)
         if "loader" in phases:
             figures, out = loader_figures(args.loader_n or n, args.odoo_bin, args.addons, args.db_prefix)
