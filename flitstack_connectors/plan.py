@@ -15,12 +15,14 @@ T = TypeVar("T")
 
 def map_dependencies(spec: MapSpec, om: ObjectMap) -> set[str]:
     """Names of the object maps that must load before ``om``: those producing the
-    records its lookups point at, and those named in ``after``."""
+    records its lookups point at (the ``maps`` a lookup names, else every map
+    writing its ``object``), and those named in ``after``."""
     deps = set(om.after)
     for row in om.lookups:
         if row.kind == "record" and row.object:
             deps.update(o.name for o in spec.objects
-                        if o.enabled and o.identity_name == row.object and o.name != om.name)
+                        if o.enabled and o.identity_name == row.object and o.name != om.name
+                        and (not row.maps or o.name in row.maps))
     return deps
 
 

@@ -154,3 +154,30 @@ def test_a_spec_cut_to_some_object_maps_keeps_the_pricelist_rules_it_can_still_s
     assert people.pricelists == []
     money = spec.only(["clio_bill", "clio_bill_time_entry", "clio_unbilled_time_entry", "clio_work_in_progress"])
     assert [r.name for r in money.pricelists] == ["clio_rates"]
+
+
+def test_a_lookup_naming_its_maps_waits_for_those_alone():
+    from flitstack_connectors.plan import map_dependencies
+    spec = load_pack("clio_odoo")
+    # a person's company is a company: people at a company wait for the companies map, not for
+    # the people without one, although both write 'contacts' records
+    assert map_dependencies(spec, spec.object_map("clio_employee")) == {"clio_company"}
+    # a matter's client is any contact: every map writing contacts
+    assert {"clio_company", "clio_person", "clio_employee"} <= map_dependencies(spec, spec.object_map("clio_matter"))
+    data = json.loads(spec.to_json())
+    employee = next(o for o in data["objects"] if o["name"] == "clio_employee")
+    employee["lookups"][0]["maps"] = []
+    assert "clio_person" in map_dependencies(MapSpec.from_json(json.dumps(data)),
+                                             MapSpec.from_json(json.dumps(data)).object_map("clio_employee"))
+
+
+@pytest.mark.parametrize("maps, message", [
+    (["clio_nothing"], "'maps' names unknown object map 'clio_nothing'"),
+    (["clio_matter"], "object map 'clio_matter' writes 'matters' records, not the 'contacts' the lookup points at"),
+])
+def test_a_lookup_naming_maps_that_cannot_write_its_records_is_refused(maps, message):
+    data = json.loads(load_pack("clio_odoo").to_json())
+    employee = next(o for o in data["objects"] if o["name"] == "clio_employee")
+    employee["lookups"][0]["maps"] = maps
+    with pytest.raises(MappingError, match=message):
+        MapSpec.from_json(json.dumps(data))

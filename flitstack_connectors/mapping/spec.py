@@ -62,6 +62,11 @@ class LookupRow(BaseModel):
     object: Optional[str] = None
     #: a value map turning the source value into the xmlid or name
     value_map: Optional[str] = None
+    #: for ``record`` lookups: the object maps whose records it can point at, when only some
+    #: of the maps writing ``object`` do (a person's company is one of the companies map,
+    #: never a person); its batches then wait for those maps alone.  Empty: every map
+    #: writing ``object``
+    maps: list[str] = Field(default_factory=list)
     many: bool = False
     required: bool = False
     confidence: Optional[float] = None
@@ -315,6 +320,18 @@ class MapSpec(BaseModel):
                     raise ValueError(f"object map {om.name!r}, lookup row -> {r.target}: a record lookup names the source object it points at")
                 if r.value_map and r.value_map not in self.value_maps:
                     raise ValueError(f"object map {om.name!r}, lookup row -> {r.target}: unknown value map {r.value_map!r}")
+                for name in r.maps:
+                    named = next((o for o in self.objects if o.name == name), None)
+                    if r.kind != "record":
+                        raise ValueError(f"object map {om.name!r}, lookup row -> {r.target}: only a record lookup "
+                                         f"names the maps it points at; remove 'maps'")
+                    if named is None:
+                        raise ValueError(f"object map {om.name!r}, lookup row -> {r.target}: 'maps' names unknown "
+                                         f"object map {name!r}")
+                    if named.identity_name != r.object:
+                        raise ValueError(f"object map {om.name!r}, lookup row -> {r.target}: object map {name!r} "
+                                         f"writes {named.identity_name!r} records, not the {r.object!r} the lookup "
+                                         f"points at; name maps of {r.object!r} in 'maps'")
             for dep in om.after:
                 if dep not in {o.name for o in self.objects}:
                     raise ValueError(f"object map {om.name!r}: 'after' names unknown object map {dep!r}")
