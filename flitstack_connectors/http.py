@@ -530,6 +530,25 @@ def vendor_message(response: httpx.Response) -> str:
     return message[:300]
 
 
+_SSL_CONTEXTS: dict[tuple[Optional[str], Optional[str]], Any] = {}
+_SSL_LOCK = threading.Lock()
+
+
+def trusted_ssl_context():
+    """The TLS context httpx would build for a new client (certifi's authorities, or
+    the bundle ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` name), built once per process and
+    bundle: building it reads the whole bundle, a quarter of a second, and a run makes
+    a client for every page it reads."""
+    import os
+
+    key = (os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None)
+    with _SSL_LOCK:
+        ctx = _SSL_CONTEXTS.get(key)
+        if ctx is None:
+            ctx = _SSL_CONTEXTS[key] = httpx.create_ssl_context()
+        return ctx
+
+
 class HttpClient:
     """Sends requests to one source's API; see the module docstring for the steps.
 
@@ -556,6 +575,7 @@ class HttpClient:
         self.retry_waits: list[float] = []
         self._client = httpx.Client(
             auth=auth, headers=headers, timeout=timeout, transport=transport,
+            verify=trusted_ssl_context() if transport is None else True,
             event_hooks={"request": [self._before_send], "response": [self._after_answer]},
         )
         self._file_store: Optional[httpx.Client] = None
@@ -625,7 +645,8 @@ class HttpClient:
         connection (building a client builds its TLS context, a cost per file otherwise)."""
         with self._file_store_lock:
             if self._file_store is None:
-                self._file_store = httpx.Client(timeout=self.timeout, follow_redirects=True)
+                self._file_store = httpx.Client(timeout=self.timeout, follow_redirects=True,
+                                                verify=trusted_ssl_context())
             return self._file_store
 
     def close(self) -> None:
