@@ -50,7 +50,7 @@ class FlitstackRun(models.Model):
        on the others (``data/queue_job_data.xml``).
     3. A batch is queued as soon as the maps it references are complete (read
        to the end and every batch loaded): people at a company wait for the
-       companies, matters for all partners.  A map whose records take their
+       companies (their lookup names the companies map), matters for all partners.  A map whose records take their
        children with them (``with_parent``: a bill's time entries are created
        with its invoice) also waits for the children's maps to be read and for
        the maps they reference.  Batches of one map load in
