@@ -4,6 +4,9 @@ from odoo import fields, models
 #: create or update are kept in the run's ``flitstack.run.scoring`` rows instead of being
 #: written to ``crm.lead.scoring.frequency`` (see services/scoring.py)
 SCORING_RUN_KEY = "flitstack_scoring_run"
+#: context key of a run's rollback: its writes and deletes of leads count nothing in
+#: crm's table; the rollback takes back what the run added instead (services/scoring.py)
+SCORING_DISCARD_KEY = "flitstack_scoring_discard"
 
 
 class CrmLead(models.Model):
@@ -25,6 +28,8 @@ class CrmLead(models.Model):
         inserted as the run's rows, which no other transaction touches; the run adds
         them to crm's table once, at its end (:class:`..services.scoring.ScoringSettlement`).
         A savepoint rolled back (a record that fails alone) takes its rows with it."""
+        if self.env.context.get(SCORING_DISCARD_KEY):
+            return None
         run_id = self.env.context.get(SCORING_RUN_KEY)
         if not run_id:
             return super()._pls_increment_frequencies(from_state=from_state, to_state=to_state)

@@ -18,3 +18,21 @@ class FlitstackRunScoring(models.Model):
     value = fields.Char()
     won = fields.Float()
     lost = fields.Float()
+
+
+class FlitstackRunScoringApplied(models.Model):
+    """What a run's end added to ``crm.lead.scoring.frequency``, per team, field and
+    value: the run's rollback takes exactly that back (:meth:`..services.scoring.ScoringSettlement.undo`),
+    and deletes the rows the run created once they hold nothing else."""
+
+    _name = "flitstack.run.scoring.applied"
+    _description = "Migration run: lead-scoring counts its end added, for its rollback"
+    _log_access = False
+
+    run_id = fields.Many2one("flitstack.run", required=True, ondelete="cascade", index=True)
+    team_id = fields.Integer(help="The sales team's id, 0 for leads without a team (as crm counts them).")
+    variable = fields.Char(required=True)
+    value = fields.Char()
+    won = fields.Float()
+    lost = fields.Float()
+    created = fields.Boolean(help="crm's row for this couple did not exist before the run added to it.")

@@ -15,6 +15,9 @@
    again from the values on their line, under their external id.
 4. ``create`` lines: unlink the records and drop their external ids.
 5. Mark the lines as rolled back.
+6. Take back what the run's end added to crm's lead-scoring table
+   (:meth:`.scoring.ScoringSettlement.undo`); the rollback's own writes and
+   deletes of leads count nothing there.
 """
 import logging
 from collections import defaultdict
@@ -25,7 +28,9 @@ from odoo.tools import mute_logger
 
 from .accounting import AccountingRollback
 from .attachments import restore_previous_content
+from ..models.crm_lead import SCORING_DISCARD_KEY
 from .loader import LOAD_CONTEXT
+from .scoring import ScoringSettlement
 
 _logger = logging.getLogger(__name__)
 
@@ -82,6 +87,7 @@ class RunRollback:
             self._undo_chunk(chunk, stats)
             chunk.write({"rolled_back": True})
             self.env.flush_all()
+        ScoringSettlement(self.run).undo()
         self.env.registry.clear_cache()
         return stats
 
@@ -97,7 +103,8 @@ class RunRollback:
         for (model_name, operation), lines in groups:
             # an accounting entry that consumed a sequence number may be deleted here: the
             # run created it, and its whole chain goes back in reverse order
-            model = self.env[model_name].sudo().with_context(**LOAD_CONTEXT, force_delete=True)
+            model = self.env[model_name].sudo().with_context(**LOAD_CONTEXT, force_delete=True,
+                                                             **{SCORING_DISCARD_KEY: True})
             if operation in ("update", "skip"):
                 for line in lines:
                     if line.old_values and "__deleted__" in line.old_values:

@@ -16,6 +16,10 @@ closing job (one at a time per run), does what crm would have done lead by lead:
    recompute does), and their probability where it followed the automated one.
    A won lead stays at 100, a lost one at 0; a lead whose probability was set by
    hand keeps it.
+3. Keep what step 1 added, per couple (``flitstack.run.scoring.applied``), so that
+   the run's rollback takes exactly that back (:meth:`ScoringSettlement.undo`):
+   deleting a won lead does not uncount it in crm, and a rollback's writes (a lead
+   put back in its stage) count nothing, so the table is as before the run.
 
 The figures are those crm's live increments would have given had the batches
 loaded one after another: migrated leads are counted as crm counts any lead won
@@ -58,9 +62,57 @@ class ScoringSettlement:
         for team_id, variable, value, won, lost in rows:
             new_by_team.setdefault(team_id, {}).setdefault(variable, {})[value] = {"won": won, "lost": lost}
         Lead = self.env["crm.lead"].sudo()
-        Lead._pls_update_frequency_table(new_by_team, 1, existing_frequencies_by_team=self._existing(new_by_team))
+        existing = self._existing(new_by_team)
+        Lead._pls_update_frequency_table(new_by_team, 1, existing_frequencies_by_team=existing)
+        # what was added, for the run's rollback (undo), with the couples crm had no row for
+        self.env["flitstack.run.scoring.applied"].sudo().create([{
+            "run_id": self.run.id, "team_id": team_id or 0, "variable": variable, "value": value,
+            "won": won, "lost": lost,
+            "created": not existing.get(team_id or 0, {}).get(variable, {}).get(value)}
+            for team_id, variable, value, won, lost in rows])
         cr.execute("DELETE FROM flitstack_run_scoring WHERE run_id = %s", [self.run.id])
         return len(rows)
+
+    def undo(self):
+        """Take back what the run's end added to crm's table (the rollback of the run:
+        its own writes and deletes of leads count nothing, ``SCORING_DISCARD_KEY``).
+        A count goes no lower than crm's floor of 0.1; a row the run created goes once
+        it holds no more than that.  Returns the rows of crm's table written or deleted."""
+        if "crm.lead" not in self.env:
+            return 0
+        Applied = self.env["flitstack.run.scoring.applied"].sudo()
+        applied = Applied.search([("run_id", "=", self.run.id)], order="id")
+        # increments the run kept that its end did not add yet (a run stopped between the two)
+        self.env.cr.execute("DELETE FROM flitstack_run_scoring WHERE run_id = %s", [self.run.id])
+        if not applied:
+            return 0
+        sums = defaultdict(lambda: [0.0, 0.0, False])
+        for row in applied:
+            key = (row.team_id or 0, row.variable, row.value)
+            sums[key][0] += row.won
+            sums[key][1] += row.lost
+            sums[key][2] = sums[key][2] or row.created
+        by_team = {}
+        for team_id, variable, value in sums:
+            by_team.setdefault(team_id, {}).setdefault(variable, {})[value] = True
+        existing = self._existing(by_team)
+        Frequency = self.env["crm.lead.scoring.frequency"].sudo()
+        touched = 0
+        for (team_id, variable, value), (won, lost, created) in sums.items():
+            current = existing.get(team_id, {}).get(variable, {}).get(value)
+            if not current:
+                continue  # crm's rebuild emptied the table since: nothing of the run's is left in it
+            frequency = Frequency.browse(current["frequency_id"])
+            new_won, new_lost = current["won"] - won, current["lost"] - lost
+            if created and new_won <= 0.1 + 1e-6 and new_lost <= 0.1 + 1e-6:
+                frequency.unlink()
+            else:
+                # crm's own rule: counts stay positive
+                frequency.write({"won_count": new_won if new_won > 0 else 0.1,
+                                 "lost_count": new_lost if new_lost > 0 else 0.1})
+            touched += 1
+        applied.unlink()
+        return touched
 
     def _existing(self, new_by_team):
         """crm's rows for the couples of ``new_by_team``, in the shape crm's

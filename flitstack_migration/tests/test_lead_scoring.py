@@ -1,6 +1,7 @@
 from odoo.tests import tagged
 
 from ..models.crm_lead import SCORING_RUN_KEY
+from ..services.rollback import RunRollback
 from ..services.scoring import ScoringSettlement
 from .common import FlitstackCase
 
@@ -89,6 +90,14 @@ class TestLeadScoring(FlitstackCase):
                              (expected[lead.id], expected[lead.id]), lead.id)
         self.assertEqual(set(won.mapped("probability")), {100.0})
 
+        # the rollback takes the run's counts back: crm's table is as it was, rows the run
+        # created included (unlinking a won lead uncounts nothing in crm by itself)
+        self.assertGreater(len(set(after) - set(before)), 0)
+        RunRollback(run).execute()
+        self.assertFalse(leads.exists())
+        self.assertEqual(self.frequencies(), before)
+        self.assertFalse(self.env["flitstack.run.scoring.applied"].search([("run_id", "=", run.id)]))
+
     def test_a_lead_that_leaves_won_is_counted_as_crm_counts_it_live(self):
         Lead = self.env["crm.lead"]
         team = self.env["crm.team"].search([], limit=1)
@@ -111,3 +120,6 @@ class TestLeadScoring(FlitstackCase):
         ScoringSettlement(run).settle()
         self.assertEqual(self.frequencies(), live)
         self.assertEqual(self.waiting(run), 0)
+        # taken back: the two leads' won counts return, as crm counts them won again
+        ScoringSettlement(run).undo()
+        self.assertEqual(self.frequencies(), before)
