@@ -417,3 +417,20 @@ def test_values_naming_existing_records_find_the_field_a_weak_name_misses(schema
         "Opportunity Name": ["Roof repair", "New build", "Survey"],
         "Colour": ["Red", "Blue", "Green", "Teal", "Pink"]})
     assert _rows(propose_map(objects, schema, samples, source_kind="crm"))["Colour"].action == "custom"
+
+
+def test_a_proposal_from_the_clio_pack_keeps_its_object_map_settings(clio_inputs, schema):
+    # files, bill lines created with their invoice, rates as pricelists: what
+    # the default map sets beyond its rows comes through a proposal unchanged
+    objects, samples = clio_inputs
+    pack = load_pack("clio_odoo")
+    spec = propose_map(objects, schema, samples, pack=pack, source_kind="clio").to_spec()
+    settings = ("cardinality", "group_by", "enabled", "unless_installed", "file", "key_prefix", "with_parent")
+    proposed = {om.name: {k: getattr(om, k) for k in settings} for om in spec.objects}
+    expected = {om.name: {k: getattr(om, k) for k in settings} for om in pack.objects if om.name in proposed}
+    assert proposed == expected
+    assert {om.name for om in pack.objects if om.with_parent} <= set(proposed)
+    assert any(om.file for om in spec.objects)
+    assert spec.pricelists == pack.pricelists
+    validate_spec(spec, schema)
+

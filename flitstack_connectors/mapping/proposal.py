@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from ..records import FieldInfo, ObjectInfo, SourceRecord
 from .apply import matches_filter
-from .spec import CustomField, FieldRow, LookupRow, MapSpec, ObjectMap, ValueMap
+from .spec import CustomField, FieldRow, LookupRow, MapSpec, ObjectMap, PricelistRule, ValueMap
 from .target_schema import FieldSpec
 from .value_profile import ValueProfile
 
@@ -78,6 +78,14 @@ class ObjectProposal(BaseModel):
     reason: str = ""
     fields: list[FieldProposal] = Field(default_factory=list)
     from_pack: bool = False
+    #: what a default map sets on the object map beyond its rows, kept as it is
+    #: (:data:`PACK_OPTIONS`: files, lines landing with their invoice, fallback maps, ...)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+#: object map settings a proposal takes from the default map as they are
+PACK_OPTIONS = frozenset({"cardinality", "group_by", "enabled", "unless_installed", "file", "key_prefix",
+                          "with_parent"})
 
 
 class Proposal(BaseModel):
@@ -87,6 +95,8 @@ class Proposal(BaseModel):
     objects: list[ObjectProposal] = Field(default_factory=list)
     #: value maps kept verbatim from a default map
     pack_value_maps: dict[str, ValueMap] = Field(default_factory=dict)
+    #: the default map's pricelist rules (rates), kept where their object maps are
+    pack_pricelists: list[PricelistRule] = Field(default_factory=list)
     description: str = ""
 
     def object(self, name: str) -> ObjectProposal:
@@ -133,7 +143,8 @@ class Proposal(BaseModel):
                 extra["match_on"] = list(op.match_on)
             om = ObjectMap(name=op.name, source_object=op.source_object, target_model=op.target_model,
                            filter=dict(op.filter), defaults=dict(op.defaults),
-                           after=[a for a in op.after if a in kept_names], description=op.reason, **extra)
+                           after=[a for a in op.after if a in kept_names], description=op.reason,
+                           **{k: v for k, v in op.options.items() if k in PACK_OPTIONS}, **extra)
             for fp in op.fields:
                 if fp.row is None or fp.action == "skip":
                     continue
@@ -155,8 +166,10 @@ class Proposal(BaseModel):
                     if vm is not None:
                         value_maps[fp.value_map_name] = vm
             maps.append(om)
+        names = {om.name for om in maps}
         return MapSpec(source_kind=self.source_kind, objects=maps, value_maps=value_maps,
                        custom_fields=list(custom.values()),
+                       pricelists=[r.model_copy() for r in self.pack_pricelists if set(r.from_maps) <= names],
                        description=description or self.description)
 
 

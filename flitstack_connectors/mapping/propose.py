@@ -47,7 +47,8 @@ from __future__ import annotations
 from typing import Optional, Union
 
 from ..records import ObjectInfo, SourceRecord
-from .proposal import (ACCEPT, Action, FieldProposal, ObjectProposal, Proposal, _filtered, _MapPlan, _Placement,
+from .proposal import (ACCEPT, PACK_OPTIONS, Action, FieldProposal, ObjectProposal, Proposal, _filtered, _MapPlan,
+                       _Placement,
                        custom_field_name)
 from .propose_fields import FieldSteps
 from .propose_objects import ObjectSteps
@@ -120,7 +121,8 @@ class _Proposer(ObjectSteps, FieldSteps, ValueSteps):
                 name=om.name, source_object=om.source_object, target_model=om.target_model,
                 filter=dict(om.filter), defaults=dict(om.defaults), after=list(om.after),
                 identity=getattr(om, "identity", None), match_on=list(getattr(om, "match_on", []) or []),
-                confidence=1.0, reason=reason, fields=fields, from_pack=True))
+                confidence=1.0, reason=reason, fields=fields, from_pack=True,
+                options=om.model_dump(mode="json", include=set(PACK_OPTIONS), exclude_defaults=True)))
         return out, covered
 
     def run(self) -> Proposal:
@@ -162,6 +164,7 @@ class _Proposer(ObjectSteps, FieldSteps, ValueSteps):
                     fields=self.propose_fields(plan, placements)))
         return Proposal(source_kind=self.source_kind, objects=objects,
                         pack_value_maps=dict(self.pack.value_maps) if self.pack else {},
+                        pack_pricelists=list(self.pack.pricelists) if self.pack else [],
                         description=f"Proposed map from {self.source_kind} to Odoo")
 
 
