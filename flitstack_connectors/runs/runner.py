@@ -21,7 +21,10 @@
    last wrote, and whose row exists, is skipped; the rows about to be updated
    are read for their old values; ``pending`` audit lines are written; then
    one ``UpsertMultiple`` writes the batch, each row by its alternate key on
-   the Clio id column, so a write sent twice lands once;
+   the Clio id column, so a write sent twice lands once; opportunities and
+   cases that end closed are written open and then closed by their action
+   (``WinOpportunity``, ``LoseOpportunity``, ``CloseIncident``) in one
+   ``$batch`` request, closed rows that change reopened first;
 5. **audit**: the batch's lines turn ``done`` (create, update, skip, fail; old
    values for updates) and the id map takes the rows' ids and hashes;
 6. **reconcile**: per object map, read = created + updated + skipped + failed;
