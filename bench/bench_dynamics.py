@@ -69,12 +69,17 @@ def load(a, rate: int, window: float) -> dict:
             load_log = [r for r in dv.request_log if r.at >= 0]
             kinds = collections.Counter(
                 "UpsertMultiple" if "UpsertMultiple" in r.path else "CreateMultiple" if "CreateMultiple" in r.path
+                else "UpdateMultiple" if "UpdateMultiple" in r.path
+                else "$batch (close actions)" if r.path.endswith("$batch")
                 else "metadata" if "EntityDefinitions" in r.path or "Publish" in r.path else f"other {r.method}"
                 for r in load_log)
+            # the close actions (won, lost, resolved) ride in $batch requests counted above, against the
+            # same limit: they are requests the ceiling's rows do not include
+            closes = collections.Counter(action for action, status, _b in dv.action_log if status < 300)
             return {"seconds": marks["end"] - marks["start"], "rows": report["totals"]["created"]
                     + report["totals"]["updated"], "kinds": kinds, "requests": len(load_log),
                     "provisioning": provisioned_with, "throttled": dv.throttled_for_rate,
-                    "reconciled": report["reconciled"],
+                    "reconciled": report["reconciled"], "closes": closes,
                     # the fewest bulk requests any client needs for these maps: one table per request
                     "ideal": sum(math.ceil((m["created"] + m["updated"]) / ROWS_PER_REQUEST) for m in report["maps"])}
 
@@ -105,6 +110,9 @@ def main() -> None:
           f"= {ceiling:,.0f} rows/s (steady {steady:,.0f} rows/s); ratio {rows / seconds / ceiling:.2f} "
           f"(steady {rows / seconds / steady:.2f}); 429s for the rate: {r['throttled']}; reconciled: "
           f"{r['reconciled']}")
+    print(f"closed by their actions: {sum(r['closes'].values())} rows "
+          f"({', '.join(f'{k} {n}' for k, n in sorted(r['closes'].items())) or 'none'}) in "
+          f"{r['kinds'].get('$batch (close actions)', 0)} $batch requests, counted among the requests above")
     print(f"limit used: {r['requests']} requests of the {allowed} admitted ({r['requests'] / allowed:.2f}); rows per "
           f"request {rows / r['requests']:.0f} of {ROWS_PER_REQUEST} ({rows / r['requests'] / ROWS_PER_REQUEST:.2f}): "
           f"the {r['ideal']} bulk requests these {rows} rows need at least, one table and one map "

@@ -188,14 +188,149 @@ def test_bind_to_missing_row_or_wrong_table_or_disabled_user(api, dv):
 
 
 def test_state_and_status_go_together(api):
-    opp = api.create("opportunities", {"name": "Deal", "statecode": 0, "statuscode": 2})
-    r = api.patch(f"opportunities({opp})", {"statecode": 1, "statuscode": 4})
+    task = api.create("tasks", {"subject": "Call", "statecode": 0, "statuscode": 3})
+    r = api.patch(f"tasks({task})", {"statecode": 1, "statuscode": 6})
     assert r.status_code == 400
-    assert error(r)[1] == f"4 is not a valid status code for state code OpportunityState.Won on opportunity with Id {opp}."
-    assert api.patch(f"opportunities({opp})", {"statecode": 2, "statuscode": 5}).status_code == 204
-    assert api.get(f"opportunities({opp})?$select=statecode,statuscode").json()["statecode"] == 2
-    assert api.patch(f"opportunities({opp})", {"statuscode": 3}).status_code == 204   # the state follows the status
-    assert api.get(f"opportunities({opp})?$select=statecode").json()["statecode"] == 1
+    assert error(r)[1] == f"6 is not a valid status code for state code TaskState.Completed on task with Id {task}."
+    assert api.patch(f"tasks({task})", {"statecode": 2, "statuscode": 6}).status_code == 204
+    assert api.get(f"tasks({task})?$select=statecode,statuscode").json()["statecode"] == 2
+    assert api.patch(f"tasks({task})", {"statuscode": 5}).status_code == 204   # the state follows the status
+    assert api.get(f"tasks({task})?$select=statecode").json()["statecode"] == 1
+
+
+def _refusal(table, state, label, action, other=""):
+    return (f"The statecode of a {table} cannot be set to {state} ({label}) by a create or an update: create or "
+            f"update the row open, then close it with the {action} action{other}.")
+
+
+def test_opportunities_and_cases_are_not_closed_by_writing_their_state(api, dv):
+    won = _refusal("opportunity", 1, "Won", "WinOpportunity", " or LoseOpportunity for Lost")
+    lost = _refusal("opportunity", 2, "Lost", "LoseOpportunity", " or WinOpportunity for Won")
+    r = api.post("opportunities", {"name": "Deal", "statecode": 1, "statuscode": 3})
+    assert (r.status_code, error(r)) == (400, ("", won))
+    assert dv.row_counts()["opportunity"] == 0
+    opp = api.create("opportunities", {"name": "Deal", "statecode": 0, "statuscode": 2})
+    r = api.patch(f"opportunities({opp})", {"statecode": 2, "statuscode": 5})
+    assert (r.status_code, error(r)) == (400, ("", lost))
+    r = api.patch(f"opportunities({opp})", {"statuscode": 3})  # the state would follow the status: Won
+    assert (r.status_code, error(r)) == (400, ("", won))
+    # the bulk messages refuse it too, and all of the request with it
+    r = api.post("opportunities/Microsoft.Dynamics.CRM.UpsertMultiple", {"Targets": [
+        {"@odata.type": f"{CDS}opportunity", "opportunityid": opp, "statecode": 1, "statuscode": 3}]})
+    assert (r.status_code, error(r)[1]) == (400, won + " (Targets[0])")
+    assert api.get(f"opportunities({opp})?$select=statecode,statuscode").json()["statuscode"] == 2
+    acc = api.create("accounts", {"name": "A"})
+    case = {"title": "Leak", "customerid_account@odata.bind": f"accounts({acc})"}
+    r = api.post("incidents", {**case, "statecode": 1, "statuscode": 5})
+    assert (r.status_code, error(r)) == (400, ("", _refusal("incident", 1, "Resolved", "CloseIncident")))
+    inc = api.create("incidents", case)
+    r = api.patch(f"incidents({inc})", {"statecode": 1, "statuscode": 5})
+    assert error(r)[1] == _refusal("incident", 1, "Resolved", "CloseIncident")
+    # a case is canceled by its state (no resolution), then read-only until reopened by its state
+    assert api.patch(f"incidents({inc})", {"statecode": 2, "statuscode": 6}).status_code == 204
+    r = api.patch(f"incidents({inc})", {"title": "Leak 2"})
+    assert (r.status_code, error(r)[1]) == (400, f"The incident with Id = {inc} is closed (Canceled) and read-only: "
+                                                 f"reopen it first (update its statecode to 0 with an open statuscode), "
+                                                 f"then update title.")
+    assert api.patch(f"incidents({inc})", {"statecode": 0, "statuscode": 1}).status_code == 204
+    assert api.patch(f"incidents({inc})", {"title": "Leak 2"}).status_code == 204
+    assert dv.row_counts()["incidentresolution"] == dv.row_counts()["opportunityclose"] == 0
+
+
+def _close(api, action, param, activity, bind, status):
+    return api.post(action, {param: {"@odata.type": f"{CDS}{activity}", "subject": "Closed", **bind},
+                             "Status": status})
+
+
+def test_win_lose_and_close_incident_create_close_activities_and_closed_rows_are_read_only(api, dv):
+    opp = api.create("opportunities", {"name": "Deal"})
+    bind = {"opportunityid@odata.bind": f"/opportunities({opp})"}
+    r = _close(api, "WinOpportunity", "OpportunityClose", "opportunityclose", bind, 4)
+    assert (r.status_code, error(r)[1]) == (400, "4 is not a valid status code for state code "
+                                                 "OpportunityState.Won on opportunity: use 3.")
+    r = api.post("WinOpportunity", {"OpportunityClose": {"subject": "Closed"}, "Status": 3})
+    assert error(r)[1] == ("The opportunityclose of 'WinOpportunity' must name the opportunity it closes with "
+                           "'opportunityid@odata.bind'.")
+    r = api.post("WinOpportunity", {"Status": 3})
+    assert error(r)[1].startswith("The 'OpportunityClose' parameter of 'WinOpportunity' is required")
+    r = _close(api, "WinOpportunity", "OpportunityClose", "opportunityclose",
+               {"opportunityid@odata.bind": f"/opportunities({uuid.uuid4()})"}, 3)
+    assert r.status_code == 404 and dv.row_counts()["opportunityclose"] == 0
+    assert api.get("WinOpportunity").status_code == 404
+    assert _close(api, "WinOpportunity", "OpportunityClose", "opportunityclose", bind, 3).status_code == 204
+    row = api.get(f"opportunities({opp})?$select=statecode,statuscode").json()
+    assert (row["statecode"], row["statuscode"]) == (1, 3)
+    closes = api.get("opportunitycloses?$select=_opportunityid_value,statecode,statuscode,subject").json()["value"]
+    assert [(c["_opportunityid_value"], c["statecode"], c["statuscode"], c["subject"]) for c in closes] == [
+        (opp, 1, 2, "Closed")]
+    # closed: read-only, and not closed twice
+    r = _close(api, "LoseOpportunity", "OpportunityClose", "opportunityclose", bind, 5)
+    assert (r.status_code, error(r)[1]) == (400, f"The opportunity with Id = {opp} is already closed (Won): reopen "
+                                                 f"it before closing it again.")
+    assert dv.row_counts()["opportunityclose"] == 1
+    r = api.patch(f"opportunities({opp})", {"name": "Deal 2"})
+    assert (r.status_code, error(r)[1]) == (400, f"The opportunity with Id = {opp} is closed (Won) and read-only: "
+                                                 f"reopen it first (update its statecode to 0 with an open "
+                                                 f"statuscode), then update name.")
+    r = api.patch(f"opportunities({opp})", {"statecode": 0, "statuscode": 1, "name": "Deal 2"})
+    assert r.status_code == 400 and error(r)[1].endswith("then update name.")
+    # reopened by its state, then lost
+    assert api.patch(f"opportunities({opp})", {"statecode": 0, "statuscode": 1}).status_code == 204
+    assert api.patch(f"opportunities({opp})", {"name": "Deal 2"}).status_code == 204
+    assert _close(api, "LoseOpportunity", "OpportunityClose", "opportunityclose", bind, 5).status_code == 204
+    row = api.get(f"opportunities({opp})?$select=statecode,statuscode,name").json()
+    assert (row["statecode"], row["statuscode"], row["name"]) == (2, 5, "Deal 2")
+    assert dv.row_counts()["opportunityclose"] == 2
+    # a case resolved with its resolution
+    acc = api.create("accounts", {"name": "A"})
+    inc = api.create("incidents", {"title": "Leak", "customerid_account@odata.bind": f"accounts({acc})"})
+    ibind = {"incidentid@odata.bind": f"/incidents({inc})"}
+    r = _close(api, "CloseIncident", "IncidentResolution", "incidentresolution", ibind, 6)
+    assert error(r)[1] == "6 is not a valid status code for state code IncidentState.Resolved on incident: use 5 or 1000."
+    assert _close(api, "CloseIncident", "IncidentResolution", "incidentresolution", ibind, 1000).status_code == 204
+    row = api.get(f"incidents({inc})?$select=statecode,statuscode").json()
+    assert (row["statecode"], row["statuscode"]) == (1, 1000)
+    res = api.get("incidentresolutions?$select=_incidentid_value,activityid").json()["value"]
+    assert [r["_incidentid_value"] for r in res] == [inc]
+    assert [(a, s, b) for a, s, b in dv.action_log] == [
+        ("WinOpportunity", 400, False), ("WinOpportunity", 400, False), ("WinOpportunity", 400, False),
+        ("WinOpportunity", 404, False), ("WinOpportunity", 204, False), ("LoseOpportunity", 400, False),
+        ("LoseOpportunity", 204, False), ("CloseIncident", 400, False), ("CloseIncident", 204, False)]
+    # close activities are readable and deletable; deleting a row takes its close activities with it
+    assert api.delete(f"incidentresolutions({res[0]['activityid']})").status_code == 204
+    assert dv.row_counts()["incidentresolution"] == 0
+    assert api.delete(f"opportunities({opp})").status_code == 204
+    assert dv.row_counts()["opportunityclose"] == 0
+
+
+def test_close_actions_in_a_batch_and_in_a_change_set(api, dv):
+    opps = [api.create("opportunities", {"name": f"Deal {i}"}) for i in range(3)]
+
+    def part(action, opp, status):
+        body = {"OpportunityClose": {"opportunityid@odata.bind": f"/opportunities({opp})"}, "Status": status}
+        return (f"Content-Type: application/http\r\nContent-Transfer-Encoding: binary\r\n\r\n"
+                f"POST /api/data/v9.2/{action} HTTP/1.1\r\nContent-Type: application/json\r\n\r\n"
+                f"{json.dumps(body)}\r\n")
+    body, ctype = _batch([part("WinOpportunity", opps[0], 3), part("LoseOpportunity", opps[1], 3),
+                          part("LoseOpportunity", opps[2], 4)])
+    r = api.http.post("$batch", content=body, headers={"Content-Type": ctype, "Prefer": "odata.continue-on-error"})
+    assert r.status_code == 200
+    assert [int(x) for x in __import__("re").findall(r"HTTP/1.1 (\d{3})", r.text)] == [204, 400, 204]
+    states = {o["opportunityid"]: (o["statecode"], o["statuscode"]) for o in dv.rows("opportunity")}
+    assert states == {opps[0]: (1, 3), opps[1]: (0, 1), opps[2]: (2, 4)}
+    assert dv.action_log == [("WinOpportunity", 204, True), ("LoseOpportunity", 400, True),
+                             ("LoseOpportunity", 204, True)]
+    # in a change set, all or nothing: the close activity goes with the refused request
+    before = dv.snapshot()
+    body, ctype = _batch([_changeset([
+        ("POST", "/api/data/v9.2/LoseOpportunity",
+         {"OpportunityClose": {"opportunityid@odata.bind": f"/opportunities({opps[1]})"}, "Status": 5}),
+        ("POST", "/api/data/v9.2/WinOpportunity",
+         {"OpportunityClose": {"opportunityid@odata.bind": f"/opportunities({opps[0]})"}, "Status": 3}),
+    ])])
+    r = api.http.post("$batch", content=body, headers={"Content-Type": ctype})
+    assert r.status_code == 400 and "is already closed (Won)" in r.text
+    assert dv.snapshot() == before
 
 
 def test_incident_needs_a_customer(api):

@@ -74,3 +74,13 @@ def test_migrate_killed_mid_run_and_started_again_lands_every_record_once(clio_f
         total = sum(len(rows_by_key(dv, t)) for t in TABLES)
         assert KILL_AFTER_ROWS <= written < total
         assert (report["totals"]["created"], report["totals"]["failed"]) == (total, len(want["large"]))
+        # closed matters closed once over both processes: one close activity per closed row, no close
+        # sent to a row closed already
+        for table, activity, lookup in (("opportunity", "opportunityclose", "_opportunityid_value"),
+                                        ("incident", "incidentresolution", "_incidentid_value")):
+            rows = rows_by_key(dv, table)
+            closed = {k for k, r in rows.items() if clio.record("matters", int(k))["status"] == "Closed"}
+            assert {k for k, r in rows.items() if r["statecode"] == 1} == closed
+            key = dv.tables[table].primary_id
+            assert sorted(r[lookup] for r in dv.rows(activity)) == sorted(rows[k][key] for k in closed)
+        assert {status for _action, status, _in_batch in dv.action_log} == {204}

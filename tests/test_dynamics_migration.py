@@ -326,3 +326,118 @@ def test_logged_emails_calls_and_notes_land_as_activities_and_notes_with_their_d
                 target, n["detail"].strip(), n["created_at"][:19])
         undone = rollback_run(mig.store, client, report["run"], key_column=mig.key_column)
         assert undone["deleted"] == report["totals"]["created"] and dv.snapshot() == before
+
+
+def _closes(dv, since=0):
+    """The close actions the emulated Dataverse executed after entry ``since`` of its log."""
+    return collections.Counter((a, s, b) for a, s, b in dv.action_log[since:])
+
+
+def _states(dv, table):
+    return {k: (r["statecode"], r["statuscode"]) for k, r in by_clio_id(dv, table).items()}
+
+
+def _batches(dv, since):
+    return [r for r in dv.request_log[since:] if r.path.endswith("$batch")]
+
+
+def test_closed_matters_close_through_their_actions_once_reopen_in_a_delta_and_roll_back(clio, dataverse, tmp_path):
+    from flitstack_connectors.mapping import load_pack
+    mig, client = open_migration(clio, dataverse, tmp_path)
+    before = dataverse.snapshot()
+    matters = {str(m): clio.record("matters", m) for m in clio.ids("matters")}
+    cases = {m for m, r in matters.items() if (r["practice_area"] or {}).get("name") in CASE_AREAS}
+    closed = {m for m, r in matters.items() if r["status"] == "Closed"}
+    won, resolved = closed - cases, closed & cases
+    assert len(won) > 10 and len(resolved) > 2
+    served = len(dataverse.request_log)
+    report = run(mig)
+    assert report["reconciled"] and report["totals"]["failed"] == 0
+    # landed open, then closed by their actions: Won (3) and Resolved (Problem Solved, 5), one close activity each
+    opened = {"Open": (0, 1), "Pending": (0, 2)}
+    assert _states(dataverse, "opportunity") == {m: (1, 3) if m in won else opened[matters[m]["status"]]
+                                                 for m in set(matters) - cases}
+    assert _states(dataverse, "incident") == {m: (1, 5) if m in resolved else opened[matters[m]["status"]]
+                                              for m in cases}
+    guid = {t: {k: r[dataverse.tables[t].primary_id] for k, r in by_clio_id(dataverse, t).items()}
+            for t in ("opportunity", "incident")}
+    assert sorted(r["_opportunityid_value"] for r in dataverse.rows("opportunityclose")) == sorted(
+        guid["opportunity"][m] for m in won)
+    assert sorted(r["_incidentid_value"] for r in dataverse.rows("incidentresolution")) == sorted(
+        guid["incident"][m] for m in resolved)
+    assert _closes(dataverse) == {("WinOpportunity", 204, True): len(won), ("CloseIncident", 204, True): len(resolved)}
+    # in $batch requests: one per map here (200 matters, batches of 500), never one request per record
+    assert len(_batches(dataverse, served)) == 2
+    assert not [r for r in dataverse.request_log[served:] if "Opportunity" in r.path or "Incident" in r.path]
+
+    # a re-run finds them closed with the same status: no close is sent, no close activity is added
+    logged = len(dataverse.action_log)
+    again = run(mig)
+    assert again["totals"]["created"] == again["totals"]["updated"] == 0
+    assert dataverse.action_log[logged:] == [] and dataverse.row_counts()["opportunityclose"] == len(won)
+
+    # a delta: two won matters reopened in Clio, two open ones closed, a resolved case reopened,
+    # and a won matter whose description changed (reopened, updated, won again)
+    opp_won, opp_open = sorted(won, key=int), sorted(set(matters) - cases - closed, key=int)
+    reopened, newly_closed, case_reopened = opp_won[:2], opp_open[:2], sorted(resolved, key=int)[:1]
+    touched = opp_won[2:3]
+    clio.set_matter_status([int(m) for m in reopened + case_reopened], "Open")
+    clio.set_matter_status([int(m) for m in newly_closed], "Closed")
+    clio.touch_matters([int(m) for m in touched])
+    before_delta = dataverse.snapshot()
+    logged, served = len(dataverse.action_log), len(dataverse.request_log)
+    delta = run(mig, mode="delta")
+    assert (delta["totals"]["updated"], delta["totals"]["created"], delta["totals"]["failed"]) == (6, 0, 0)
+    states = _states(dataverse, "opportunity")
+    assert [states[m] for m in reopened + newly_closed + touched] == [(0, 1)] * 2 + [(1, 3)] * 3
+    assert _states(dataverse, "incident")[case_reopened[0]] == (0, 1)
+    assert _closes(dataverse, logged) == {("WinOpportunity", 204, True): 3}
+    # the reopens are one UpdateMultiple of the state alone per table
+    assert [r.path.rsplit("/", 1)[-1] for r in dataverse.request_log[served:] if "UpdateMultiple" in r.path] == [
+        "Microsoft.Dynamics.CRM.UpdateMultiple"] * 2
+    lines = {l["source_id"]: l for l in mig.store.lines(delta["run"], actions=["update"])}
+    assert {m: (lines[m]["old_values"]["statecode"], lines[m]["old_values"]["statuscode"])
+            for m in reopened + newly_closed + touched + case_reopened} == {
+        **{m: (1, 3) for m in reopened + touched}, **{m: opened[matters[m]["status"]] for m in newly_closed},
+        case_reopened[0]: (1, 5)}
+
+    # rolling the delta back restores the old states: reopened rows closed again with their old status,
+    # newly closed ones reopened, every other column as it was
+    logged = len(dataverse.action_log)
+    undone = rollback_run(mig.store, client, delta["run"], key_column=mig.key_column)
+    assert (undone["restored"], undone["deleted"]) == (6, 0)
+    assert _closes(dataverse, logged) == {("WinOpportunity", 204, True): 3, ("CloseIncident", 204, True): 1}
+    now, then = strip_modified(dataverse.snapshot()), strip_modified(before_delta)
+    for t in ("opportunityclose", "incidentresolution"):  # the close activities of the delta and its rollback stay
+        now.pop(t), then.pop(t)
+    assert now == then
+
+    # a delta where the map's status reason changes between won and lost: Closed is now Lost (Out-Sold)
+    base = load_pack("clio_dynamics")
+    base.value_maps["clio_matter_state"].values["Closed"] = "2"
+    base.value_maps["clio_matter_status_reason"].values["Closed"] = "5"
+    lost = opp_won[3:5]
+    clio.touch_matters([int(m) for m in lost])
+    prepared = mig.prepare(base, fallback_owner="it@lawfirm.example", confirm=True)
+    logged = len(dataverse.action_log)
+    delta2 = mig.run(prepared, mode="delta")
+    # the delta reads what changed in Clio in the last minutes: these two, and again the six of the delta
+    # rolled back (Clio still holds their changes, and rollback forgot their hashes)
+    assert delta2["totals"]["updated"] == 8 and delta2["totals"]["failed"] == 0
+    states = _states(dataverse, "opportunity")
+    assert {m: states[m] for m in lost + touched + newly_closed + reopened} == {
+        **{m: (2, 5) for m in lost + touched + newly_closed}, **{m: (0, 1) for m in reopened}}
+    # won to lost: reopened, then lost; open to lost: lost
+    assert _closes(dataverse, logged) == {("LoseOpportunity", 204, True): 5}
+    logged = len(dataverse.action_log)
+    undone = rollback_run(mig.store, client, delta2["run"], key_column=mig.key_column)
+    assert undone["restored"] == 8
+    assert _states(dataverse, "opportunity") == {k: (r["statecode"], r["statuscode"]) for k, r in (
+        (r["new_clioid"], r) for r in before_delta["opportunity"].values())}
+    assert _closes(dataverse, logged) == {("WinOpportunity", 204, True): 5, ("CloseIncident", 204, True): 1}
+
+    # rolling back the first run deletes its rows and, with them, every close activity
+    rollback_run(mig.store, client, again["run"], key_column=mig.key_column)
+    rollback_run(mig.store, client, report["run"], key_column=mig.key_column)
+    assert dataverse.row_counts()["opportunityclose"] == dataverse.row_counts()["incidentresolution"] == 0
+    assert dataverse.snapshot() == before

@@ -183,9 +183,26 @@ def test_a_whole_account_at_the_issues_sizes_lands_once_resumes_reruns_deltas_an
             assert (row["filename"], row["filesize"], row["isdocument"]) == (
                 doc["latest_document_version"]["filename"], doc["latest_document_version"]["size"], True)
 
-        # a re-run creates and writes nothing, and downloads no file again
+        # closed matters: landed open, then Won and Resolved by their actions, one close activity each,
+        # in $batch requests of up to 500 calls (the stopped attempt and the resumed one together)
+        won = {k for k, r in tables["opportunity"].items() if want["matters"][int(k)]["status"] == "Closed"}
+        resolved = {k for k, r in tables["incident"].items() if want["matters"][int(k)]["status"] == "Closed"}
+        assert {k for k, r in tables["opportunity"].items() if (r["statecode"], r["statuscode"]) == (1, 3)} == won
+        assert {k for k, r in tables["incident"].items() if (r["statecode"], r["statuscode"]) == (1, 5)} == resolved
+        assert all(r["statecode"] == 0 for k, r in tables["opportunity"].items() if k not in won)
+        assert sorted(r["_opportunityid_value"] for r in dv.rows("opportunityclose")) == sorted(
+            guid["opportunity"][k] for k in won)
+        assert sorted(r["_incidentid_value"] for r in dv.rows("incidentresolution")) == sorted(
+            guid["incident"][k] for k in resolved)
+        assert collections.Counter(dv.action_log) == {("WinOpportunity", 204, True): len(won),
+                                                      ("CloseIncident", 204, True): len(resolved)}
+        assert len(won) > 100 and len(resolved) > 20
+
+        # a re-run creates and writes nothing, closes nothing, and downloads no file again
         served = len(clio.request_log)
+        closes = len(dv.action_log)
         again = run(mig)
+        assert dv.action_log[closes:] == []
         assert again["totals"]["created"] == again["totals"]["updated"] == 0
         assert again["totals"]["failed"] == 1 and again["reconciled"]
         assert [r for r in clio.request_log[served:] if "download" in r.path or "/files/" in r.path] == []
@@ -203,6 +220,8 @@ def test_a_whole_account_at_the_issues_sizes_lands_once_resumes_reruns_deltas_an
         rollback_run(mig.store, client, again["run"], key_column=mig.key_column)
         undone = rollback_run(mig.store, client, report["run"], key_column=mig.key_column)
         assert undone["deleted"] == sum(len(rows) for rows in tables.values())
+        # every table as it was, the close activities gone with their rows
+        assert dv.row_counts()["opportunityclose"] == dv.row_counts()["incidentresolution"] == 0
         assert dv.snapshot() == before
 
 

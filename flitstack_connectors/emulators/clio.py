@@ -666,6 +666,18 @@ class ClioEmulator(EmulatorServer):
     def touch_matters(self, ids: Optional[Iterable[int]] = None, n: Optional[int] = None) -> list[int]:
         return self.touch("matters", ids, n)
 
+    def set_matter_status(self, ids: Iterable[int], status: str) -> list[int]:
+        """Matters ``ids`` move to ``status`` (Open, Pending, Closed) now, as when a firm closes or
+        reopens them in Clio: their ``updated_at`` moves and their close date follows."""
+        ids = self.touch("matters", ids)
+        with self._state:
+            for rid in ids:
+                record = self.account.record("matters", rid)
+                close_date = (record.get("close_date") or record.get("open_date")) if status == "Closed" else None
+                self.account._overrides.setdefault(("matters", rid), {}).update(
+                    status=status, close_date=close_date)
+        return ids
+
     def ids(self, resource: str) -> list[int]:
         return list(self.account.collection(resource).ids)
 

@@ -69,13 +69,28 @@ def rollback_run(store: StateStore, client: DataverseClient, run_id: int, *, key
         restored = 0
         if updates:
             rows = [(l["source_id"], writer.restore_values(l["old_values"])) for l in updates]
+            reopen: list[tuple[str, int, int]] = []
+            close: list[tuple[str, int, int]] = []
+            if writer.closing is not None:
+                # opportunities and cases: a closed row is reopened before its columns are written back,
+                # and closed again by its action when its old state was closed
+                now_rows = writer.read_by_keys([sid for sid, _v in rows], ["statecode", "statuscode"])
+                planned = []
+                for sid, values in rows:
+                    row = now_rows.get(sid)
+                    current = (row.get("statecode"), row.get("statuscode")) if row else None
+                    cols, opening, closing = writer.plan_states(values, current)
+                    if opening is not None:
+                        reopen.append((sid, *opening))
+                    if closing is not None:
+                        close.append((sid, *closing))
+                    planned.append((sid, cols))
+                rows = planned
+                _refused(writer.reopen(reopen), table_name, run_id, "reopen")
             for i in range(0, len(rows), 500):
-                failed = writer.upsert(rows[i:i + 500])
-                if failed:
-                    raise FlitstackError(
-                        f"Dynamics 365 refused to restore {len(failed)} {table_name} rows of run {run_id} (Clio ids "
-                        f"{', '.join(list(failed)[:5])}): correct the cause named in the log, then roll back again")
+                _refused(writer.upsert(rows[i:i + 500]), table_name, run_id, "restore")
                 restored += len(rows[i:i + 500])
+            _refused(writer.close(close), table_name, run_id, "close again")
         store.drop_ids(run["connection_id"], identity, [l["source_id"] for l in creates])
         store.forget_hashes(run["connection_id"], identity, [l["source_id"] for l in updates])
         report["maps"].append({"map": name, "table": table_name, "deleted": len(creates), "restored": restored})
@@ -83,3 +98,10 @@ def rollback_run(store: StateStore, client: DataverseClient, run_id: int, *, key
     report["deleted"] = sum(m["deleted"] for m in report["maps"])
     report["restored"] = sum(m["restored"] for m in report["maps"])
     return report
+
+
+def _refused(failed: dict[str, str], table_name: str, run_id: int, what: str) -> None:
+    if failed:
+        raise FlitstackError(
+            f"Dynamics 365 refused to {what} {len(failed)} {table_name} rows of run {run_id} (Clio ids "
+            f"{', '.join(list(failed)[:5])}): correct the cause named in the log, then roll back again")

@@ -21,7 +21,10 @@
    last wrote, and whose row exists, is skipped; the rows about to be updated
    are read for their old values; ``pending`` audit lines are written; then
    one ``UpsertMultiple`` writes the batch, each row by its alternate key on
-   the Clio id column, so a write sent twice lands once;
+   the Clio id column, so a write sent twice lands once; opportunities and
+   cases that end closed are written open and then closed by their action
+   (``WinOpportunity``, ``LoseOpportunity``, ``CloseIncident``) in one
+   ``$batch`` request, closed rows that change reopened first;
 5. **audit**: the batch's lines turn ``done`` (create, update, skip, fail; old
    values for updates) and the id map takes the rows' ids and hashes;
 6. **reconcile**: per object map, read = created + updated + skipped + failed;
@@ -464,6 +467,8 @@ class DynamicsRun:
         candidates: list[tuple[PlannedRecord, dict[str, Any], list[str], str]] = []
         id_entries: list[dict[str, Any]] = []
         files: dict[str, Any] = {}
+        #: Clio id -> (statecode, statuscode) of rows in the table, on tables whose rows close by an action
+        current: dict[str, tuple[Any, Any]] = {}
         base = {"map_name": om.name, "identity": identity, "table_name": t.logical_name}
         for p in batch:
             values, errors, notes = row_values(self.spec, t, p, self._resolve_record, self.staff.owner,
@@ -507,6 +512,8 @@ class DynamicsRun:
             if om.file:
                 # a note whose file is replaced keeps the old file in its audit line, for rollback
                 select.add("documentbody")
+            if writer.closing is not None:
+                select.update(("statecode", "statuscode"))
             rows = writer.read([state.existing[p.source_id] for p, *_ in candidates], select)
             for p, values, notes, digest in candidates:
                 sid = p.source_id
@@ -522,17 +529,45 @@ class DynamicsRun:
                                        "guid": guid, "hash": digest, "run_id": self.run_id})
                 else:
                     old = writer.old_values(values, row)
+                    if writer.closing is not None:
+                        current[sid] = (row.get("statecode"), row.get("statuscode"))
                     if sid in files:
                         old["documentbody"] = row.get("documentbody")
                     to_write.append((sid, values, "update", {
                         **base, "source_id": sid, "guid": guid, "action": "update", "notes": notes,
                         "_hash": digest, "old_values": old}))
+        landed: set[str] = set()
+        prior = [(sid, values) for sid, values, _a, line in to_write if line.get("_prior")]
+        if writer.closing is not None and prior:
+            # pending lines of an interrupted run: their rows may be closed already (read-only), by the
+            # attempt that was stopped; read them to reopen what changes and not to close anything twice
+            select = {"statecode", "statuscode"}
+            for _sid, values in prior:
+                select.update(writer.columns_of(values))
+            now_rows = writer.read_by_keys([sid for sid, _v in prior], select)
+            for sid, values in prior:
+                row = now_rows.get(sid)
+                if row is None:
+                    continue
+                if row.get("statecode") not in (None, 0) and writer.same(values, row):
+                    landed.add(sid)  # written and closed before the stop: nothing left to send
+                else:
+                    current[sid] = (row.get("statecode"), row.get("statuscode"))
         # pending lines first: a crash after the write still leaves what rollback needs
         fresh = [{k: v for k, v in line.items() if not k.startswith("_")} | {"state": "pending"}
                  for _sid, _values, _action, line in to_write if not line.get("_prior")]
         self.store.add_lines(self.run_id, fresh)
         rows_out, new_rows = [], []
+        reopen: list[tuple[str, int, int]] = []
+        close: list[tuple[str, int, int]] = []
         for sid, values, action, line in to_write:
+            if sid in landed:
+                continue
+            values, opening, closing = writer.plan_states(values, current.get(sid))
+            if opening is not None:
+                reopen.append((sid, *opening))
+            if closing is not None:
+                close.append((sid, *closing))
             out = dict(values)
             if action != "create":
                 for col in t.create_only:
@@ -541,6 +576,11 @@ class DynamicsRun:
                 new_rows.append((sid, out))
             else:
                 rows_out.append((sid, out))
+        # closed rows that change are reopened first: a closed opportunity or case is read-only
+        not_reopened = writer.reopen(reopen) if reopen else {}
+        if not_reopened:
+            rows_out = [(sid, out) for sid, out in rows_out if sid not in not_reopened]
+            new_rows = [(sid, out) for sid, out in new_rows if sid not in not_reopened]
         # rows not in the table when its keys were read: CreateMultiple, whose answer gives their ids;
         # the rest (updates, pending lines of an interrupted run) by alternate key
         if om.file:
@@ -561,6 +601,10 @@ class DynamicsRun:
                 return self._load_batch(state, batch)
             state.guids.update(guids)
             failed.update(writer.upsert(rows_out))
+        failed.update(not_reopened)
+        # then rows that end closed are closed by their action, batched; a refused close leaves the row
+        # written and open: its line says so and the id map keeps no hash, so the next run closes it
+        unclosed = writer.close([c for c in close if c[0] not in failed]) if close else {}
         if rows_out or fell_back:
             state.unknown = True
         if failed:
@@ -571,10 +615,15 @@ class DynamicsRun:
         written = [line for sid, _v, _a, line in to_write if sid not in failed]
         for line in written:
             # the id CreateMultiple answered goes to the id map with the batch, not at the map's end only
-            entry = {"identity": identity, "source_id": line["source_id"], "table_name": t.logical_name,
-                     "guid": line.get("guid") or state.guids.get(line["source_id"]), "hash": line["_hash"],
-                     "run_id": self.run_id}
+            sid = line["source_id"]
+            entry = {"identity": identity, "source_id": sid, "table_name": t.logical_name,
+                     "guid": line.get("guid") or state.guids.get(sid),
+                     "hash": None if sid in unclosed else line["_hash"], "run_id": self.run_id}
             id_entries.append(entry)
+        if unclosed:
+            log.warning("%s: %d %s rows written but not closed; the next run closes them", om.name, len(unclosed),
+                        t.logical_name)
+            self.store.set_reasons(self.run_id, om.name, unclosed)
         self.store.finish_batch(self.run_id, om.name, self.connection_id, final=final,
                                 done=[line["source_id"] for line in written], ids=id_entries)
         for e in id_entries:

@@ -382,6 +382,14 @@ class StateStore:
             self._mark_done(c, run_id, map_name, done)
             self._put_ids(c, connection_id, ids)
 
+    def set_reasons(self, run_id: int, map_name: str, reasons: dict[str, str]) -> None:
+        """A reason on the run's lines of these records (a row written but not closed)."""
+        stmt = audit_lines.update().where(audit_lines.c.run_id == run_id, audit_lines.c.map_name == map_name,
+                                          audit_lines.c.source_id == sa.bindparam("b_sid")
+                                          ).values(reason=sa.bindparam("b_reason"))
+        with self.lock, self._begin() as c:
+            c.execute(stmt, [{"b_sid": sid, "b_reason": reason} for sid, reason in reasons.items()])
+
     def drop_pending(self, run_id: int, map_name: str, source_ids: Iterable[str]) -> None:
         ids = list(source_ids)
         with self.lock, self._begin() as c:

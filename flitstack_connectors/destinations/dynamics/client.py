@@ -471,6 +471,37 @@ class DataverseClient:
             out[p] = statuses[i] if i < len(statuses) else 0
         return out
 
+    def update_states(self, entity_set: str, logical_name: str, key_column: str,
+                      rows: Sequence[tuple[str, int, int]]) -> None:
+        """Set ``(key value, statecode, statuscode)`` of existing rows in one ``UpdateMultiple``
+        request, nothing else in the body: a closed opportunity or case is read-only but for its
+        state, which an update sets back to open (reopen)."""
+        targets = [{"@odata.type": f"Microsoft.Dynamics.CRM.{logical_name}",
+                    "@odata.id": key_path(entity_set, key_column, key), "statecode": state, "statuscode": status}
+                   for key, state, status in rows]
+        self.request("POST", f"{entity_set}/Microsoft.Dynamics.CRM.UpdateMultiple", json_body={"Targets": targets},
+                     table=logical_name, columns=("statecode", "statuscode"), what=f"UpdateMultiple on {entity_set}")
+
+    def batch_actions(self, logical_name: str, calls: Sequence[tuple[str, dict[str, Any]]], *,
+                      what: str) -> list[tuple[int, Optional[str]]]:
+        """POST each ``(action, parameters)`` of ``calls`` in one ``$batch`` request, each on its own
+        (no change set, ``odata.continue-on-error``), so that one refused call leaves the others;
+        returns ``(status, Dataverse's error message or None)`` per call, in order.
+        https://learn.microsoft.com/power-apps/developer/data-platform/webapi/execute-batch-operations-using-web-api"""
+        boundary = f"batch_{uuid.uuid4().hex}"
+        lines: list[str] = []
+        for action, parameters in calls:
+            lines += [f"--{boundary}", "Content-Type: application/http", "Content-Transfer-Encoding: binary", "",
+                      f"POST {API_PATH}{action} HTTP/1.1", "Content-Type: application/json; type=entry", "",
+                      json.dumps(parameters), ""]
+        lines.append(f"--{boundary}--")
+        body = "\r\n".join(lines).encode("utf-8")
+        response = self.request("POST", "$batch", content=body, table=logical_name,
+                                headers={"Content-Type": f"multipart/mixed; boundary={boundary}",
+                                         "Prefer": "odata.continue-on-error"}, what=what)
+        answers = parse_batch_answers(response)
+        return [answers[i] if i < len(answers) else (0, None) for i in range(len(calls))]
+
     # -- metadata ----------------------------------------------------------------
     def post_json(self, path: str, body: Any, *, table: Optional[str] = None,
                   headers: Optional[dict[str, str]] = None, what: Optional[str] = None) -> httpx.Response:
@@ -484,3 +515,23 @@ def parse_batch_statuses(response: httpx.Response) -> list[int]:
     """The HTTP status of each operation in a ``$batch`` answer, in order
     (change sets are flattened)."""
     return [int(m.group(1)) for m in _STATUS_LINE.finditer(response.content)]
+
+
+def parse_batch_answers(response: httpx.Response) -> list[tuple[int, Optional[str]]]:
+    """``(status, error message or None)`` of each operation in a ``$batch`` answer, in order."""
+    content = response.content
+    marks = list(_STATUS_LINE.finditer(content))
+    out: list[tuple[int, Optional[str]]] = []
+    for i, m in enumerate(marks):
+        status = int(m.group(1))
+        message = None
+        if status >= 400:
+            part = content[m.end(): marks[i + 1].start() if i + 1 < len(marks) else len(content)]
+            found = re.search(rb'"message"\s*:\s*"((?:[^"\\]|\\.)*)"', part)
+            if found:
+                try:
+                    message = json.loads(b'"' + found.group(1) + b'"')
+                except ValueError:
+                    message = found.group(1).decode("utf-8", "replace")
+        out.append((status, message))
+    return out

@@ -7,7 +7,11 @@
 - :class:`TableWriter` reads a table's alternate keys, the current values of
   rows about to be updated (the audit's old values), writes rows with
   ``UpsertMultiple`` (one record alone when its batch is refused, so the rest
-  lands) and deletes rows in ``$batch`` requests.
+  lands) and deletes rows in ``$batch`` requests;
+- opportunities and cases that end closed land open (their columns without
+  ``statecode``/``statuscode``) and are then closed by ``WinOpportunity`` /
+  ``LoseOpportunity`` / ``CloseIncident`` in ``$batch`` requests; a closed row
+  that changes is reopened first (:meth:`TableWriter.plan_states`).
 """
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from ...mapping.spec import MapSpec
 from ...records import PlannedRecord
 from .client import DataverseClient, key_path
 from .errors import DataverseAuthError, DataverseError, DataverseUnavailableError, MissingPrivilegeError, ThrottledError
-from .tables import Table, prefix_of, table
+from .tables import CLOSING, Closing, Table, prefix_of, table
 
 #: errors that stop the run instead of failing one record
 FATAL = (ThrottledError, DataverseUnavailableError, DataverseAuthError, MissingPrivilegeError)
@@ -247,6 +251,111 @@ class TableWriter:
                 out[k] = v
         return out
 
+    # -- states: rows closed by an action --------------------------------------------------
+    @property
+    def closing(self) -> Optional[Closing]:
+        return CLOSING.get(self.t.logical_name)
+
+    def read_by_keys(self, sids: Sequence[str], select: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """Current rows by Clio id (rows whose id is not known, such as pending lines of an
+        interrupted run), with the columns ``select``."""
+        cols = sorted(set(select) | {self.t.primary_id, self.key_column})
+        out: dict[str, dict[str, Any]] = {}
+        for i in range(0, len(sids), READ_CHUNK):
+            chunk = [self.key_prefix + s for s in sids[i:i + READ_CHUNK]]
+            flt = (f"Microsoft.Dynamics.CRM.In(PropertyName='{self.key_column}',"
+                   f"PropertyValues=[{','.join(_quoted(k) for k in chunk)}])")
+            for row in self.client.iter_rows(self.t.entity_set, select=cols, filter=flt, table=self.t.logical_name,
+                                             annotations=True):
+                key = str(row.get(self.key_column) or "")
+                out[key[len(self.key_prefix):]] = row
+        return out
+
+    def plan_states(self, values: dict[str, Any], current: Optional[tuple[Any, Any]]
+                    ) -> tuple[dict[str, Any], Optional[tuple[int, int]], Optional[tuple[int, int]]]:
+        """``(columns to write, reopen, close)`` for a row of ``values`` whose state is ``current``
+        (``(statecode, statuscode)``, None for a row not in the table or just created, which is open).
+
+        A closing state is never written as a column: the row is written open and then closed by
+        its action (``close``, a ``(statecode, statuscode)``); a row closed now is read-only, so it
+        is first reopened (``reopen``, an open ``(statecode, statuscode)``) when anything of it
+        changes, and closed again afterwards when it ends closed."""
+        cl = self.closing
+        if cl is None:
+            return values, None, None
+        cols = dict(values)
+        want = values.get("statecode")
+        close = None
+        if want not in (None, 0):
+            cols.pop("statecode", None)
+            status = cols.pop("statuscode", None)
+            close = (int(want), int(status) if status is not None else cl.default_status.get(int(want), 0))
+        reopen = None
+        if current is not None and current[0] not in (None, 0):
+            status = values.get("statuscode") if want == 0 else None
+            reopen = (0, int(status) if status is not None else cl.open_status)
+            if want is None:
+                # values that leave the state alone: the row is closed again as it was after the write
+                close = (int(current[0]), int(current[1]) if current[1] is not None
+                         else cl.default_status.get(int(current[0]), 0))
+        return cols, reopen, close
+
+    def reopen(self, rows: Sequence[tuple[str, int, int]]) -> dict[str, str]:
+        """Set the state of closed rows (Clio id, statecode, statuscode) back to open with one
+        ``UpdateMultiple`` per 500 rows (an update of the state alone, as a closed row takes
+        nothing else); a refused request is sent again row by row.  Returns Clio id -> reason."""
+        return self._set_states(rows)
+
+    def _set_states(self, rows: Sequence[tuple[str, int, int]]) -> dict[str, str]:
+        failed: dict[str, str] = {}
+        for i in range(0, len(rows), 500):
+            chunk = rows[i:i + 500]
+            try:
+                self.client.update_states(self.t.entity_set, self.t.logical_name, self.key_column,
+                                          [(self.key_prefix + sid, state, status) for sid, state, status in chunk])
+            except FATAL:
+                raise
+            except DataverseError as exc:
+                if len(chunk) == 1:
+                    failed[chunk[0][0]] = str(exc)
+                    continue
+                for row in chunk:
+                    failed.update(self._set_states([row]))
+        return failed
+
+    def close(self, rows: Sequence[tuple[str, int, int]]) -> dict[str, str]:
+        """Close open rows (Clio id, statecode, statuscode) with their action, each call naming the
+        row by its alternate key and creating its close activity, up to 500 calls per ``$batch``
+        request.  A call refused because the row is closed already with that status (a request
+        sent again after a lost answer) counts as done: the rows are read to tell.  States that
+        no action sets (a canceled case) are set by an update.  Returns Clio id -> reason."""
+        cl = self.closing
+        if cl is None or not rows:
+            return {}
+        by_update = [r for r in rows if r[1] not in cl.actions]
+        failed = self._set_states(by_update) if by_update else {}
+        calls = [r for r in rows if r[1] in cl.actions]
+        refused: dict[str, tuple[str, int, int, str]] = {}
+        for i in range(0, len(calls), 500):
+            chunk = calls[i:i + 500]
+            answers = self.client.batch_actions(self.t.logical_name, [
+                (cl.actions[state], {cl.parameter: {
+                    "@odata.type": f"Microsoft.Dynamics.CRM.{cl.activity}", "subject": cl.subject,
+                    f"{cl.lookup}@odata.bind": "/" + key_path(self.t.entity_set, self.key_column,
+                                                              self.key_prefix + sid)}, "Status": status})
+                for sid, state, status in chunk], what=f"$batch close of {self.t.entity_set}")
+            for (sid, state, status), (code, message) in zip(chunk, answers):
+                if not 200 <= code < 300:
+                    refused[sid] = (sid, state, status, message or f"HTTP {code}")
+        if refused:
+            rows_now = self.read_by_keys(list(refused), ["statecode", "statuscode"])
+            for sid, (_sid, state, status, message) in refused.items():
+                row = rows_now.get(sid) or {}
+                if (row.get("statecode"), row.get("statuscode")) != (state, status):
+                    failed[sid] = (f"{self.t.logical_name} {self.key_column} {sid}: Dataverse refused to close the "
+                                   f"row with {cl.actions[state]} (status {status}): {message}")
+        return failed
+
     # -- writes -------------------------------------------------------------------------
     def upsert(self, rows: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, str]:
         """Write ``rows`` (Clio id, columns) with UpsertMultiple; a refused batch
@@ -300,6 +409,11 @@ class TableWriter:
             for (guid, key), p in zip(items[i:i + 500], paths[i:i + 500]):
                 out[key] = statuses.get(p, 0)
         return out
+
+
+def _quoted(value: str) -> str:
+    """An OData string literal: single quotes doubled."""
+    return "'" + value.replace("'", "''") + "'"
 
 
 def _equal(mine: Any, theirs: Any, kind: str) -> bool:

@@ -31,6 +31,43 @@ KEY_COLUMN = "clioid"
 
 
 @dataclass(frozen=True)
+class Closing:
+    """How a table's rows are closed: never by writing ``statecode`` (Dataverse refuses it), but
+    by an action that creates a close activity naming the row and takes the status reason:
+    ``WinOpportunity`` / ``LoseOpportunity`` with an ``opportunityclose``, ``CloseIncident``
+    with an ``incidentresolution``.  A closed row is read-only; an update of its ``statecode``
+    back to open (with an open ``statuscode``) reopens it.
+    https://learn.microsoft.com/power-apps/developer/data-platform/special-update-operation-behavior
+    https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/winopportunity
+    https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/loseopportunity
+    https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/closeincident
+    """
+
+    #: closing statecode -> the action that sets it
+    actions: dict[int, str]
+    #: the action's parameter carrying the close activity
+    parameter: str
+    activity: str
+    activity_set: str
+    #: the close activity's lookup to the row
+    lookup: str
+    #: the status reason a reopened row takes when the map gives no open one
+    open_status: int
+    #: the subject of the close activities the migration creates
+    subject: str
+    #: closing statecode -> the status reason it takes when the map gives none
+    default_status: dict[int, int] = field(default_factory=dict)
+
+
+CLOSING = {
+    "opportunity": Closing({1: "WinOpportunity", 2: "LoseOpportunity"}, "OpportunityClose", "opportunityclose",
+                           "opportunitycloses", "opportunityid", 1, "Matter closed in Clio", {1: 3, 2: 4}),
+    "incident": Closing({1: "CloseIncident"}, "IncidentResolution", "incidentresolution", "incidentresolutions",
+                        "incidentid", 1, "Matter closed in Clio", {1: 5, 2: 6}),
+}
+
+
+@dataclass(frozen=True)
 class Table:
     logical_name: str
     entity_set: str

@@ -41,6 +41,24 @@ NOT_EXIST = "0x80040217"        # "<table> With Id = <id> Does Not Exist"
 CDS = "Microsoft.Dynamics.CRM."
 DEFAULT_PREFIXES = ("new",)
 
+#: Tables closed by an action only, never by writing statecode: closing state -> action. "The following
+#: attributes ... can only be updated using specific messages": opportunity statecode through
+#: WinOpportunity / LoseOpportunity, incident statecode Resolved through CloseIncident (a case is
+#: canceled by setting its state); an open state is set back ("reopen") by an ordinary update.
+#: https://learn.microsoft.com/power-apps/developer/data-platform/special-update-operation-behavior
+#: https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/winopportunity
+#: https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/loseopportunity
+#: https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/closeincident
+CLOSED_BY_ACTION = {"opportunity": {1: "WinOpportunity", 2: "LoseOpportunity"}, "incident": {1: "CloseIncident"}}
+#: action -> (table it closes, its close-activity parameter, the activity table, the activity's lookup, state)
+CLOSE_ACTIONS = {
+    "WinOpportunity": ("opportunity", "OpportunityClose", "opportunityclose", "opportunityid", 1),
+    "LoseOpportunity": ("opportunity", "OpportunityClose", "opportunityclose", "opportunityid", 2),
+    "CloseIncident": ("incident", "IncidentResolution", "incidentresolution", "incidentid", 1),
+}
+#: a closed opportunity or case is read-only until it is reopened (its state set back to open)
+READ_ONLY_WHEN_CLOSED = ("opportunity", "incident")
+
 
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -101,6 +119,8 @@ class DataverseEmulator(MetadataMixin, EmulatorServer):
         self.throttled_for_rate = 0
         self.throttled_by_limit: collections.Counter[str] = collections.Counter()
         self.injected_faults = 0
+        #: every close action executed (or refused): (action, status, whether it came inside a $batch)
+        self.action_log: list[tuple[str, int, bool]] = []
         #: columns a write carried that Dataverse does not write (createdon, fullname, ...)
         self.ignored_writes: list[tuple[str, str]] = []
         self.unpublished: set[tuple[str, str]] = set()
@@ -374,6 +394,10 @@ class DataverseEmulator(MetadataMixin, EmulatorServer):
             if method != "POST":
                 raise self._no_resource(request)
             return self._publish(head, request)
+        if head in CLOSE_ACTIONS and key is None and len(segments) == 1:
+            if method != "POST":
+                raise self._no_resource(request)
+            return self._close_action(head, request, cids)
         if head == "EntityDefinitions":
             return self._entity_definitions(request, key, segments[1:])
         if head == "RelationshipDefinitions":
@@ -771,6 +795,14 @@ class DataverseEmulator(MetadataMixin, EmulatorServer):
                 if changes["statuscode"] in statuses:
                     state = changes["statecode"] = sc
         status = changes["statuscode"]
+        action = CLOSED_BY_ACTION.get(table.logical, {}).get(state)
+        if action is not None:
+            label = table.states[state][0]
+            other = " or LoseOpportunity for Lost" if action == "WinOpportunity" else \
+                " or WinOpportunity for Won" if action == "LoseOpportunity" else ""
+            raise ODataError(400, "", f"The statecode of a {table.logical} cannot be set to {state} ({label}) by "
+                             f"a create or an update: create or update the row open, then close it with the "
+                             f"{action} action{other}.")
         if state not in table.states or status not in table.states[state][1]:
             label = table.states.get(state, (str(state),))[0].replace(" ", "").replace("(", "").replace(")", "")
             raise ODataError(400, "", f"{status} is not a valid status code for state code "
@@ -858,6 +890,17 @@ class DataverseEmulator(MetadataMixin, EmulatorServer):
             raise ODataError(405, "", f"The emulated environment does not update {table.logical} rows.")
         old = self.store.get(table.logical, row_id)
         changes = self._changes(table, body, False, {**cids, "__self__": row_id}, bulk)
+        if table.logical in READ_ONLY_WHEN_CLOSED and old.get("statecode") not in (0, None):
+            # a closed opportunity or case is read-only: only its state may change, back to open
+            # https://learn.microsoft.com/power-apps/developer/data-platform/special-update-operation-behavior
+            others = sorted(k for k in changes if k not in ("statecode", "statuscode")
+                            and not k.endswith(f"@{CDS}lookuplogicalname"))
+            reopening = changes.get("statecode") == 0
+            if others or not reopening:
+                label = table.states.get(old["statecode"], (str(old["statecode"]),))[0]
+                raise ODataError(400, "", f"The {table.logical} with Id = {row_id} is closed ({label}) and read-only: "
+                                 f"reopen it first (update its statecode to 0 with an open statuscode), then "
+                                 + (f"update {', '.join(others)}." if others else "close it again."))
         row = dict(old)
         self._states(table, row, changes, row_id)
         row.update(changes)
@@ -931,11 +974,78 @@ class DataverseEmulator(MetadataMixin, EmulatorServer):
                     continue
                 for rid, row in list(self.store.tables.get(other.logical, {}).items()):
                     if row.get(col.value_name) == row_id and row.get(f"{col.value_name}@{CDS}lookuplogicalname") == table.logical:
-                        if col.logical in ("objectid", "regardingobjectid", "invoiceid") or (col.custom and other.custom):
+                        # the close activities belong to their opportunity or case (parental relationships)
+                        closes = (other.logical, col.logical) in (("opportunityclose", "opportunityid"),
+                                                                  ("incidentresolution", "incidentid"))
+                        if col.logical in ("objectid", "regardingobjectid", "invoiceid") or closes or \
+                                (col.custom and other.custom):
                             self._cascade_delete(other, rid)
                         else:
                             self.store.put(other.logical, rid, {**row, col.value_name: None,
                                                                 f"{col.value_name}@{CDS}lookuplogicalname": None})
+
+    # -- closing actions -----------------------------------------------------------------
+    def _close_action(self, action: str, request: EmulatedRequest, cids: dict[str, str]) -> EmulatedResponse:
+        """WinOpportunity, LoseOpportunity, CloseIncident: unbound actions that create the close
+        activity (``OpportunityClose`` / ``IncidentResolution``, whose lookup names the row) and set the
+        row's state with ``Status``, a status reason of that state; they return no value (204).
+        https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/winopportunity
+        https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/loseopportunity
+        https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/closeincident
+        https://learn.microsoft.com/power-apps/developer/data-platform/webapi/use-web-api-actions"""
+        in_batch = "__batch__" in cids
+        try:
+            self._do_close_action(action, request, cids)
+        except ODataError as err:
+            with self._guard:
+                self.action_log.append((action, err.status, in_batch))
+            raise
+        with self._guard:
+            self.action_log.append((action, 204, in_batch))
+        return self._no_content()
+
+    def _do_close_action(self, action: str, request: EmulatedRequest, cids: dict[str, str]) -> None:
+        target, parameter, activity, lookup, state = CLOSE_ACTIONS[action]
+        body = self._body(request)
+        unknown = sorted(set(body) - {parameter, "Status"})
+        if unknown:
+            raise ODataError(400, "0x0", f"The action '{action}' has no parameter '{unknown[0]}'; it takes "
+                             f"'{parameter}' and 'Status'.")
+        close, status = body.get(parameter), body.get("Status")
+        if not isinstance(close, dict):
+            raise ODataError(400, "0x0", f"The '{parameter}' parameter of '{action}' is required: an {activity} "
+                             f"entity with '{lookup}@odata.bind' naming the {target}.")
+        if isinstance(status, bool) or not isinstance(status, int):
+            raise ODataError(400, "0x0", f"The 'Status' parameter of '{action}' is required (Edm.Int32): a status "
+                             f"reason of the {target}'s state {state}.")
+        table = self.tables[target]
+        label, statuses, _default = table.states[state]
+        if status not in statuses:
+            raise ODataError(400, "", f"{status} is not a valid status code for state code "
+                             f"{target.capitalize()}State.{label} on {target}: use "
+                             + " or ".join(str(k) for k in sorted(statuses)) + ".")
+        kind = close.get("@odata.type")
+        if kind is not None and kind != f"{CDS}{activity}":
+            raise ODataError(400, PAYLOAD, f"Error identified in Payload provided by the user: the '{parameter}' "
+                             f"parameter is an '{CDS}{activity}', not '{kind}'.")
+        if f"{lookup}@odata.bind" not in close:
+            raise ODataError(400, "", f"The {activity} of '{action}' must name the {target} it closes with "
+                             f"'{lookup}@odata.bind'.")
+        act_table = self.tables[activity]
+        with self.store.transaction():
+            activity_id = self._do_create(act_table, {k: v for k, v in close.items() if k != "@odata.type"}, cids)
+            act = self.store.get(activity, activity_id)
+            row_id = act[f"_{lookup}_value"]
+            row = self.store.get(target, row_id)
+            if row.get("statecode") != 0:
+                have = table.states.get(row.get("statecode"), (str(row.get("statecode")),))[0]
+                raise ODataError(400, "", f"The {target} with Id = {row_id} is already closed ({have}): reopen it "
+                                 f"before closing it again.")
+            done = self.tables[activity].states[1][2]
+            self.store.put(activity, activity_id, {**act, "statecode": 1, "statuscode": done})
+            row = {**row, "statecode": state, "statuscode": status, "modifiedon": _now()}
+            row["@version"] = row["versionnumber"] = self.store.next_version()
+            self.store.put(target, row_id, row)
 
     # -- bulk messages ----------------------------------------------------------------
     def _bulk(self, table: S.Table, action: str, request: EmulatedRequest, cids: dict[str, str]) -> EmulatedResponse:
@@ -997,7 +1107,7 @@ class DataverseEmulator(MetadataMixin, EmulatorServer):
     def _batch(self, request: EmulatedRequest) -> EmulatedResponse:
         items = parse_batch(request.body, request.header("Content-Type") or "", self.max_batch_requests)
         continue_on_error = "odata.continue-on-error" in self._prefer(request)
-        cids: dict[str, str] = {}
+        cids: dict[str, str] = {"__batch__": "1"}
         out: list[Any] = []
         failed = False
         for item in items:

@@ -331,6 +331,27 @@ def standard_tables() -> dict[str, Table]:
         _common(act)
         tables[name] = act
 
+    # -- the close activities: opportunityclose, created by WinOpportunity / LoseOpportunity, and
+    # incidentresolution, created by CloseIncident; completed activities of their opportunity or case
+    # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/entities/opportunityclose
+    # https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/entities/incidentresolution
+    for name, entity_set, parent in (("opportunityclose", "opportunitycloses", "opportunity"),
+                                     ("incidentresolution", "incidentresolutions", "incident")):
+        act = Table(name, entity_set, "activityid", "subject", states={
+            0: ("Open", {1: "Open"}, 1), 1: ("Completed", {2: "Completed"}, 2), 2: ("Canceled", {3: "Canceled"}, 3)})
+        act.add(Column("subject", STRING, 200))
+        act.add(Column("description", MEMO, 2000))
+        act.add(Column("actualend", DATETIME))
+        if name == "opportunityclose":
+            act.add(Column("actualrevenue", MONEY, min_value=-922337203685477, max_value=922337203685477))
+        else:
+            act.add(Column("timespent", INTEGER, min_value=0, max_value=2147483647))
+        _lookup(act, f"{parent}id", {f"{parent}id": parent})
+        _common(act)
+        act.system_required[f"{parent}id"] = (f"A validation error occurred. A value for the required attribute "
+                                              f"'{parent}id' of the '{name}' entity was not provided.")
+        tables[name] = act
+
     # -- annotation (Note)  https://learn.microsoft.com/en-us/power-apps/developer/data-platform/reference/entities/annotation
     n = Table("annotation", "annotations", "annotationid", "subject")
     n.add(Column("subject", STRING, 500))
