@@ -1,6 +1,20 @@
 from odoo import fields, models
 
 
+class FlitstackRunScoringCounts(models.AbstractModel):
+    """Lead-scoring counts of a run for one team, field and value, as crm counts them."""
+
+    _name = "flitstack.run.scoring.counts"
+    _description = "Migration run: lead-scoring counts of one team, field and value"
+
+    run_id = fields.Many2one("flitstack.run", required=True, ondelete="cascade", index=True)
+    team_id = fields.Integer(help="The sales team's id, 0 for leads without a team (as crm counts them).")
+    variable = fields.Char(required=True)
+    value = fields.Char()
+    won = fields.Float()
+    lost = fields.Float()
+
+
 class FlitstackRunScoring(models.Model):
     """crm's lead-scoring increments of one won or lost lead of a run, kept until the
     run's end adds them all to ``crm.lead.scoring.frequency`` in one step
@@ -9,15 +23,9 @@ class FlitstackRunScoring(models.Model):
     lead won or lost updates (every stage row for a won lead)."""
 
     _name = "flitstack.run.scoring"
+    _inherit = "flitstack.run.scoring.counts"
     _description = "Migration run: lead-scoring increments waiting for the run's end"
     _log_access = False
-
-    run_id = fields.Many2one("flitstack.run", required=True, ondelete="cascade", index=True)
-    team_id = fields.Integer(help="The sales team's id, 0 for leads without a team (as crm counts them).")
-    variable = fields.Char(required=True)
-    value = fields.Char()
-    won = fields.Float()
-    lost = fields.Float()
 
 
 class FlitstackRunScoringApplied(models.Model):
@@ -26,13 +34,8 @@ class FlitstackRunScoringApplied(models.Model):
     and deletes the rows the run created once they hold nothing else."""
 
     _name = "flitstack.run.scoring.applied"
+    _inherit = "flitstack.run.scoring.counts"
     _description = "Migration run: lead-scoring counts its end added, for its rollback"
     _log_access = False
 
-    run_id = fields.Many2one("flitstack.run", required=True, ondelete="cascade", index=True)
-    team_id = fields.Integer(help="The sales team's id, 0 for leads without a team (as crm counts them).")
-    variable = fields.Char(required=True)
-    value = fields.Char()
-    won = fields.Float()
-    lost = fields.Float()
     created = fields.Boolean(help="crm's row for this couple did not exist before the run added to it.")
