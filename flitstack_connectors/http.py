@@ -28,6 +28,7 @@ import contextlib
 import io
 import ipaddress
 import logging
+import os
 import random
 import threading
 import time
@@ -539,8 +540,6 @@ def trusted_ssl_context():
     the bundle ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` name), built once per process and
     bundle: building it reads the whole bundle, a quarter of a second, and a run makes
     a client for every page it reads."""
-    import os
-
     key = (os.environ.get("SSL_CERT_FILE") or None, os.environ.get("SSL_CERT_DIR") or None)
     with _SSL_LOCK:
         ctx = _SSL_CONTEXTS.get(key)
