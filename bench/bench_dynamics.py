@@ -70,11 +70,11 @@ def load(a, rate: int, window: float) -> dict:
             kinds = collections.Counter(
                 "UpsertMultiple" if "UpsertMultiple" in r.path else "CreateMultiple" if "CreateMultiple" in r.path
                 else "UpdateMultiple" if "UpdateMultiple" in r.path
-                else "$batch (close actions)" if r.path.endswith("$batch")
+                else "$batch (creates and closes)" if r.path.endswith("$batch")
                 else "metadata" if "EntityDefinitions" in r.path or "Publish" in r.path else f"other {r.method}"
                 for r in load_log)
-            # the close actions (won, lost, resolved) ride in $batch requests counted above, against the
-            # same limit: they are requests the ceiling's rows do not include
+            # the close actions (won, lost, resolved) ride in $batch requests counted above, with the
+            # creates of their rows (one change set) or alone: the ceiling's rows do not include them
             closes = collections.Counter(action for action, status, _b in dv.action_log if status < 300)
             return {"seconds": marks["end"] - marks["start"], "rows": report["totals"]["created"]
                     + report["totals"]["updated"], "kinds": kinds, "requests": len(load_log),
@@ -112,7 +112,7 @@ def main() -> None:
           f"{r['reconciled']}")
     print(f"closed by their actions: {sum(r['closes'].values())} rows "
           f"({', '.join(f'{k} {n}' for k, n in sorted(r['closes'].items())) or 'none'}) in "
-          f"{r['kinds'].get('$batch (close actions)', 0)} $batch requests, counted among the requests above")
+          f"{r['kinds'].get('$batch (creates and closes)', 0)} $batch requests, counted among the requests above")
     print(f"limit used: {r['requests']} requests of the {allowed} admitted ({r['requests'] / allowed:.2f}); rows per "
           f"request {rows / r['requests']:.0f} of {ROWS_PER_REQUEST} ({rows / r['requests'] / ROWS_PER_REQUEST:.2f}): "
           f"the {r['ideal']} bulk requests these {rows} rows need at least, one table and one map "

@@ -366,8 +366,11 @@ def test_closed_matters_close_through_their_actions_once_reopen_in_a_delta_and_r
     assert sorted(r["_incidentid_value"] for r in dataverse.rows("incidentresolution")) == sorted(
         guid["incident"][m] for m in resolved)
     assert _closes(dataverse) == {("WinOpportunity", 204, True): len(won), ("CloseIncident", 204, True): len(resolved)}
-    # in $batch requests: one per map here (200 matters, batches of 500), never one request per record
+    # in $batch requests: one per map here (200 matters, batches of 500), never one request per record;
+    # each with the create of its rows, in one change set: no CreateMultiple of their own
     assert len(_batches(dataverse, served)) == 2
+    assert not [r for r in dataverse.request_log[served:] if r.path.endswith(
+        ("opportunities/Microsoft.Dynamics.CRM.CreateMultiple", "incidents/Microsoft.Dynamics.CRM.CreateMultiple"))]
     assert not [r for r in dataverse.request_log[served:] if "Opportunity" in r.path or "Incident" in r.path]
 
     # a re-run finds them closed with the same status: no close is sent, no close activity is added
@@ -441,3 +444,41 @@ def test_closed_matters_close_through_their_actions_once_reopen_in_a_delta_and_r
     rollback_run(mig.store, client, report["run"], key_column=mig.key_column)
     assert dataverse.row_counts()["opportunityclose"] == dataverse.row_counts()["incidentresolution"] == 0
     assert dataverse.snapshot() == before
+
+
+def test_a_refused_close_undoes_its_change_set_and_the_rows_land_open_with_the_reason(clio, dataverse, tmp_path):
+    """A status reason the close action refuses (Canceled, 4, is a Lost reason, not a Won one) fails the
+    change set that creates and closes a batch: nothing of it stays, the rows are created alone and
+    closed one call each, and those refused land open with a line that says why."""
+    from flitstack_connectors.mapping import load_pack
+    mig, _client = open_migration(clio, dataverse, tmp_path)
+    base = load_pack("clio_dynamics")
+    base.value_maps["clio_matter_status_reason"].values["Closed"] = "4"
+    prepared = mig.prepare(base, fallback_owner="it@lawfirm.example", confirm=True)
+    matters = {str(m): clio.record("matters", m) for m in clio.ids("matters")}
+    cases = {m for m, r in matters.items() if (r["practice_area"] or {}).get("name") in CASE_AREAS}
+    won = {m for m, r in matters.items() if r["status"] == "Closed"} - cases
+    served = len(dataverse.request_log)
+    report = mig.run(prepared)
+    assert report["reconciled"] and report["totals"]["failed"] == 0
+    counts = {m["map"]: m for m in report["maps"]}
+    assert counts["clio_matter"]["created"] == len(set(matters) - cases)
+    # every opportunity once, the won ones open: their close was refused
+    states = _states(dataverse, "opportunity")
+    assert {m for m, (state, _s) in states.items() if state != 0} == set()
+    assert set(states) == set(matters) - cases
+    assert dataverse.row_counts()["opportunityclose"] == 0
+    refused = collections.Counter(a for a, status, _b in dataverse.action_log if status >= 400)
+    # the change set stops at its first refused call and is undone; then every close alone
+    assert refused["WinOpportunity"] == 1 + len(won)
+    lines = {l["source_id"]: l for l in mig.store.lines(report["run"], map_name="clio_matter")}
+    assert {m for m, l in lines.items() if "refused to close" in (l.get("reason") or "")} == won
+    # the change set came first, then CreateMultiple alone and the closes alone
+    paths = [r.path.rsplit("/", 1)[-1] for r in dataverse.request_log[served:]
+             if r.path.endswith("$batch") or "opportunities/" in r.path]
+    assert paths[:3] == ["$batch", "Microsoft.Dynamics.CRM.CreateMultiple", "$batch"]
+    # the next run closes them, once the map gives a status the action takes
+    base.value_maps["clio_matter_status_reason"].values["Closed"] = "3"
+    again = mig.run(mig.prepare(base, fallback_owner="it@lawfirm.example", confirm=True))
+    assert again["totals"]["failed"] == 0
+    assert {m for m, (state, status) in _states(dataverse, "opportunity").items() if (state, status) == (1, 3)} == won

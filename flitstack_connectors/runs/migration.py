@@ -99,6 +99,9 @@ class DynamicsMigration:
             "systemusers", select=["systemuserid", "fullname", "internalemailaddress", "isdisabled"],
             table="systemuser"))
         staff = resolve_staff(users, systemusers, fallback_owner)
+        if any(om.file and om.enabled for om in spec.objects):
+            # the environment's attachment limit is a setting, read with the other checks (once per migration)
+            self.max_upload_bytes()
         return staff, findings
 
     def prepare(self, base: Optional[MapSpec], *, fallback_owner: Optional[str], confirm: bool = False,

@@ -72,6 +72,23 @@ FILE_REQUEST_BYTES = 16 * 1024 * 1024
 FILE_CHUNK = 3 * 64 * 1024
 
 
+def file_batches(records: Iterable[PlannedRecord], size: int, limit: int) -> Iterator[list[PlannedRecord]]:
+    """Batches of at most ``size`` records whose files, as base64, come to at most ``limit`` bytes
+    (one file alone may be more): each batch of a map of files is then one request, and the
+    batches download their files and load in parallel like any other."""
+    batch: list[PlannedRecord] = []
+    held = 0
+    for p in records:
+        weight = 4 * -(-p.file.size // 3) if p.file is not None and p.file.size else 0
+        if batch and (len(batch) >= size or held + weight > limit):
+            yield batch
+            batch, held = [], 0
+        batch.append(p)
+        held += weight
+    if batch:
+        yield batch
+
+
 class RunInterrupted(FlitstackError):
     """The run stopped before its end; start it again to resume."""
 
@@ -89,6 +106,16 @@ class Progress:
 class _Batch:
     om: ObjectMap
     records: list[PlannedRecord]
+
+
+@dataclass
+class _TableKeys:
+    """What this run knows of a table's keys: key column value -> row id.  ``verified``: read
+    from the table (then kept up to date with the rows this run created), not only the rows
+    this run's creates were accepted for."""
+
+    raw: dict[str, str]
+    verified: bool
 
 
 @dataclass
@@ -140,6 +167,8 @@ class DynamicsRun:
         self.run_id: Optional[int] = None
         self.resumed = False
         self._ids_cache: dict[str, dict[str, dict[str, Any]]] = {}
+        #: table -> its keys as this run knows them, so that a second map on a table reads them no more
+        self._table_keys: dict[str, _TableKeys] = {}
         self._sampled: dict[str, set[str]] = {}
         #: sample runs: records staged per map
         self._taken: dict[str, int] = {}
@@ -318,12 +347,21 @@ class DynamicsRun:
         ids = self._ids(om.identity_name)
         # a map whose records the id map knows none of on its table, on its first attempt in this run, writes
         # without reading the table's keys first (one request less per map); files are the exception,
-        # since their requests cannot be redone whole
-        optimistic = not lines and not om.file and not any(e.get("table_name") == t.logical_name
-                                                            for e in ids.values())
-        state = _MapState(om=om, writer=writer, existing={} if optimistic else writer.keys(), ids=ids,
+        # since their requests cannot be redone whole.  A later map on a table an earlier map of this run
+        # wrote takes the keys that map knew (read, or unread but checked by its creates being accepted)
+        # and the rows it created, instead of reading them again.
+        known = self._table_keys.get(t.logical_name)
+        if not lines and known is not None and (known.verified or not om.file):
+            existing, keys_unread = writer.own_keys(known.raw), not known.verified
+        elif not lines and not om.file and not any(e.get("table_name") == t.logical_name for e in ids.values()):
+            existing, keys_unread = {}, True
+        else:
+            raw = writer.raw_keys()
+            self._table_keys[t.logical_name] = _TableKeys(dict(raw), verified=True)
+            existing, keys_unread = writer.own_keys(raw), False
+        state = _MapState(om=om, writer=writer, existing=existing, ids=ids,
                           pending={l["source_id"]: l for l in lines if l["state"] == "pending"},
-                          done={l["source_id"] for l in lines if l["state"] == "done"}, keys_unread=optimistic)
+                          done={l["source_id"] for l in lines if l["state"] == "done"}, keys_unread=keys_unread)
         self.store.set_map_count(self.run_id, om.name, position=position, table_name=t.logical_name,
                                  read=count["read"] if count else 0, done=False)
         total = None
@@ -347,7 +385,9 @@ class DynamicsRun:
                                                    thread_name_prefix="flitstack-load") as pool:
             in_flight: set[concurrent.futures.Future] = set()
             try:
-                for batch in batches(planned(), self.batch_size):
+                cut = file_batches(planned(), self.batch_size, FILE_REQUEST_BYTES) if om.file \
+                    else batches(planned(), self.batch_size)
+                for batch in cut:
                     while len(in_flight) >= self.parallel * 2:
                         finished, in_flight = concurrent.futures.wait(
                             in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
@@ -363,12 +403,17 @@ class DynamicsRun:
         # the rows created by this map: their ids, for the id map, the audit lines and later lookups
         created = dict(state.guids)
         if state.unknown:
-            created.update(writer.keys())
+            raw = writer.raw_keys()
+            self._table_keys[t.logical_name] = _TableKeys(dict(raw), verified=True)
+            created.update(writer.own_keys(raw))
         if any(not e.get("guid") and e.get("table_name") == t.logical_name and sid not in created
                for sid, e in state.ids.items()):
             # rows an earlier attempt of this run created before it was killed: the ids CreateMultiple
             # answered died with it, the keys read when this attempt started hold them
             created = {**state.existing, **created}
+        if not state.unknown:
+            known = self._table_keys.setdefault(t.logical_name, _TableKeys({}, verified=False))
+            known.raw.update({om.key_prefix + sid: guid for sid, guid in created.items()})
         mine = {sid: created[sid] for sid, e in state.ids.items() if sid in created and not e.get("guid")}
         if mine:
             self.store.fill_guids(self.connection_id, om.identity_name, mine)
@@ -585,6 +630,11 @@ class DynamicsRun:
         # the rest (updates, pending lines of an interrupted run) by alternate key
         if om.file:
             failed, fell_back = self._write_files(state, new_rows, rows_out, files)
+        elif close and not rows_out and not reopen and {c[0] for c in close} <= {sid for sid, _o in new_rows} \
+                and (created_closed := writer.create_and_close(new_rows, close)) is not None:
+            # new rows, some of which end closed: created and closed in one request
+            state.guids.update(created_closed)
+            failed, fell_back, close = {}, False, []
         else:
             try:
                 guids, failed, fell_back = writer.create(new_rows, fallback=not state.keys_unread)
@@ -596,7 +646,9 @@ class DynamicsRun:
                 self.store.drop_pending(self.run_id, om.name, [sid for sid, _o in new_rows])
                 with state.lock:
                     if state.keys_unread:
-                        state.existing = writer.keys()
+                        raw = writer.raw_keys()
+                        self._table_keys[t.logical_name] = _TableKeys(dict(raw), verified=True)
+                        state.existing = writer.own_keys(raw)
                         state.keys_unread = False
                 return self._load_batch(state, batch)
             state.guids.update(guids)

@@ -166,19 +166,26 @@ class TableWriter:
     # -- reads -------------------------------------------------------------------------
     def keys(self) -> dict[str, str]:
         """Clio id -> row id of every row of the table that carries a Clio id."""
+        return self.own_keys(self.raw_keys())
+
+    def raw_keys(self) -> dict[str, str]:
+        """Key column value -> row id of every row of the table that carries one, whatever
+        map wrote it (the values keep their :attr:`key_prefix`)."""
         out: dict[str, str] = {}
         for row in self.client.iter_rows(self.t.entity_set, select=[self.t.primary_id, self.key_column],
                                          filter=f"{self.key_column} ne null", table=self.t.logical_name):
             key = row.get(self.key_column)
-            if key is None:
-                continue
-            key = str(key)
-            if self.key_prefix:
-                if not key.startswith(self.key_prefix):
-                    continue
-                key = key[len(self.key_prefix):]
-            out[key] = str(row[self.t.primary_id])
+            if key is not None:
+                out[str(key)] = str(row[self.t.primary_id])
         return out
+
+    def own_keys(self, raw: dict[str, str]) -> dict[str, str]:
+        """Clio id -> row id of the keys in ``raw`` (from :meth:`raw_keys`) this writer's map writes:
+        those that start with its key prefix, without it."""
+        if not self.key_prefix:
+            return dict(raw)
+        cut = len(self.key_prefix)
+        return {key[cut:]: guid for key, guid in raw.items() if key.startswith(self.key_prefix)}
 
     def columns_of(self, values: dict[str, Any]) -> list[str]:
         """The columns to $select to read what ``values`` would overwrite."""
@@ -338,12 +345,8 @@ class TableWriter:
         refused: dict[str, tuple[str, int, int, str]] = {}
         for i in range(0, len(calls), 500):
             chunk = calls[i:i + 500]
-            answers = self.client.batch_actions(self.t.logical_name, [
-                (cl.actions[state], {cl.parameter: {
-                    "@odata.type": f"Microsoft.Dynamics.CRM.{cl.activity}", "subject": cl.subject,
-                    f"{cl.lookup}@odata.bind": "/" + key_path(self.t.entity_set, self.key_column,
-                                                              self.key_prefix + sid)}, "Status": status})
-                for sid, state, status in chunk], what=f"$batch close of {self.t.entity_set}")
+            answers = self.client.batch_actions(self.t.logical_name, [self._close_call(*row) for row in chunk],
+                                                what=f"$batch close of {self.t.entity_set}")
             for (sid, state, status), (code, message) in zip(chunk, answers):
                 if not 200 <= code < 300:
                     refused[sid] = (sid, state, status, message or f"HTTP {code}")
@@ -355,6 +358,37 @@ class TableWriter:
                     failed[sid] = (f"{self.t.logical_name} {self.key_column} {sid}: Dataverse refused to close the "
                                    f"row with {cl.actions[state]} (status {status}): {message}")
         return failed
+
+    def _close_call(self, sid: str, state: int, status: int) -> tuple[str, dict[str, Any]]:
+        """The action that closes the row of ``sid`` with ``(state, status)`` and its parameters:
+        the close activity, which names the row by its alternate key."""
+        cl = self.closing
+        assert cl is not None
+        return cl.actions[state], {cl.parameter: {
+            "@odata.type": f"Microsoft.Dynamics.CRM.{cl.activity}", "subject": cl.subject,
+            f"{cl.lookup}@odata.bind": "/" + key_path(self.t.entity_set, self.key_column, self.key_prefix + sid)},
+            "Status": status}
+
+    def create_and_close(self, rows: Sequence[tuple[str, dict[str, Any]]],
+                         close: Sequence[tuple[str, int, int]]) -> Optional[dict[str, str]]:
+        """Create ``rows`` and close those of them in ``close`` (Clio id, statecode, statuscode) by
+        their action, all in one request (a ``$batch`` change set: in order, all or nothing).
+        Returns Clio id -> row id, or None when Dataverse refused any part of it: then nothing
+        was written and the caller writes and closes them the usual way, which sorts out the
+        refused rows one by one.  Only rows new to the table, and states an action sets."""
+        cl = self.closing
+        if cl is None or not rows or len(close) > 999 or any(state not in cl.actions for _s, state, _st in close):
+            return None
+        try:
+            ids = self.client.create_multiple_then(
+                self.t.entity_set, self.t.logical_name, self.key_column,
+                [(self.key_prefix + sid, values) for sid, values in rows], [self._close_call(*row) for row in close],
+                what=f"$batch create and close of {self.t.entity_set}")
+        except FATAL:
+            raise
+        except DataverseError:
+            return None
+        return {sid: guid for (sid, _v), guid in zip(rows, ids)}
 
     # -- writes -------------------------------------------------------------------------
     def upsert(self, rows: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, str]:
