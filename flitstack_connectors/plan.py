@@ -88,6 +88,34 @@ def parent_waits(spec: MapSpec, parent: ObjectMap) -> tuple[set[str], set[str]]:
     return {c.name for c in children}, complete
 
 
+def record_waits(spec: MapSpec, om: ObjectMap, read_with: Iterable[str]) -> tuple[set[str], set[str]]:
+    """``(lookup targets, maps)`` when the batches of ``om`` can wait for the records they
+    reference instead of for whole maps: the maps ``om`` depends on that are read with it
+    (``read_with``: the maps fed by the same source object, as people at a company with the
+    companies), each of them named by a record lookup of ``om``.  A batch of such a map holds
+    records whose referenced records are staged and batched, and it loads once those batches
+    have; its other dependencies stay whole maps.  ``(set(), set())`` when ``om`` does not
+    qualify: no such dependency, an ``after`` that no lookup stands for, or records that land
+    with their parent or take children with them."""
+    together = set(read_with) - {om.name}
+    siblings = map_dependencies(spec, om) & together
+    if not siblings or om.with_parent or children_of(spec, om):
+        return set(), set()
+    targets: set[str] = set()
+    covered: set[str] = set()
+    for row in om.lookups:
+        if row.kind != "record" or not row.object:
+            continue
+        named = {o.name for o in spec.objects if o.enabled and o.identity_name == row.object
+                 and o.name != om.name and (not row.maps or o.name in row.maps)} & siblings
+        if named:
+            targets.add(row.target)
+            covered |= named
+    if siblings - covered:
+        return set(), set()
+    return targets, siblings
+
+
 def batches(items: Iterable[T], size: int = MAX_BATCH_SIZE) -> Iterator[list[T]]:
     """Consecutive lists of at most ``size`` items (at most MAX_BATCH_SIZE)."""
     if not 1 <= size <= MAX_BATCH_SIZE:

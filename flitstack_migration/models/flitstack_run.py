@@ -9,7 +9,7 @@ from odoo.addons.queue_job.exception import RetryableJobError
 from flitstack_connectors.errors import FlitstackError, RateLimitError, SourceUnavailableError
 from flitstack_connectors.extract import source_reads
 from flitstack_connectors.mapping import MapSpec
-from flitstack_connectors.plan import MAX_BATCH_SIZE, dependency_order, map_dependencies, parent_waits
+from flitstack_connectors.plan import MAX_BATCH_SIZE, dependency_order, map_dependencies, parent_waits, record_waits
 
 from ..services.accounting import AccountingSettlement
 from ..services.pricing import RateSettlement
@@ -50,7 +50,10 @@ class FlitstackRun(models.Model):
        on the others (``data/queue_job_data.xml``).
     3. A batch is queued as soon as the maps it references are complete (read
        to the end and every batch loaded): people at a company wait for the
-       companies (their lookup names the companies map), matters for all partners.  A map whose records take their
+       companies (their lookup names the companies map), matters for all partners.
+       A map waiting for maps read with it waits record by record: people at a company are
+       batched once their companies are in batches, and such a batch waits for those batches
+       alone (``wait_batch_ids``), not for every company.  A map whose records take their
        children with them (``with_parent``: a bill's time entries are created
        with its invoice) also waits for the children's maps to be read and for
        the maps they reference.  Batches of one map load in
@@ -281,14 +284,27 @@ class FlitstackRun(models.Model):
         read = {name for e in self.extraction_ids.sudo() if e.state == "done" for name in e._map_name_list()}
         enabled = {om.name for om in spec.objects if om.enabled}
         waits = {}
+        read_with = {name: e._map_name_list() for e in self.extraction_ids.sudo() for name in e._map_name_list()}
         for name in set(batches.mapped("map_name")):
             om = spec.object_map(name)
             # a map whose records take their children with them (a bill its lines) also waits for
             # the children to be staged and for what they reference (services/loader.py)
             children, their_refs = parent_waits(spec, om)
-            waits[name] = (children, (map_dependencies(spec, om) | their_refs) & enabled)
-        ready = batches.filtered(
-            lambda b: b.state == "staged" and waits[b.map_name][0] <= read and waits[b.map_name][1] <= complete)
+            maps = (map_dependencies(spec, om) | their_refs) & enabled
+            # a batch cut record by record waits for the batches of its records' references among the
+            # maps read with it (services/extraction.py), and for its other dependencies whole
+            _targets, siblings = record_waits(spec, om, read_with.get(name, ()))
+            waits[name] = (children, maps, maps - siblings)
+
+        def is_ready(batch):
+            children, maps, others = waits[batch.map_name]
+            if batch.state != "staged" or not children <= read:
+                return False
+            if batch.record_waits:
+                return others <= complete and all(w.state == "loaded" for w in batch.wait_batch_ids)
+            return maps <= complete
+
+        ready = batches.filtered(is_ready)
         for batch in ready:
             batch.state = "queued"
             self.with_delay(description=f"{self.name}: load {batch.map_name} batch {batch.sequence}",

@@ -20,6 +20,13 @@ class FlitstackRunBatch(models.Model):
         [("staged", "Waiting for the records it references"), ("queued", "Queued"), ("loaded", "Loaded")],
         default="staged", required=True, index=True)
     result = fields.Char(readonly=True, help="Operations counted when it loaded.")
+    record_waits = fields.Boolean(
+        help="Waits for the batches holding the records it references (wait_batch_ids), not for the whole "
+             "object maps they come from: people at a company whose companies are loaded go ahead while the "
+             "rest of the contacts are read.")
+    wait_batch_ids = fields.Many2many(
+        "flitstack.run.batch", "flitstack_run_batch_wait_rel", "batch_id", "wait_id",
+        string="Waits for", help="The batches of the records this batch references, when it waits record by record.")
 
     def _payload(self):
         """The planned records of the batch, in the order they were read, but those

@@ -32,7 +32,7 @@ from odoo import fields
 
 from flitstack_connectors.blueprints import run_extract
 from flitstack_connectors.extract import fan_out
-from flitstack_connectors.plan import MAX_BATCH_SIZE
+from flitstack_connectors.plan import MAX_BATCH_SIZE, record_waits
 from flitstack_connectors.records import external_id_name
 
 _logger = logging.getLogger(__name__)
@@ -121,23 +121,79 @@ class PageExtraction:
 
     def _cut(self, final):
         """Batches of at most 500 from the map's records not yet in one; the
-        remainder too when ``final``."""
-        Batch = self.env["flitstack.run.batch"].sudo()
-        new = Batch
+        remainder too when ``final``.  The maps are cut in the spec's order, so
+        that the companies of a page are batched before the people at a company
+        who reference them."""
+        new = self.env["flitstack.run.batch"].sudo()
+        names = [om.name for om in self.maps]
         for om in self.maps:
-            obj = self.objects[om.name]
             self.env.cr.execute(
                 "SELECT id FROM flitstack_run_record WHERE run_id = %s AND map_name = %s AND batch_id IS NULL "
                 "ORDER BY id", [self.run.id, om.name])
             pending = [row[0] for row in self.env.cr.fetchall()]
+            targets, siblings = record_waits(self.spec, om, names)
+            if targets and pending:
+                # records whose referenced records are batched load after those batches alone
+                ready, pending = self._referenced_batches(pending, targets, siblings)
+                for ids, waits in self._chunks_by_waits(ready, final):
+                    new |= self._batch(om, ids, waits=waits)
+                if not final:
+                    # the others wait for their references to be read: at the read's end, those still
+                    # missing (not in this run) make batches that wait for the maps whole
+                    continue
             while pending and (len(pending) >= MAX_BATCH_SIZE or final):
                 ids, pending = pending[:MAX_BATCH_SIZE], pending[MAX_BATCH_SIZE:]
-                batch = Batch.create({"run_id": self.run.id, "map_name": om.name, "target_model": om.target_model,
-                                      "sequence": obj.batch_count + 1, "record_count": len(ids)})
-                self.env.cr.execute("UPDATE flitstack_run_record SET batch_id = %s WHERE id = ANY(%s)", [batch.id, ids])
-                obj.batch_count += 1
-                new |= batch
+                new |= self._batch(om, ids)
         return new
+
+    def _batch(self, om, ids, waits=None):
+        obj = self.objects[om.name]
+        values = {"run_id": self.run.id, "map_name": om.name, "target_model": om.target_model,
+                  "sequence": obj.batch_count + 1, "record_count": len(ids)}
+        if waits is not None:
+            values.update(record_waits=True, wait_batch_ids=[(6, 0, sorted(waits))])
+        batch = self.env["flitstack.run.batch"].sudo().create(values)
+        self.env.cr.execute("UPDATE flitstack_run_record SET batch_id = %s WHERE id = ANY(%s)", [batch.id, ids])
+        obj.batch_count += 1
+        return batch
+
+    def _referenced_batches(self, pending, targets, siblings):
+        """``([(record id, batch ids it waits for)], record ids still waiting)`` of the staged
+        records ``pending``: a record is ready when every record its lookups ``targets``
+        reference is staged in one of the maps ``siblings`` and in a batch already."""
+        self.env.cr.execute("""
+            SELECT r.id, ref.value->>'object', ref.value->>'key'
+              FROM flitstack_run_record r, jsonb_each(r.payload->'refs') ref
+             WHERE r.id = ANY(%s) AND ref.key = ANY(%s) AND ref.value->>'kind' = 'record'""",
+                            [pending, sorted(targets)])
+        wanted = {}
+        for rid, obj, key in self.env.cr.fetchall():
+            wanted.setdefault(rid, set()).add(external_id_name(obj, key))
+        names = sorted({n for ns in wanted.values() for n in ns})
+        batch_of = {}
+        if names:
+            self.env.cr.execute(
+                "SELECT xmlid_name, batch_id FROM flitstack_run_record WHERE run_id = %s AND map_name = ANY(%s) "
+                "AND xmlid_name = ANY(%s) AND batch_id IS NOT NULL", [self.run.id, sorted(siblings), names])
+            batch_of = dict(self.env.cr.fetchall())
+        ready, waiting = [], []
+        for rid in pending:
+            refs = wanted.get(rid, set())
+            if all(n in batch_of for n in refs):
+                ready.append((rid, {batch_of[n] for n in refs}))
+            else:
+                waiting.append(rid)
+        return ready, waiting
+
+    @staticmethod
+    def _chunks_by_waits(ready, final):
+        """Full batches of ``ready`` records in read order (the remainder too when ``final``),
+        each with the union of the batches its records wait for."""
+        out = []
+        while ready and (len(ready) >= MAX_BATCH_SIZE or final):
+            chunk, ready = ready[:MAX_BATCH_SIZE], ready[MAX_BATCH_SIZE:]
+            out.append(([rid for rid, _w in chunk], set().union(*(w for _r, w in chunk))))
+        return out
 
     def _close(self):
         batches = self._cut(final=True)

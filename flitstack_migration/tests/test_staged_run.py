@@ -179,3 +179,91 @@ class TestStagedRun(FlitstackCase):
         self.assertEqual(contacts.state, "done")
         self.assertEqual({o.map_name: o.read_count for o in run.object_ids if o.source_object == "contacts"},
                          dict.fromkeys(("clio_company", "clio_person", "clio_employee"), 5))
+
+
+@tagged("post_install", "-at_install", "flitstack")
+class TestRecordWaits(FlitstackCase):
+    """People at a company wait for the batches of their own companies, not for every
+    company: with companies in two batches, the first batch of people at a company
+    loads before the last companies are read."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # a fifth of the contacts are companies: 1,000 of them make two batches, the first cut mid-read
+        cls.serve_clio(contacts=5000, matters=10, rate_limit=10000, rate_window=60.0)
+
+    def perform(self, trap):
+        performed = []
+        while trap.enqueued_jobs:
+            job = trap.enqueued_jobs.pop(0)
+            performed.append(job)
+            job.perform()
+        return performed
+
+    def referenced_batches(self, run):
+        """Batch id of each people-at-a-company batch -> the batch ids of the companies its records name."""
+        self.env.cr.execute("""
+            SELECT e.batch_id, c.batch_id
+              FROM flitstack_run_record e, jsonb_each(e.payload->'refs') ref, flitstack_run_record c
+             WHERE e.run_id = %s AND e.map_name = 'clio_employee' AND ref.key = 'parent_id'
+               AND c.run_id = e.run_id AND c.map_name = 'clio_company'
+               AND c.xmlid_name = (ref.value->>'object') || '_' || (ref.value->>'key')""", [run.id])
+        out = {}
+        for employee_batch, company_batch in self.env.cr.fetchall():
+            out.setdefault(employee_batch, set()).add(company_batch)
+        return out
+
+    def test_people_at_a_company_load_after_their_companies_alone(self):
+        run = self.connection._new_run("full")
+        with self.trap_jobs() as trap:
+            run.action_start()
+            performed = self.perform(trap)
+        self.assertEqual(run.state, "done", run.error)
+        self.assertTrue(run.reconciled)
+        loads = [job.kwargs["batch_id"] for job in performed if job.method_name == "_job_load_batch"]
+        self.assertEqual(len(loads), len(set(loads)), "a batch loaded twice")
+        at = {batch_id: i for i, batch_id in enumerate(loads)}
+        companies = run.batch_ids.filtered(lambda b: b.map_name == "clio_company")
+        employees = run.batch_ids.filtered(lambda b: b.map_name == "clio_employee")
+        self.assertEqual(len(companies), 2)
+        self.assertGreater(len(employees), 2)
+        self.assertTrue(all(employees.mapped("record_waits")))
+        # every batch of people at a company loaded after the batches of the companies its records name,
+        # and waited for exactly those
+        referenced = self.referenced_batches(run)
+        self.assertEqual(set(referenced), set(employees.ids))
+        for batch in employees:
+            self.assertEqual(set(batch.wait_batch_ids.ids), referenced[batch.id], batch.sequence)
+            self.assertLess(max(at[c] for c in referenced[batch.id]), at[batch.id], batch.sequence)
+        # and one of them went ahead of the last companies, which were read after it was cut
+        last_companies = max(at[c] for c in companies.ids)
+        self.assertTrue([b for b in employees if at[b.id] < last_companies])
+        # each person at a company landed once, as a contact of their own company
+        Partner = self.env["res.partner"].with_context(active_test=False)
+        people = Partner.search([("x_flitstack_source_ref", "like", "contacts/%"), ("parent_id", "!=", False)])
+        expected = {}
+        for cid in self.clio.ids("contacts"):
+            rec = self.clio.record("contacts", cid)
+            if rec["type"] == "Person" and rec.get("company"):
+                expected[f"contacts/{cid}"] = f"contacts/{rec['company']['id']}"
+        self.assertEqual(len(people), len(expected))
+        self.assertEqual({p.x_flitstack_source_ref: p.parent_id.x_flitstack_source_ref for p in people}, expected)
+
+        # a delta of people at a company whose companies did not change: nothing of theirs is staged,
+        # so those batches wait for the companies map whole, and the people keep their companies
+        changed = [cid for cid in self.clio.ids("contacts")
+                   if f"contacts/{cid}" in expected][:7]
+        self.clio.touch_contacts(changed)
+        delta = self.connection._new_run("delta")
+        with self.trap_jobs() as trap:
+            delta.action_start()
+            self.perform(trap)
+        self.assertEqual(delta.state, "done", delta.error)
+        self.assertTrue(delta.reconciled)
+        batches = delta.batch_ids.filtered(lambda b: b.map_name == "clio_employee")
+        self.assertEqual(sum(batches.mapped("record_count")), 7)
+        self.assertFalse(any(batches.mapped("record_waits")))
+        moved = Partner.search([("x_flitstack_source_ref", "in", [f"contacts/{c}" for c in changed])])
+        self.assertEqual({p.x_flitstack_source_ref: p.parent_id.x_flitstack_source_ref for p in moved},
+                         {f"contacts/{c}": expected[f"contacts/{c}"] for c in changed})
