@@ -365,6 +365,13 @@ def test_closed_matters_close_through_their_actions_once_reopen_in_a_delta_and_r
         guid["opportunity"][m] for m in won)
     assert sorted(r["_incidentid_value"] for r in dataverse.rows("incidentresolution")) == sorted(
         guid["incident"][m] for m in resolved)
+    # each close activity ends on the day the matter closed in Clio, which the row keeps in a column too
+    of_row = {guid[t][m]: m for t in guid for m in guid[t]}
+    ends = {of_row[r.get("_opportunityid_value") or r.get("_incidentid_value")]: r["actualend"][:10]
+            for t in ("opportunityclose", "incidentresolution") for r in dataverse.rows(t)}
+    assert ends == {m: matters[m]["close_date"] for m in closed} and all(ends.values())
+    assert {m: r["new_closedate"] for t in ("opportunity", "incident") for m, r in by_clio_id(dataverse, t).items()
+            if m in closed} == {m: matters[m]["close_date"] for m in closed}
     assert _closes(dataverse) == {("WinOpportunity", 204, True): len(won), ("CloseIncident", 204, True): len(resolved)}
     # in $batch requests: one per map here (200 matters, batches of 500), never one request per record;
     # each with the create of its rows, in one change set: no CreateMultiple of their own

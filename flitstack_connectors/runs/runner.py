@@ -39,6 +39,7 @@ written again with the action and old values they recorded.
 from __future__ import annotations
 
 import base64
+import collections
 import concurrent.futures
 import logging
 import os
@@ -70,6 +71,8 @@ SAMPLE_SIZE = 25
 FILE_REQUEST_BYTES = 16 * 1024 * 1024
 #: bytes read from the source per step while a file is encoded (a multiple of 3: base64 joins)
 FILE_CHUNK = 3 * 64 * 1024
+#: files of one request downloaded at once
+FILE_READERS = 4
 
 
 def file_batches(records: Iterable[PlannedRecord], size: int, limit: int) -> Iterator[list[PlannedRecord]]:
@@ -479,29 +482,59 @@ class DynamicsRun:
 
     def _file_chunks(self, rows: list[tuple[str, dict[str, Any]]], files: dict[str, Any],
                      failed: dict[str, str]) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+        """Requests of the rows with their files, at most :data:`FILE_REQUEST_BYTES` of them each;
+        the files are downloaded :data:`FILE_READERS` at a time, a few rows ahead of the request
+        being built (a download waits on the source's answers, not on this machine)."""
         chunk: list[tuple[str, dict[str, Any]]] = []
         held = 0
-        for sid, out in rows:
-            attachment = files.get(sid)
-            if attachment is not None:
-                try:
-                    body, size = self._read_file(attachment)
-                except FlitstackError as exc:
-                    failed[sid] = (f"the file of document {sid} could not be read from Clio ({type(exc).__name__}): "
-                                   f"check the document in Clio, then run the migration again")
-                    continue
-                too_big = self._file_too_big(sid, size)
-                if too_big:
-                    failed[sid] = too_big
-                    continue
-                out = {**out, "documentbody": body}
-                held += len(body)
-            chunk.append((sid, out))
-            if held >= FILE_REQUEST_BYTES:
-                yield chunk
-                chunk, held = [], 0
+        pending = iter(rows)
+        ahead: collections.deque = collections.deque()
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=FILE_READERS, thread_name_prefix="flitstack-file")
+
+        def read_ahead() -> None:
+            for sid, out in pending:
+                attachment = files.get(sid)
+                ahead.append((sid, out, pool.submit(self._read_file, attachment) if attachment is not None else None))
+                return
+
+        try:
+            for _ in range(2 * FILE_READERS):
+                read_ahead()
+            while ahead:
+                sid, out, download = ahead.popleft()
+                read_ahead()
+                chunk, held, full = self._add_file(chunk, held, sid, out, download, failed)
+                if full:
+                    yield chunk
+                    chunk, held = [], 0
+        finally:
+            for _sid, _out, download in ahead:
+                if download is not None:
+                    download.cancel()
+            pool.shutdown(wait=True)
         if chunk:
             yield chunk
+
+    def _add_file(self, chunk: list[tuple[str, dict[str, Any]]], held: int, sid: str, out: dict[str, Any],
+                  download: Optional[concurrent.futures.Future], failed: dict[str, str]
+                  ) -> tuple[list[tuple[str, dict[str, Any]]], int, bool]:
+        """``chunk`` with the row of ``sid`` (and its downloaded file) added: ``(chunk, bytes held,
+        whether the request is full)``; a file that cannot be read or is too big fails its row."""
+        if download is not None:
+            try:
+                body, size = download.result()
+            except FlitstackError as exc:
+                failed[sid] = (f"the file of document {sid} could not be read from Clio ({type(exc).__name__}): "
+                               f"check the document in Clio, then run the migration again")
+                return chunk, held, False
+            too_big = self._file_too_big(sid, size)
+            if too_big:
+                failed[sid] = too_big
+                return chunk, held, False
+            out = {**out, "documentbody": body}
+            held += len(body)
+        chunk.append((sid, out))
+        return chunk, held, held >= FILE_REQUEST_BYTES
 
     def _load_batch(self, state: _MapState, batch: list[PlannedRecord]) -> None:
         om, writer = state.om, state.writer
@@ -605,6 +638,8 @@ class DynamicsRun:
         rows_out, new_rows = [], []
         reopen: list[tuple[str, int, int]] = []
         close: list[tuple[str, int, int]] = []
+        #: Clio id -> the day a row that ends closed closed in Clio (its close activity's actual end)
+        close_dates: dict[str, str] = {}
         for sid, values, action, line in to_write:
             if sid in landed:
                 continue
@@ -613,6 +648,9 @@ class DynamicsRun:
                 reopen.append((sid, *opening))
             if closing is not None:
                 close.append((sid, *closing))
+                day = writer.close_date(values)
+                if day:
+                    close_dates[sid] = day
             out = dict(values)
             if action != "create":
                 for col in t.create_only:
@@ -631,7 +669,7 @@ class DynamicsRun:
         if om.file:
             failed, fell_back = self._write_files(state, new_rows, rows_out, files)
         elif close and not rows_out and not reopen and {c[0] for c in close} <= {sid for sid, _o in new_rows} \
-                and (created_closed := writer.create_and_close(new_rows, close)) is not None:
+                and (created_closed := writer.create_and_close(new_rows, close, close_dates)) is not None:
             # new rows, some of which end closed: created and closed in one request
             state.guids.update(created_closed)
             failed, fell_back, close = {}, False, []
@@ -656,7 +694,7 @@ class DynamicsRun:
         failed.update(not_reopened)
         # then rows that end closed are closed by their action, batched; a refused close leaves the row
         # written and open: its line says so and the id map keeps no hash, so the next run closes it
-        unclosed = writer.close([c for c in close if c[0] not in failed]) if close else {}
+        unclosed = writer.close([c for c in close if c[0] not in failed], close_dates) if close else {}
         if rows_out or fell_back:
             state.unknown = True
         if failed:

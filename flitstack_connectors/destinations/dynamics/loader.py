@@ -330,7 +330,13 @@ class TableWriter:
                     failed.update(self._set_states([row]))
         return failed
 
-    def close(self, rows: Sequence[tuple[str, int, int]]) -> dict[str, str]:
+    def close_date(self, values: dict[str, Any]) -> Optional[str]:
+        """The day ``values`` say the row closed at the source (its close date column), if any."""
+        cl = self.closing
+        day = values.get(self.t.prefix + cl.date_column) if cl is not None else None
+        return str(day)[:10] if day else None
+
+    def close(self, rows: Sequence[tuple[str, int, int]], when: Optional[dict[str, str]] = None) -> dict[str, str]:
         """Close open rows (Clio id, statecode, statuscode) with their action, each call naming the
         row by its alternate key and creating its close activity, up to 500 calls per ``$batch``
         request.  A call refused because the row is closed already with that status (a request
@@ -345,7 +351,7 @@ class TableWriter:
         refused: dict[str, tuple[str, int, int, str]] = {}
         for i in range(0, len(calls), 500):
             chunk = calls[i:i + 500]
-            answers = self.client.batch_actions(self.t.logical_name, [self._close_call(*row) for row in chunk],
+            answers = self.client.batch_actions(self.t.logical_name, [self._close_call(*row, when) for row in chunk],
                                                 what=f"$batch close of {self.t.entity_set}")
             for (sid, state, status), (code, message) in zip(chunk, answers):
                 if not 200 <= code < 300:
@@ -359,18 +365,23 @@ class TableWriter:
                                    f"row with {cl.actions[state]} (status {status}): {message}")
         return failed
 
-    def _close_call(self, sid: str, state: int, status: int) -> tuple[str, dict[str, Any]]:
+    def _close_call(self, sid: str, state: int, status: int, when: Optional[dict[str, str]] = None
+                    ) -> tuple[str, dict[str, Any]]:
         """The action that closes the row of ``sid`` with ``(state, status)`` and its parameters:
-        the close activity, which names the row by its alternate key."""
+        the close activity, which names the row by its alternate key and, when ``when`` gives
+        the day it closed at the source, ends on that day."""
         cl = self.closing
         assert cl is not None
-        return cl.actions[state], {cl.parameter: {
-            "@odata.type": f"Microsoft.Dynamics.CRM.{cl.activity}", "subject": cl.subject,
-            f"{cl.lookup}@odata.bind": "/" + key_path(self.t.entity_set, self.key_column, self.key_prefix + sid)},
-            "Status": status}
+        activity = {"@odata.type": f"Microsoft.Dynamics.CRM.{cl.activity}", "subject": cl.subject,
+                    f"{cl.lookup}@odata.bind": "/" + key_path(self.t.entity_set, self.key_column,
+                                                              self.key_prefix + sid)}
+        day = (when or {}).get(sid)
+        if day:
+            activity["actualend"] = f"{day}T00:00:00Z"
+        return cl.actions[state], {cl.parameter: activity, "Status": status}
 
-    def create_and_close(self, rows: Sequence[tuple[str, dict[str, Any]]],
-                         close: Sequence[tuple[str, int, int]]) -> Optional[dict[str, str]]:
+    def create_and_close(self, rows: Sequence[tuple[str, dict[str, Any]]], close: Sequence[tuple[str, int, int]],
+                         when: Optional[dict[str, str]] = None) -> Optional[dict[str, str]]:
         """Create ``rows`` and close those of them in ``close`` (Clio id, statecode, statuscode) by
         their action, all in one request (a ``$batch`` change set: in order, all or nothing).
         Returns Clio id -> row id, or None when Dataverse refused any part of it: then nothing
@@ -382,7 +393,8 @@ class TableWriter:
         try:
             ids = self.client.create_multiple_then(
                 self.t.entity_set, self.t.logical_name, self.key_column,
-                [(self.key_prefix + sid, values) for sid, values in rows], [self._close_call(*row) for row in close],
+                [(self.key_prefix + sid, values) for sid, values in rows],
+                [self._close_call(*row, when) for row in close],
                 what=f"$batch create and close of {self.t.entity_set}")
         except FATAL:
             raise

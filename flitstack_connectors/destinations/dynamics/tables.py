@@ -57,6 +57,9 @@ class Closing:
     subject: str
     #: closing statecode -> the status reason it takes when the map gives none
     default_status: dict[int, int] = field(default_factory=dict)
+    #: the custom column (after the publisher prefix) holding the day the row closed at the source:
+    #: the close activity's ``actualend`` (the close date of the Close dialog) when the row has one
+    date_column: str = "closedate"
 
 
 CLOSING = {
