@@ -55,6 +55,9 @@ class FlitstackRunRecord(models.Model):
     source_id = fields.Char()
     xmlid_name = fields.Char()
     payload = fields.Json()
+    wait_batches = fields.Json(help="Ids of the batches holding the records this one references, once all of "
+                                    "them are batched: it is ready to be batched itself (maps that wait record "
+                                    "by record).")
     landed = fields.Boolean(help="Created inside its parent's create (a bill's line with its invoice), by the "
                                  "parent's batch: its own batch passes it over.")
 
@@ -69,3 +72,7 @@ class FlitstackRunRecord(models.Model):
         self.env.cr.execute("""
             CREATE INDEX IF NOT EXISTS flitstack_run_record_unbatched
             ON flitstack_run_record (run_id, map_name, id) WHERE batch_id IS NULL""")
+        # and finds the batches of the records a map waiting record by record references
+        self.env.cr.execute("""
+            CREATE INDEX IF NOT EXISTS flitstack_run_record_batched_xmlid
+            ON flitstack_run_record (run_id, xmlid_name) WHERE batch_id IS NOT NULL""")

@@ -24,6 +24,7 @@ the job that makes it:
 Nothing of a record's values is logged or returned; a read error surfaces as the
 source's typed error, whose message names objects and statuses only.
 """
+import json
 import logging
 
 from psycopg2.extras import Json
@@ -56,6 +57,8 @@ class PageExtraction:
         self.objects = {o.map_name: o for o in run.object_ids.sudo()}
         self.kind = run.connection_id.kind
         self.blueprint_rows = BLUEPRINT_ROWS % self.extraction.source_object if run.mode == "full" else None
+        #: map name -> the last of its unbatched records staged before this page (maps waiting record by record)
+        self.staged_before = {}
 
     # -- entry point ----------------------------------------------------------
     def read_page(self):
@@ -76,6 +79,14 @@ class PageExtraction:
             pace = limiter.snapshot() if limiter is not None else False
         finally:
             source.close()
+        # the records of maps waiting record by record staged before this page: those still waiting for
+        # their references need another look only once a batch of the maps they reference is cut (_cut)
+        names = [om.name for om in self.maps]
+        for om in self.maps:
+            if record_waits(self.spec, om, names)[0]:
+                self.env.cr.execute("SELECT coalesce(max(id), 0) FROM flitstack_run_record WHERE run_id = %s "
+                                    "AND map_name = %s AND batch_id IS NULL", [self.run.id, om.name])
+                self.staged_before[om.name] = self.env.cr.fetchone()[0]
         staged = self._stage(records)
         values = {"cursor": cursor or False, "pace": pace, "pages_read": ext.pages_read + 1,
                   "records_read": ext.records_read + len(records)}
@@ -134,7 +145,8 @@ class PageExtraction:
             targets, siblings = record_waits(self.spec, om, names)
             if targets and pending:
                 # records whose referenced records are batched load after those batches alone
-                ready, pending = self._referenced_batches(pending, targets, siblings)
+                recheck = final or bool(siblings & set(new.mapped("map_name")))
+                ready, pending = self._ready_records(om, pending, targets, siblings, recheck)
                 for ids, waits in self._chunks_by_waits(ready, final):
                     new |= self._batch(om, ids, waits=waits)
                 if not final:
@@ -156,6 +168,27 @@ class PageExtraction:
         self.env.cr.execute("UPDATE flitstack_run_record SET batch_id = %s WHERE id = ANY(%s)", [batch.id, ids])
         obj.batch_count += 1
         return batch
+
+    def _ready_records(self, om, pending, targets, siblings, recheck):
+        """``([(record id, batch ids it waits for)], record ids still waiting)`` of the unbatched
+        records ``pending`` of ``om``.  A record found ready keeps the batches it waits for
+        (``wait_batches``) until it is batched; one found waiting is looked at again only when
+        ``recheck`` (a batch of the maps it references was cut since), besides the records of
+        this page, so that a page costs what it staged, not what waits."""
+        self.env.cr.execute("SELECT id, wait_batches FROM flitstack_run_record WHERE id = ANY(%s) "
+                            "AND wait_batches IS NOT NULL", [pending])
+        known = {rid: set(waits) for rid, waits in self.env.cr.fetchall()}
+        before = 0 if recheck else self.staged_before.get(om.name, 0)
+        look = [rid for rid in pending if rid not in known and rid > before]
+        found, _waiting = self._referenced_batches(look, targets, siblings) if look else ([], [])
+        if found:
+            self.env.cr.execute("""
+                UPDATE flitstack_run_record r SET wait_batches = v.w::jsonb
+                  FROM (SELECT unnest(%s::int[]) AS id, unnest(%s::text[]) AS w) v WHERE r.id = v.id""",
+                                [[rid for rid, _w in found], [json.dumps(sorted(w)) for _r, w in found]])
+            known.update((rid, w) for rid, w in found)
+        ready = [(rid, known[rid]) for rid in pending if rid in known]
+        return ready, [rid for rid in pending if rid not in known]
 
     def _referenced_batches(self, pending, targets, siblings):
         """``([(record id, batch ids it waits for)], record ids still waiting)`` of the staged
