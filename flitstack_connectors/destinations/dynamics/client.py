@@ -431,25 +431,11 @@ class DataverseClient:
         (https://learn.microsoft.com/power-apps/developer/data-platform/webapi/reference/createmultiple).
         The key column is written too: a row that exists already makes Dataverse refuse the
         whole request (duplicate alternate key), which the caller answers with UpsertMultiple."""
-        targets = []
-        columns: set[str] = set()
-        for key, values in rows:
-            body = {"@odata.type": f"Microsoft.Dynamics.CRM.{logical_name}"}
-            body.update(values)
-            body[key_column] = key
-            columns.update(values)
-            targets.append(body)
+        targets, columns = _create_targets(logical_name, key_column, rows)
         response = self.request("POST", f"{entity_set}/Microsoft.Dynamics.CRM.CreateMultiple",
                                 json_body={"Targets": targets}, table=logical_name, columns=columns,
                                 what=f"CreateMultiple on {entity_set}")
-        try:
-            ids = [str(i) for i in (response.json().get("Ids") or [])]
-        except (ValueError, AttributeError):
-            ids = []
-        if len(ids) != len(rows):
-            raise DataverseError(f"Dataverse answered CreateMultiple on {entity_set} without the ids of the "
-                                 f"{len(rows)} rows it created: check --dynamics-url", status=response.status_code)
-        return ids
+        return _created_ids(entity_set, len(rows), response.content, response.status_code)
 
     def batch_delete(self, entity_set: str, logical_name: str, paths: Sequence[str]) -> dict[str, int]:
         """DELETE each of ``paths`` (``accounts(<guid>)`` or an alternate-key path)
@@ -511,12 +497,7 @@ class DataverseClient:
         by ``WinOpportunity`` in one request instead of two.  Returns the new rows' ids in order;
         a refused part rolls the whole change set back and raises, and nothing was written.
         https://learn.microsoft.com/power-apps/developer/data-platform/webapi/execute-batch-operations-using-web-api"""
-        targets = []
-        for key, values in rows:
-            body = {"@odata.type": f"Microsoft.Dynamics.CRM.{logical_name}"}
-            body.update(values)
-            body[key_column] = key
-            targets.append(body)
+        targets, _columns = _create_targets(logical_name, key_column, rows)
         boundary, changeset = f"batch_{uuid.uuid4().hex}", f"changeset_{uuid.uuid4().hex}"
         lines = [f"--{boundary}", f"Content-Type: multipart/mixed; boundary={changeset}", ""]
         parts = [(f"{entity_set}/Microsoft.Dynamics.CRM.CreateMultiple", {"Targets": targets})] + list(calls)
@@ -533,19 +514,39 @@ class DataverseClient:
             failed = next(((status, body) for status, body in answers if not 200 <= status < 300), (0, b""))
             raise DataverseError(f"Dataverse refused the change set of {what} (HTTP {failed[0]}): nothing of it "
                                  f"was written", status=failed[0] or response.status_code)
-        try:
-            ids = [str(i) for i in (json.loads(answers[0][1]).get("Ids") or [])]
-        except (ValueError, AttributeError):
-            ids = []
-        if len(ids) != len(rows):
-            raise DataverseError(f"Dataverse answered CreateMultiple on {entity_set} without the ids of the "
-                                 f"{len(rows)} rows it created: check --dynamics-url", status=response.status_code)
-        return ids
+        return _created_ids(entity_set, len(rows), answers[0][1], response.status_code)
 
     # -- metadata ----------------------------------------------------------------
     def post_json(self, path: str, body: Any, *, table: Optional[str] = None,
                   headers: Optional[dict[str, str]] = None, what: Optional[str] = None) -> httpx.Response:
         return self.request("POST", path, json_body=body, table=table, headers=headers, what=what)
+
+
+def _create_targets(logical_name: str, key_column: str, rows: Sequence[tuple[str, dict[str, Any]]]
+                    ) -> tuple[list[dict[str, Any]], set[str]]:
+    """The ``Targets`` of a ``CreateMultiple`` for ``rows`` (``(key value, columns)``), each with its
+    ``@odata.type`` and key column, and the columns they write."""
+    targets = []
+    columns: set[str] = set()
+    for key, values in rows:
+        body = {"@odata.type": f"Microsoft.Dynamics.CRM.{logical_name}"}
+        body.update(values)
+        body[key_column] = key
+        columns.update(values)
+        targets.append(body)
+    return targets, columns
+
+
+def _created_ids(entity_set: str, count: int, body: bytes, status: int) -> list[str]:
+    """The ids a ``CreateMultiple`` answer (``body``) gives for the ``count`` rows it created."""
+    try:
+        ids = [str(i) for i in (json.loads(body).get("Ids") or [])]
+    except (ValueError, AttributeError):
+        ids = []
+    if len(ids) != count:
+        raise DataverseError(f"Dataverse answered CreateMultiple on {entity_set} without the ids of the "
+                             f"{count} rows it created: check --dynamics-url", status=status)
+    return ids
 
 
 _STATUS_LINE = re.compile(rb"^HTTP/1\.1 (\d{3})", re.M)
