@@ -57,6 +57,9 @@ class PageExtraction:
         self.objects = {o.map_name: o for o in run.object_ids.sudo()}
         self.kind = run.connection_id.kind
         self.blueprint_rows = BLUEPRINT_ROWS % self.extraction.source_object if run.mode == "full" else None
+        names = [om.name for om in self.maps]
+        #: map name -> (lookup targets, maps) it waits for record by record (plan.record_waits)
+        self.record_waits = {om.name: record_waits(self.spec, om, names) for om in self.maps}
         #: map name -> the last of its unbatched records staged before this page (maps waiting record by record)
         self.staged_before = {}
 
@@ -81,9 +84,8 @@ class PageExtraction:
             source.close()
         # the records of maps waiting record by record staged before this page: those still waiting for
         # their references need another look only once a batch of the maps they reference is cut (_cut)
-        names = [om.name for om in self.maps]
         for om in self.maps:
-            if record_waits(self.spec, om, names)[0]:
+            if self.record_waits[om.name][0]:
                 self.env.cr.execute("SELECT coalesce(max(id), 0) FROM flitstack_run_record WHERE run_id = %s "
                                     "AND map_name = %s AND batch_id IS NULL", [self.run.id, om.name])
                 self.staged_before[om.name] = self.env.cr.fetchone()[0]
@@ -136,13 +138,12 @@ class PageExtraction:
         that the companies of a page are batched before the people at a company
         who reference them."""
         new = self.env["flitstack.run.batch"].sudo()
-        names = [om.name for om in self.maps]
         for om in self.maps:
             self.env.cr.execute(
                 "SELECT id FROM flitstack_run_record WHERE run_id = %s AND map_name = %s AND batch_id IS NULL "
                 "ORDER BY id", [self.run.id, om.name])
             pending = [row[0] for row in self.env.cr.fetchall()]
-            targets, siblings = record_waits(self.spec, om, names)
+            targets, siblings = self.record_waits[om.name]
             if targets and pending:
                 # records whose referenced records are batched load after those batches alone
                 recheck = final or bool(siblings & set(new.mapped("map_name")))
@@ -180,7 +181,7 @@ class PageExtraction:
         known = {rid: set(waits) for rid, waits in self.env.cr.fetchall()}
         before = 0 if recheck else self.staged_before.get(om.name, 0)
         look = [rid for rid in pending if rid not in known and rid > before]
-        found, _waiting = self._referenced_batches(look, targets, siblings) if look else ([], [])
+        found = self._referenced_batches(look, targets, siblings) if look else []
         if found:
             self.env.cr.execute("""
                 UPDATE flitstack_run_record r SET wait_batches = v.w::jsonb
@@ -191,9 +192,9 @@ class PageExtraction:
         return ready, [rid for rid in pending if rid not in known]
 
     def _referenced_batches(self, pending, targets, siblings):
-        """``([(record id, batch ids it waits for)], record ids still waiting)`` of the staged
-        records ``pending``: a record is ready when every record its lookups ``targets``
-        reference is staged in one of the maps ``siblings`` and in a batch already."""
+        """``[(record id, batch ids it waits for)]`` of those staged records ``pending`` that are
+        ready: every record their lookups ``targets`` reference is staged in one of the maps
+        ``siblings`` and in a batch already."""
         self.env.cr.execute("""
             SELECT r.id, ref.value->>'object', ref.value->>'key'
               FROM flitstack_run_record r, jsonb_each(r.payload->'refs') ref
@@ -209,14 +210,8 @@ class PageExtraction:
                 "SELECT xmlid_name, batch_id FROM flitstack_run_record WHERE run_id = %s AND map_name = ANY(%s) "
                 "AND xmlid_name = ANY(%s) AND batch_id IS NOT NULL", [self.run.id, sorted(siblings), names])
             batch_of = dict(self.env.cr.fetchall())
-        ready, waiting = [], []
-        for rid in pending:
-            refs = wanted.get(rid, set())
-            if all(n in batch_of for n in refs):
-                ready.append((rid, {batch_of[n] for n in refs}))
-            else:
-                waiting.append(rid)
-        return ready, waiting
+        return [(rid, {batch_of[n] for n in refs}) for rid in pending
+                for refs in (wanted.get(rid, set()),) if all(n in batch_of for n in refs)]
 
     @staticmethod
     def _chunks_by_waits(ready, final):
