@@ -17,7 +17,7 @@ the field out and adds a note naming that value and the reason instead.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Optional
 
 from ..records import PlannedRecord, Ref, SourceRecord
 from .spec import LookupRow, MapSpec, ObjectMap
@@ -38,13 +38,29 @@ def _segments(path: str) -> list[tuple[str, str]]:
 
 
 _PATH_CACHE: dict[str, list[tuple[str, str]]] = {}
+#: path -> its keys, for paths made of keys alone (``client.id``): walked without the general loop
+_KEYS_CACHE: dict[str, Optional[tuple[str, ...]]] = {}
 
 
-def get_path(data: Any, path: str) -> Any:
-    """The value at ``path`` in ``data``, or ``None`` when any step is missing."""
-    segs = _PATH_CACHE.get(path)
-    if segs is None:
-        segs = _PATH_CACHE[path] = _segments(path)
+def get_path(data: Any, path: str, memo: Optional[dict] = None) -> Any:
+    """The value at ``path`` in ``data``, or ``None`` when any step is missing.
+
+    ``memo`` (a dict kept while one record is mapped) indexes each list a selector
+    such as ``custom_field_values[field.id=7]`` scans, once per list and key path, so
+    that a map with many such rows does not scan the list once per row."""
+    keys = _KEYS_CACHE.get(path, ())
+    if keys == ():
+        segs = _segments(path)
+        _PATH_CACHE[path] = segs
+        keys = _KEYS_CACHE[path] = tuple(t for _k, t in segs) if all(k == "key" for k, _t in segs) else None
+    if keys is not None:
+        cur = data
+        for token in keys:
+            if not isinstance(cur, dict):
+                return None
+            cur = cur.get(token)
+        return cur
+    segs = _PATH_CACHE[path]
     cur = data
     for kind, token in segs:
         if cur is None:
@@ -58,7 +74,16 @@ def get_path(data: Any, path: str) -> Any:
                 return None
             if "=" in token:
                 sub, _, want = token.partition("=")
-                cur = next((item for item in cur if str(get_path(item, sub)) == want), None)
+                if memo is None:
+                    cur = next((item for item in cur if str(get_path(item, sub)) == want), None)
+                else:
+                    key = (id(cur), sub)
+                    index = memo.get(key)
+                    if index is None:
+                        index = memo[key] = {}
+                        for item in cur:
+                            index.setdefault(str(get_path(item, sub)), item)
+                    cur = index.get(want)
             else:
                 try:
                     cur = cur[int(token)]
@@ -84,12 +109,12 @@ def matches_filter(om: ObjectMap, record: SourceRecord) -> bool:
     return all(_filter_ok(get_path(record.data, path), want) for path, want in om.filter.items())
 
 
-def _row_value(row, data: dict[str, Any]) -> Any:
+def _row_value(row, data: dict[str, Any], memo: Optional[dict] = None) -> Any:
     if row.sources:
-        return [get_path(data, p) for p in row.sources]
+        return [get_path(data, p, memo) for p in row.sources]
     if row.source is None:
         return None
-    return get_path(data, row.source)
+    return get_path(data, row.source, memo)
 
 
 def _empty(value: Any) -> bool:
@@ -123,8 +148,9 @@ def apply_object_map(spec: MapSpec, om: ObjectMap, record: SourceRecord, *, trac
             planned.errors.append(f"{record.object} record {record.source_id} names no file")
     planned.values.update(om.defaults)
     data = record.data
+    memo: dict = {}  # the record's lists indexed by selector, while this record is mapped
     for row in om.fields:
-        value = _row_value(row, data)
+        value = _row_value(row, data, memo)
         if trace:
             planned.trace[row.target] = {"source": " + ".join(row.sources) if row.sources else row.source,
                                          "value": _traced(value)}
