@@ -1,4 +1,7 @@
+import json
 import logging
+import threading
+from collections import OrderedDict
 from datetime import timedelta
 
 from odoo import _, api, fields, models
@@ -26,6 +29,11 @@ RETENTION_PARAM = "flitstack_migration.run_data_retention_days"
 DEFAULT_RETENTION_DAYS = 7
 #: queue_job runs lower numbers first (its default is 10): the next page before the next batch
 READ_PRIORITY = 5
+#: ``(database, run id, md5 of its map) -> MapSpec``: a run's map is parsed once per worker
+#: process, not once per page and batch job (the spec is read-only to every caller)
+_SPECS = OrderedDict()
+_SPECS_KEPT = 8
+_SPECS_LOCK = threading.Lock()
 
 
 class FlitstackRun(models.Model):
@@ -163,8 +171,28 @@ class FlitstackRun(models.Model):
 
     # -- map ---------------------------------------------------------------------
     def _spec(self):
+        """The run's map (``spec_json``) as a :class:`MapSpec`.  Every page and batch job
+        asks for it: parsed once per process and kept by the digest of the stored map, so
+        a map written again is parsed again.  Callers read it and never change it."""
         self.ensure_one()
-        return MapSpec.from_dict(self.spec_json)
+        self.flush_recordset(["spec_json"])
+        self.env.cr.execute("SELECT md5(spec_json::text) FROM flitstack_run WHERE id = %s", [self.id])
+        row = self.env.cr.fetchone()
+        if not row or row[0] is None:
+            return MapSpec.from_dict(self.spec_json)
+        key = (self.env.cr.dbname, self.id, row[0])
+        with _SPECS_LOCK:
+            spec = _SPECS.get(key)
+            if spec is not None:
+                _SPECS.move_to_end(key)
+                return spec
+        self.env.cr.execute("SELECT spec_json::text FROM flitstack_run WHERE id = %s", [self.id])
+        spec = MapSpec.from_dict(json.loads(self.env.cr.fetchone()[0]))
+        with _SPECS_LOCK:
+            _SPECS[key] = spec
+            while len(_SPECS) > _SPECS_KEPT:
+                _SPECS.popitem(last=False)
+        return spec
 
     # -- start -------------------------------------------------------------------------
     def _check_can_start(self):

@@ -28,3 +28,4 @@ from . import test_admin_flow
 from . import test_lead_scoring
 from . import test_upgrade
 from . import test_settled_values
+from . import test_run_cache
