@@ -104,17 +104,22 @@ class AccountingSettlement:
         stats = {"posted": 0, "cancelled": 0, "reconciled": 0, "failed": 0}
         if "account.move" not in self.env or "account.payment" not in self.env:
             return stats
-        self.env.flush_all()
-        refresh_statistics(self.env)
         Move = self.env["account.move"].with_context(**LOAD_CONTEXT)
-        lines = []
+        Payment = self.env["account.payment"].with_context(**LOAD_CONTEXT)
+        drafts = Move.browse()
         if STATE_FIELD in Move._fields:
+            drafts = Move.browse(_migrated_ids(self.env, self.module, "account.move")).exists().sorted("id").filtered(
+                lambda m: m.state == "draft" and m[STATE_FIELD] in POST_STATES + CANCEL_STATES)
+        draft_payments = Payment.browse(_migrated_ids(self.env, self.module, "account.payment")).exists().sorted(
+            "id").filtered(lambda p: p.state == "draft")
+        if drafts or draft_payments:
+            self.env.flush_all()
+            refresh_statistics(self.env)
+        lines = []
+        if drafts:
             created = self._created_here("account.move")
-            moves = Move.browse(_migrated_ids(self.env, self.module, "account.move")).exists().sorted("id")
-            for move in moves.filtered(lambda m: m.state == "draft"):
+            for move in drafts:
                 want = move[STATE_FIELD]
-                if want not in POST_STATES + CANCEL_STATES:
-                    continue
                 action = "posted" if want in POST_STATES else "cancelled"
                 try:
                     with self.env.cr.savepoint():
@@ -126,10 +131,8 @@ class AccountingSettlement:
                 except (UserError, ValueError) as exc:
                     stats["failed"] += 1
                     lines.append(self._line(move, "fail", False, f"could not be {action}: {safe_reason(exc)}"))
-        Payment = self.env["account.payment"].with_context(**LOAD_CONTEXT)
         created = self._created_here("account.payment")
-        payments = Payment.browse(_migrated_ids(self.env, self.module, "account.payment")).exists().sorted("id")
-        for payment in payments.filtered(lambda p: p.state == "draft"):
+        for payment in draft_payments:
             try:
                 with self.env.cr.savepoint():
                     payment.action_post()
