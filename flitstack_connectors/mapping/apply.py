@@ -37,9 +37,8 @@ def _segments(path: str) -> list[tuple[str, str]]:
     return out
 
 
-_PATH_CACHE: dict[str, list[tuple[str, str]]] = {}
-#: path -> its keys, for paths made of keys alone (``client.id``): walked without the general loop
-_KEYS_CACHE: dict[str, Optional[tuple[str, ...]]] = {}
+#: path -> (its keys when it is made of keys alone, like ``client.id``, else None; its segments)
+_PATH_CACHE: dict[str, tuple[Optional[tuple[str, ...]], list[tuple[str, str]]]] = {}
 
 
 def get_path(data: Any, path: str, memo: Optional[dict] = None) -> Any:
@@ -48,19 +47,20 @@ def get_path(data: Any, path: str, memo: Optional[dict] = None) -> Any:
     ``memo`` (a dict kept while one record is mapped) indexes each list a selector
     such as ``custom_field_values[field.id=7]`` scans, once per list and key path, so
     that a map with many such rows does not scan the list once per row."""
-    keys = _KEYS_CACHE.get(path, ())
-    if keys == ():
+    cached = _PATH_CACHE.get(path)
+    if cached is None:
         segs = _segments(path)
-        _PATH_CACHE[path] = segs
-        keys = _KEYS_CACHE[path] = tuple(t for _k, t in segs) if all(k == "key" for k, _t in segs) else None
+        keys = tuple(t for _k, t in segs) if all(k == "key" for k, _t in segs) else None
+        cached = _PATH_CACHE[path] = (keys, segs)
+    keys, segs = cached
     if keys is not None:
+        # keys alone: no selector, no index
         cur = data
         for token in keys:
             if not isinstance(cur, dict):
                 return None
             cur = cur.get(token)
         return cur
-    segs = _PATH_CACHE[path]
     cur = data
     for kind, token in segs:
         if cur is None:
