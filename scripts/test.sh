@@ -10,6 +10,7 @@
 #    into .cache/addons, installs the connector package into Odoo's Python, creates a
 #    throw-away database, installs flitstack_migration with its tests and drops the
 #    database. When there is none, it says so in one line and the run stays green.
+#    The databases run side by side (ODOO_TESTS_SERIAL=1: one after the other).
 # 4. With that Odoo, scripts/workers_harness.py: a migration through odoo-bin with workers
 #    and queue_job's job runner on a throw-away database, with a worker killed mid-batch,
 #    the server killed and started again, and 20% of the source's answers failed, at a
@@ -218,13 +219,40 @@ if found="$(find_odoo)"; then
     "$odoo_py" -c "import websocket" >/dev/null 2>&1 \
       || "$odoo_py" -m pip install -q --disable-pip-version-check websocket-client \
       || say "websocket-client could not be installed into Odoo's Python: the tours cannot run."
+    # The databases' test runs go side by side, each in its own Odoo process, database, HTTP
+    # port and log: one Odoo test process keeps about one core busy, and these machines have
+    # two. The Odoo.sh-style requirements install (a fresh virtualenv with only Odoo's and this
+    # repository's requirements) follows the first database in the same lane. Each lane's
+    # output is printed whole, in order, once both have finished. ODOO_TESTS_SERIAL=1 runs
+    # them one after the other.
+    lanes_dir="$(mktemp -d "${TMPDIR:-/tmp}/flitstack-test-lanes.XXXXXX")"
+    lane=0 lane_pids=()
     for entry in $ODOO_DATABASES; do
-      run_odoo_tests "$odoo_bin" "$odoo_py" "${entry%%:*}" "${entry#*:}" || status=1
+      lane=$((lane + 1))
+      (
+        odoo_passed=0 odoo_failed=0 lane_status=0
+        run_odoo_tests "$odoo_bin" "$odoo_py" "${entry%%:*}" "${entry#*:}" || lane_status=1
+        if [ "$lane" = "1" ]; then
+          ODOO_DIR="$(dirname "$odoo_bin")" bash "$repo/scripts/test_requirements_install.sh" || lane_status=1
+        fi
+        printf '%s %s %s\n' "$odoo_passed" "$odoo_failed" "$lane_status" >"$lanes_dir/$lane.counts"
+      ) >"$lanes_dir/$lane.out" 2>&1 &
+      lane_pids+=("$!")
+      [ "${ODOO_TESTS_SERIAL:-0}" = "1" ] && wait "$!"
     done
+    wait "${lane_pids[@]}"
+    for ((i = 1; i <= lane; i++)); do
+      cat "$lanes_dir/$i.out"
+      if read -r p f s <"$lanes_dir/$i.counts"; then
+        odoo_passed=$((odoo_passed + p)); odoo_failed=$((odoo_failed + f)); [ "$s" = "0" ] || status=1
+      else
+        say "Odoo test lane $i ended without a result: see its output above."; odoo_failed=$((odoo_failed + 1)); status=1
+      fi
+    done
+    rm -rf "$lanes_dir"
     say "odoo: $odoo_passed passed, $odoo_failed failed"
+    # the harness times a worker kill against its batches: it runs alone
     run_workers_harness "$odoo_bin" "$odoo_py" || status=1
-    # an Odoo.sh-style deployment: a fresh virtualenv with only Odoo's and this repository's requirements
-    ODOO_DIR="$(dirname "$odoo_bin")" bash "$repo/scripts/test_requirements_install.sh" || status=1
   fi
 else
   say "Odoo tests skipped: no Odoo 18 install found (set ODOO_BIN to its odoo-bin, and ODOO_PYTHON to a Python that imports it)."
