@@ -50,7 +50,8 @@ class FlitstackRun(models.Model):
        page left, hands each record to every map that reads it, and stages the
        planned records in ``flitstack.run.record`` with the new cursor, in one
        transaction: a checkpoint per page (:mod:`..services.extraction`).
-       Every 500 records of a map become a ``flitstack.run.batch``.  It then
+       Every 500 records of a map become a ``flitstack.run.batch`` (100 already,
+       while load slots of ``root.flitstack.load`` would stay idle).  It then
        enqueues itself for the next page, or, at the object's end, the read of
        the next object: one read at a time per run, which keeps the source's
        rate limit whole for it, on a channel of its own (``root.flitstack.read``,
@@ -299,21 +300,20 @@ class FlitstackRun(models.Model):
 
     def _complete_maps(self):
         """Names of the object maps read to their end whose batches all loaded."""
-        read = {name for e in self.extraction_ids.sudo() if e.state == "done" for name in e._map_name_list()}
+        read = self._maps_read()
         open_maps = set(self.batch_ids.sudo().filtered(lambda b: b.state != "loaded").mapped("map_name"))
         return read - open_maps
 
-    def _queue_ready(self, batches):
-        """Queue those of ``batches`` whose referenced maps are complete; returns them."""
-        if not batches:
-            return batches
+    def _load_waits(self, names):
+        """``{map name: (children, maps, others)}`` for the object maps ``names``: the maps whose
+        records must be read first (``children``), the maps that must be complete before a batch
+        loads (``maps``), and those of them a batch cut record by record still waits for whole
+        (``others``)."""
         spec = self._spec()
-        complete = self._complete_maps()
-        read = {name for e in self.extraction_ids.sudo() if e.state == "done" for name in e._map_name_list()}
         enabled = {om.name for om in spec.objects if om.enabled}
-        waits = {}
         read_with = {name: e._map_name_list() for e in self.extraction_ids.sudo() for name in e._map_name_list()}
-        for name in set(batches.mapped("map_name")):
+        waits = {}
+        for name in names:
             om = spec.object_map(name)
             # a map whose records take their children with them (a bill its lines) also waits for
             # the children to be staged and for what they reference (services/loader.py)
@@ -323,6 +323,25 @@ class FlitstackRun(models.Model):
             # maps read with it (services/extraction.py), and for its other dependencies whole
             _targets, siblings = record_waits(spec, om, read_with.get(name, ()))
             waits[name] = (children, maps, maps - siblings)
+        return waits
+
+    def _maps_read(self):
+        return {name for e in self.extraction_ids.sudo() if e.state == "done" for name in e._map_name_list()}
+
+    def _could_load_now(self, name, record_by_record):
+        """Whether a batch of map ``name`` cut now would be queued at once, but for the batches
+        it waits for record by record (``record_by_record``)."""
+        children, maps, others = self._load_waits([name])[name]
+        complete = self._complete_maps()
+        return children <= self._maps_read() and (others if record_by_record else maps) <= complete
+
+    def _queue_ready(self, batches):
+        """Queue those of ``batches`` whose referenced maps are complete; returns them."""
+        if not batches:
+            return batches
+        complete = self._complete_maps()
+        read = self._maps_read()
+        waits = self._load_waits(set(batches.mapped("map_name")))
 
         def is_ready(batch):
             children, maps, others = waits[batch.map_name]

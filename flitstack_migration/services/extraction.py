@@ -19,7 +19,13 @@ the job that makes it:
    read at the run's end do not read the object again (:mod:`.blueprints`).
 4. Store the cursor after the page and the limiter's pace, count the records
    read per map, and cut full batches of at most 500 records per map (the last,
-   shorter one when the object is read to its end).
+   shorter one when the object is read to its end).  While load slots of the
+   ``root.flitstack.load`` channel would stay idle (fewer of the run's batches
+   queued than its capacity in the server's queue_job configuration), a map's
+   records are cut as soon as it holds :data:`EARLY_BATCH_MIN` of them: loading
+   starts with the first pages instead of after 500 records of each map, and
+   the companies that people at a company wait for are batched sooner.  Once
+   the slots are full, batches are 500 again.
 
 Nothing of a record's values is logged or returned; a read error surfaces as the
 source's typed error, whose message names objects and statuses only.
@@ -37,6 +43,26 @@ from flitstack_connectors.plan import MAX_BATCH_SIZE, record_waits
 from flitstack_connectors.records import external_id_name
 
 _logger = logging.getLogger(__name__)
+
+#: the fewest records a batch cut early, for a load slot that would stay idle, holds
+EARLY_BATCH_MIN = 100
+
+
+def load_slots():
+    """The capacity of ``root.flitstack.load`` in this server's queue_job configuration
+    (``ODOO_QUEUE_JOB_CHANNELS`` or ``[queue_job] channels``), or None where the
+    configuration does not name that channel (no early batches then)."""
+    try:
+        from odoo.addons.queue_job.jobrunner.channels import ChannelManager
+        from odoo.addons.queue_job.jobrunner.runner import _channels
+        channels = ChannelManager.parse_simple_config(_channels())
+    except Exception:  # noqa: BLE001 - a configuration queue_job itself refuses: keep full batches
+        return None
+    for channel in channels:
+        if channel.get("name") in ("root.flitstack.load", "flitstack.load"):
+            return int(channel.get("capacity") or 1)
+    return None
+
 
 #: ``map_name`` of the staged rows that keep what the blueprints need of an object's
 #: records (never batched nor loaded; purged with the rest of the run's staging)
@@ -138,6 +164,7 @@ class PageExtraction:
         that the companies of a page are batched before the people at a company
         who reference them."""
         new = self.env["flitstack.run.batch"].sudo()
+        idle = 0 if final else self._idle_slots()
         for om in self.maps:
             self.env.cr.execute(
                 "SELECT id FROM flitstack_run_record WHERE run_id = %s AND map_name = %s AND batch_id IS NULL "
@@ -148,8 +175,14 @@ class PageExtraction:
                 # records whose referenced records are batched load after those batches alone
                 recheck = final or bool(siblings & set(new.mapped("map_name")))
                 ready, pending = self._ready_records(om, pending, targets, siblings, recheck)
-                for ids, waits in self._chunks_by_waits(ready, final):
+                chunks = self._chunks_by_waits(ready, final)
+                rest = ready[MAX_BATCH_SIZE * len(chunks):]
+                if (idle - len(chunks) > 0 and len(rest) >= EARLY_BATCH_MIN
+                        and self.run._could_load_now(om.name, record_by_record=True)):
+                    chunks += self._chunks_by_waits(rest, True)
+                for ids, waits in chunks:
                     new |= self._batch(om, ids, waits=waits)
+                    idle -= 1
                 if not final:
                     # the others wait for their references to be read: at the read's end, those still
                     # missing (not in this run) make batches that wait for the maps whole
@@ -157,7 +190,23 @@ class PageExtraction:
             while pending and (len(pending) >= MAX_BATCH_SIZE or final):
                 ids, pending = pending[:MAX_BATCH_SIZE], pending[MAX_BATCH_SIZE:]
                 new |= self._batch(om, ids)
+                idle -= 1
+            if (idle > 0 and len(pending) >= EARLY_BATCH_MIN
+                    and self.run._could_load_now(om.name, record_by_record=False)):
+                new |= self._batch(om, pending)
+                idle -= 1
         return new
+
+    def _idle_slots(self):
+        """How many load slots would stay idle: the load channel's capacity less the run's
+        batches queued to load (0 where the capacity is not configured, or in a sample)."""
+        slots = load_slots()
+        if not slots or self.sample is not None:
+            return 0
+        self.env["flitstack.run.batch"].flush_model(["run_id", "state"])
+        self.env.cr.execute("SELECT count(*) FROM flitstack_run_batch WHERE run_id = %s AND state = 'queued'",
+                            [self.run.id])
+        return slots - self.env.cr.fetchone()[0]
 
     def _batch(self, om, ids, waits=None):
         obj = self.objects[om.name]

@@ -2,14 +2,17 @@ import base64
 import io
 import json
 import math
+import os
 import zipfile
 from collections import Counter
+from unittest.mock import patch
 
 from odoo.tests import tagged
 
 from flitstack_connectors.blueprints import clio as clio_blueprints
 
 from ..services.blueprints import RATES_PER_JOB
+from ..services.extraction import load_slots
 from .common import FlitstackCase
 
 CONTACTS, MATTERS = 900, 300
@@ -267,3 +270,88 @@ class TestRecordWaits(FlitstackCase):
         moved = Partner.search([("x_flitstack_source_ref", "in", [f"contacts/{c}" for c in changed])])
         self.assertEqual({p.x_flitstack_source_ref: p.parent_id.x_flitstack_source_ref for p in moved},
                          {f"contacts/{c}": expected[f"contacts/{c}"] for c in changed})
+
+
+@tagged("post_install", "-at_install", "flitstack")
+class TestEarlyBatches(FlitstackCase):
+    """While load slots would stay idle, a map's records are cut into a batch as soon as
+    it holds 100 of them, instead of after 500: loading starts with the first pages.  Once
+    the run's queued batches fill the load channel, batches hold 500 again."""
+
+    CHANNELS = "root:3,root.flitstack:3,root.flitstack.read:1,root.flitstack.load:2"
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.serve_clio(contacts=2000, matters=10, rate_limit=10000, rate_window=60.0)
+
+    def test_load_slots_come_from_queue_jobs_configuration(self):
+        with patch.dict(os.environ, {"ODOO_QUEUE_JOB_CHANNELS": self.CHANNELS}):
+            self.assertEqual(load_slots(), 2)
+        with patch.dict(os.environ, {"ODOO_QUEUE_JOB_CHANNELS": "root:4,root.flitstack.load:3:throttle=0"}):
+            self.assertEqual(load_slots(), 3)
+        # a configuration without the load channel: no early batches
+        with patch.dict(os.environ, {"ODOO_QUEUE_JOB_CHANNELS": "root:4"}):
+            self.assertIsNone(load_slots())
+
+    def test_idle_slots_get_early_batches_and_full_slots_get_full_ones(self):
+        run = self.connection._new_run("full")
+        contacts_maps = ("clio_company", "clio_person", "clio_employee")
+        pages, held = [], []
+        with patch.dict(os.environ, {"ODOO_QUEUE_JOB_CHANNELS": self.CHANNELS}), self.trap_jobs() as trap:
+            run.action_start()
+            contacts = run.extraction_ids.filtered(lambda e: e.source_object == "contacts")
+            while trap.enqueued_jobs:
+                job = trap.enqueued_jobs.pop(0)
+                if (job.method_name == "_job_load_batch" and job.args[0] in contacts_maps
+                        and contacts.state != "done"):
+                    held.append(job)  # the loads wait: their batches stay queued, the slots full
+                    continue
+                if job.method_name == "_job_extract" and job.args == (contacts.sequence,):
+                    queued = len(run.batch_ids.filtered(lambda b: b.state == "queued"))
+                    before = set(run.batch_ids.ids)
+                    job.perform()
+                    new = run.batch_ids.filtered(lambda b: b.id not in before)
+                    pages.append((queued, contacts.state == "done", [(b.map_name, b.record_count) for b in new]))
+                    if contacts.state == "done":
+                        trap.enqueued_jobs[:0] = held
+                        held = []
+                    continue
+                job.perform()
+        self.assertEqual(run.state, "done", run.error)
+        self.assertTrue(run.reconciled)
+        self.assertEqual(contacts.pages_read, 10)
+
+        early = [(queued, cut) for queued, last, cut in pages if not last for name, count in cut if count < 500]
+        # the first pages, with both slots idle, cut batches of 100 or more but fewer than 500
+        self.assertTrue(early)
+        for queued, last, cut in pages:
+            if last:
+                continue
+            small = [count for _name, count in cut if count < 500]
+            self.assertLessEqual(len(small), max(0, 2 - queued), (queued, cut))
+            self.assertTrue(all(count >= 100 for count in small), cut)
+        # once two batches wait in the channel, every batch cut before the read's end holds 500
+        full_from = next(i for i, (queued, _last, _cut) in enumerate(pages) if queued >= 2)
+        for queued, last, cut in pages[full_from:]:
+            if not last:
+                self.assertTrue(all(count == 500 for _name, count in cut), cut)
+        # every contact read once, batched once, loaded once
+        batches = run.batch_ids.filtered(lambda b: b.map_name in contacts_maps)
+        self.assertEqual(sum(batches.mapped("record_count")), 2000)
+        self.assertEqual(set(batches.mapped("state")), {"loaded"})
+        self.env.cr.execute("SELECT count(*), count(DISTINCT (map_name, position)) FROM flitstack_run_record "
+                            "WHERE run_id = %s AND map_name = ANY(%s) AND batch_id IS NOT NULL",
+                            [run.id, list(contacts_maps)])
+        self.assertEqual(self.env.cr.fetchone(), (2000, 2000))
+        self.assertEqual(self.env["res.partner"].with_context(active_test=False).search_count(
+            [("x_flitstack_source_ref", "like", "contacts/%")]), 2000)
+        # people at a company cut early still waited for the batches of their own companies
+        for batch in run.batch_ids.filtered(lambda b: b.map_name == "clio_employee" and b.record_waits):
+            self.env.cr.execute("""
+                SELECT DISTINCT c.batch_id
+                  FROM flitstack_run_record e, jsonb_each(e.payload->'refs') ref, flitstack_run_record c
+                 WHERE e.batch_id = %s AND ref.key = 'parent_id' AND c.run_id = e.run_id
+                   AND c.map_name = 'clio_company'
+                   AND c.xmlid_name = (ref.value->>'object') || '_' || (ref.value->>'key')""", [batch.id])
+            self.assertEqual({r[0] for r in self.env.cr.fetchall()}, set(batch.wait_batch_ids.ids))
