@@ -184,7 +184,33 @@ class Odoo:
             raise RuntimeError(f"odoo shell failed:\n{res.stderr[-3000:]}")
         return res.stdout
 
+    def longpolling_problem(self):
+        """Why Odoo's longpolling process (``odoo-bin gevent``, which the prefork server
+        starts beside its workers) cannot start in this Python, or None.  When it cannot,
+        the server starts it again every second or so, and each start imports Odoo: one
+        core's worth of CPU taken from the run.  Seen with Odoo 18's gevent 22.10.2, a
+        virtualenv's setuptools 65 and zope.interface 7 or later: that pkg_resources does
+        not find distributions whose metadata folder has the new normalised name
+        (``zope_interface-8.7.dist-info``)."""
+        code = (f"import sys; sys.argv = [{str(self.odoo_bin)!r}, 'gevent']; "
+                f"sys.path.insert(0, {str(Path(self.odoo_bin).parent)!r}); import odoo")
+        res = subprocess.run([self.python, "-c", code], env=self.env, capture_output=True, text=True,
+                             cwd=ROOT, check=False, timeout=300)
+        if res.returncode == 0:
+            return None
+        last = (res.stderr.strip().splitlines() or [f"exit {res.returncode}"])[-1]
+        if "zope" in last:
+            fix = ("this gevent's setuptools does not find zope.interface 7+ or zope.event 5.1+: "
+                   "pip install 'zope.interface<7' 'zope.event<5.1' into that Python")
+        else:
+            fix = "install Odoo's requirements.txt (gevent among them) into that Python"
+        return (f"Odoo's longpolling process cannot start in {self.python} ({last[:200]}): the server "
+                f"starts it again every second, which takes CPU from the run; {fix}")
+
     def start(self):
+        problem = self.longpolling_problem()
+        if problem:
+            log(f"WARNING {problem}")
         self.proc = subprocess.Popen([self.python, self.odoo_bin, "-c", str(self.conf)], env=self.env, cwd=ROOT,
                                      start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.time() + 180
