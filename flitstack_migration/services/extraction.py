@@ -175,27 +175,28 @@ class PageExtraction:
                 # records whose referenced records are batched load after those batches alone
                 recheck = final or bool(siblings & set(new.mapped("map_name")))
                 ready, pending = self._ready_records(om, pending, targets, siblings, recheck)
-                chunks = self._chunks_by_waits(ready, final)
-                rest = ready[MAX_BATCH_SIZE * len(chunks):]
-                if (idle - len(chunks) > 0 and len(rest) >= EARLY_BATCH_MIN
-                        and self.run._could_load_now(om.name, record_by_record=True)):
-                    chunks += self._chunks_by_waits(rest, True)
-                for ids, waits in chunks:
+                rest_too = final or self._early(om, len(ready), idle, record_by_record=True)
+                for ids, waits in self._chunks_by_waits(ready, rest_too):
                     new |= self._batch(om, ids, waits=waits)
                     idle -= 1
                 if not final:
                     # the others wait for their references to be read: at the read's end, those still
                     # missing (not in this run) make batches that wait for the maps whole
                     continue
-            while pending and (len(pending) >= MAX_BATCH_SIZE or final):
+            rest_too = final or self._early(om, len(pending), idle, record_by_record=False)
+            while pending and (len(pending) >= MAX_BATCH_SIZE or rest_too):
                 ids, pending = pending[:MAX_BATCH_SIZE], pending[MAX_BATCH_SIZE:]
                 new |= self._batch(om, ids)
                 idle -= 1
-            if (idle > 0 and len(pending) >= EARLY_BATCH_MIN
-                    and self.run._could_load_now(om.name, record_by_record=False)):
-                new |= self._batch(om, pending)
-                idle -= 1
         return new
+
+    def _early(self, om, count, idle, record_by_record):
+        """Whether what is left of ``count`` records after their full batches is cut now: a load
+        slot would stay idle once the full batches take theirs, it holds ``EARLY_BATCH_MIN`` or
+        more, and its batch could load at once (:meth:`flitstack.run._could_load_now`)."""
+        full, rest = divmod(count, MAX_BATCH_SIZE)
+        return (idle - full > 0 and rest >= EARLY_BATCH_MIN
+                and self.run._could_load_now(om.name, record_by_record=record_by_record))
 
     def _idle_slots(self):
         """How many load slots would stay idle: the load channel's capacity less the run's
